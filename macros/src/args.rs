@@ -1,0 +1,330 @@
+//! Parsing `#[async_timed(...)]` arguments. Every problem becomes a `syn::Error` at the user's
+//! span; all of them are reported at once.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote};
+use syn::ext::IdentExt as _;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Expr, Ident, LitStr, Path, Token};
+
+mod kw {
+    syn::custom_keyword!(name);
+    syn::custom_keyword!(target);
+    syn::custom_keyword!(level);
+    syn::custom_keyword!(skip);
+    syn::custom_keyword!(skip_all);
+    syn::custom_keyword!(fields);
+    syn::custom_keyword!(ret);
+    syn::custom_keyword!(err);
+    syn::custom_keyword!(slow);
+    syn::custom_keyword!(Debug);
+    syn::custom_keyword!(Display);
+}
+
+const ACCEPTED: &str = "`name`, `target`, `level`, `skip`, `skip_all`, `fields`, `ret`, `err`, `slow`, `crate`";
+const LEVELS: &str = "`trace`, `debug`, `info`, `warn`, `error`";
+
+/// How a value is formatted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fmt {
+    /// `Display` if implemented, else `Debug`, else `_` (plain `k = expr`).
+    Auto,
+    /// `Debug` if implemented, else `_` (arguments, `?expr`, `ret`, `err(Debug)`).
+    Debug,
+    /// `Display`, required (`%expr`, `ret(Display)`, `err`).
+    Display,
+}
+
+#[derive(Debug)]
+pub(crate) struct Field {
+    pub(crate) name: String,
+    pub(crate) fmt: Fmt,
+    pub(crate) value: Expr,
+}
+
+#[derive(Default, Debug)]
+pub(crate) struct Args {
+    pub(crate) name: Option<LitStr>,
+    pub(crate) target: Option<LitStr>,
+    pub(crate) level: Option<Ident>,
+    pub(crate) skip: Option<Vec<Ident>>,
+    pub(crate) skip_all: Option<Span>,
+    pub(crate) fields: Option<Vec<Field>>,
+    pub(crate) ret: Option<Fmt>,
+    pub(crate) err: Option<Fmt>,
+    pub(crate) slow_nanos: Option<u64>,
+    pub(crate) krate: Option<Path>,
+    /// Errors collected while parsing; reported together.
+    pub(crate) errors: Option<syn::Error>,
+}
+
+impl Args {
+    /// The path of the `pollwatch` crate in generated code.
+    pub(crate) fn krate(&self) -> TokenStream {
+        match &self.krate {
+            Some(path) => path.to_token_stream(),
+            None => quote!(::pollwatch),
+        }
+    }
+
+    fn error(&mut self, err: syn::Error) {
+        match &mut self.errors {
+            Some(errors) => errors.combine(err),
+            None => self.errors = Some(err),
+        }
+    }
+}
+
+/// Stores `value` in `slot`, or reports the argument as given twice.
+fn set_once<T>(
+    args: &mut Args,
+    slot: impl FnOnce(&mut Args) -> &mut Option<T>,
+    value: T,
+    span: Span,
+    name: &str,
+) {
+    let slot = slot(args);
+    if slot.is_some() {
+        args.error(syn::Error::new(span, format!("`{name}` is given twice")));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Args::default();
+        while !input.is_empty() {
+            if let Err(e) = parse_one(&mut args, input) {
+                args.error(e);
+                skip_to_comma(input);
+            }
+            if input.is_empty() {
+                break;
+            }
+            if let Err(e) = input.parse::<Token![,]>() {
+                args.error(e);
+                skip_to_comma(input);
+                let _ = input.parse::<Option<Token![,]>>();
+            }
+        }
+        if let (Some(span), Some(_)) = (args.skip_all, &args.skip) {
+            args.error(syn::Error::new(
+                span,
+                "`skip_all` and `skip(...)` are given together; use one of them",
+            ));
+        }
+        Ok(args)
+    }
+}
+
+fn skip_to_comma(input: ParseStream<'_>) {
+    while !input.is_empty() && !input.peek(Token![,]) {
+        let _ = input.parse::<proc_macro2::TokenTree>();
+    }
+}
+
+fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<()> {
+    let lookahead = input.lookahead1();
+    if lookahead.peek(kw::name) {
+        let kw: kw::name = input.parse()?;
+        let value = parse_str_value(input, "name", "a name such as `\"fetch_user\"`")?;
+        if value.value().trim().is_empty() {
+            return Err(syn::Error::new(value.span(), "`name` must not be empty"));
+        }
+        set_once(args, |a| &mut a.name, value, kw.span, "name");
+    } else if lookahead.peek(kw::target) {
+        let kw: kw::target = input.parse()?;
+        let value = parse_str_value(input, "target", "a target such as `\"my_app::db\"`")?;
+        if value.value().trim().is_empty() {
+            return Err(syn::Error::new(value.span(), "`target` must not be empty"));
+        }
+        set_once(args, |a| &mut a.target, value, kw.span, "target");
+    } else if lookahead.peek(kw::level) {
+        let kw: kw::level = input.parse()?;
+        let level = parse_level(input)?;
+        set_once(args, |a| &mut a.level, level, kw.span, "level");
+    } else if lookahead.peek(kw::skip_all) {
+        let kw: kw::skip_all = input.parse()?;
+        set_once(args, |a| &mut a.skip_all, kw.span, kw.span, "skip_all");
+    } else if lookahead.peek(kw::skip) {
+        let kw: kw::skip = input.parse()?;
+        let content;
+        syn::parenthesized!(content in input);
+        let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
+        set_once(args, |a| &mut a.skip, names.into_iter().collect(), kw.span, "skip");
+    } else if lookahead.peek(kw::fields) {
+        let kw: kw::fields = input.parse()?;
+        let content;
+        syn::parenthesized!(content in input);
+        let fields = Punctuated::<Field, Token![,]>::parse_terminated(&content)?;
+        set_once(args, |a| &mut a.fields, fields.into_iter().collect(), kw.span, "fields");
+    } else if lookahead.peek(kw::ret) {
+        let kw: kw::ret = input.parse()?;
+        let fmt = parse_fmt_mode(input, Fmt::Debug, "ret")?;
+        set_once(args, |a| &mut a.ret, fmt, kw.span, "ret");
+    } else if lookahead.peek(kw::err) {
+        let kw: kw::err = input.parse()?;
+        let fmt = parse_fmt_mode(input, Fmt::Display, "err")?;
+        set_once(args, |a| &mut a.err, fmt, kw.span, "err");
+    } else if lookahead.peek(kw::slow) {
+        let kw: kw::slow = input.parse()?;
+        let lit = parse_str_value(input, "slow", "a duration such as `\"20ms\"`")?;
+        let nanos = parse_duration(&lit)?;
+        set_once(args, |a| &mut a.slow_nanos, nanos, kw.span, "slow");
+    } else if lookahead.peek(Token![crate]) {
+        let kw: Token![crate] = input.parse()?;
+        let lit = parse_str_value(input, "crate", "a path such as `\"my_pollwatch\"`")?;
+        let path: Path = lit.parse().map_err(|_| {
+            syn::Error::new(
+                lit.span(),
+                format!("`crate` expects a path such as `\"my_pollwatch\"`, found `{}`", lit.value()),
+            )
+        })?;
+        set_once(args, |a| &mut a.krate, path, kw.span, "crate");
+    } else if input.peek(Ident::peek_any) {
+        let ident = input.call(Ident::parse_any)?;
+        return Err(syn::Error::new(
+            ident.span(),
+            format!("unknown argument `{ident}`; expected one of {ACCEPTED}"),
+        ));
+    } else {
+        let mut err = lookahead.error();
+        err.combine(syn::Error::new(input.span(), format!("expected one of {ACCEPTED}")));
+        return Err(err);
+    }
+    Ok(())
+}
+
+fn parse_str_value(input: ParseStream<'_>, key: &str, example: &str) -> syn::Result<LitStr> {
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            input.span(),
+            format!("expected `=` after `{key}`; write `{key} = ` and {example}"),
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    if input.peek(LitStr) {
+        return input.parse();
+    }
+    let found: proc_macro2::TokenTree = input.parse()?;
+    Err(syn::Error::new(
+        found.span(),
+        format!("`{key}` expects a string literal: {example}"),
+    ))
+}
+
+fn parse_level(input: ParseStream<'_>) -> syn::Result<Ident> {
+    input.parse::<Token![=]>()?;
+    // `"debug"`, `debug`, `Level::DEBUG`, `tracing::Level::DEBUG`.
+    let (text, span) = if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        (lit.value(), lit.span())
+    } else if input.peek(Ident) {
+        let path: Path = input.parse()?;
+        let last = path.segments.last().map(|s| s.ident.clone());
+        let span = path.segments.first().map_or_else(Span::call_site, |s| s.ident.span());
+        (last.map_or_else(String::new, |i| i.to_string()), span)
+    } else {
+        let found: proc_macro2::TokenTree = input.parse()?;
+        (found.to_string(), found.span())
+    };
+    let level = match text.to_ascii_lowercase().as_str() {
+        "trace" => "TRACE",
+        "debug" => "DEBUG",
+        "info" => "INFO",
+        "warn" => "WARN",
+        "error" => "ERROR",
+        _ => {
+            return Err(syn::Error::new(
+                span,
+                format!("unknown level `{text}`; expected one of {LEVELS}"),
+            ));
+        }
+    };
+    Ok(Ident::new(level, span))
+}
+
+fn parse_fmt_mode(input: ParseStream<'_>, default: Fmt, key: &str) -> syn::Result<Fmt> {
+    if !input.peek(syn::token::Paren) {
+        return Ok(default);
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let lookahead = content.lookahead1();
+    let mode = if lookahead.peek(kw::Debug) {
+        content.parse::<kw::Debug>()?;
+        Fmt::Debug
+    } else if lookahead.peek(kw::Display) {
+        content.parse::<kw::Display>()?;
+        Fmt::Display
+    } else {
+        let span = content.span();
+        return Err(syn::Error::new(
+            span,
+            format!("`{key}(...)` takes `Debug` or `Display`"),
+        ));
+    };
+    if !content.is_empty() {
+        return Err(content.error(format!("`{key}(...)` takes `Debug` or `Display`")));
+    }
+    Ok(mode)
+}
+
+fn parse_duration(lit: &LitStr) -> syn::Result<u64> {
+    let text = lit.value();
+    match humantime::parse_duration(&text) {
+        Ok(d) if d.is_zero() => Err(syn::Error::new(
+            lit.span(),
+            "`slow` must be greater than zero",
+        )),
+        Ok(d) => Ok(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        Err(e) => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "invalid duration `{text}` for `slow`: {e}; expected a duration such as `20ms`, `1s`, `1s 500ms`"
+            ),
+        )),
+    }
+}
+
+impl Parse for Field {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        // `a.b.c` or `"any name"`.
+        let (name, span) = if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            (lit.value(), lit.span())
+        } else {
+            let parts = Punctuated::<Ident, Token![.]>::parse_separated_nonempty_with(
+                input,
+                Ident::parse_any,
+            )?;
+            let span = parts.first().map_or_else(Span::call_site, Ident::span);
+            let name = parts.iter().map(ToString::to_string).collect::<Vec<_>>().join(".");
+            (name, span)
+        };
+        if !input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                span,
+                format!("field `{name}` needs a value: `{name} = expr`, `{name} = %expr` or `{name} = ?expr`"),
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        let fmt = if input.peek(Token![%]) {
+            input.parse::<Token![%]>()?;
+            Fmt::Display
+        } else if input.peek(Token![?]) {
+            input.parse::<Token![?]>()?;
+            Fmt::Debug
+        } else {
+            Fmt::Auto
+        };
+        let value: Expr = input.parse()?;
+        Ok(Field {
+            name,
+            fmt,
+            value,
+        })
+    }
+}

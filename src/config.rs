@@ -1,0 +1,582 @@
+//! Debug mode and its settings: the in-code [`Config`] builder, the environment variables, and the
+//! process-wide state the hot path reads with one relaxed load.
+
+use std::fmt;
+use std::io::Write as _;
+use std::sync::Once;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Whether pollwatch watches polls, and how loudly it complains.
+///
+/// The start/finish events of `#[async_timed]` are logged in every mode; the mode decides whether
+/// each poll is timed against the slow-poll threshold (asyncio's `loop.set_debug(True)`).
+///
+/// # Examples
+///
+/// ```
+/// use pollwatch::DebugMode;
+///
+/// pollwatch::set_debug_mode(DebugMode::On);
+/// assert!(pollwatch::debug_mode().is_on());
+/// assert!(!DebugMode::Off.is_on());
+/// assert!(DebugMode::Strict.is_strict());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DebugMode {
+    /// Only the `#[async_timed]` start/finish events; polls are not checked.
+    Off,
+    /// Slow polls are reported as `WARN` events (asyncio's debug mode).
+    On,
+    /// Slow polls are reported as `ERROR` events, for CI.
+    Strict,
+}
+
+impl DebugMode {
+    /// The mode used when neither code nor environment chose one: [`DebugMode::On`] when the
+    /// crate was built with `debug_assertions` (like `python -X dev`), [`DebugMode::Off`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::DebugMode;
+    /// assert_eq!(DebugMode::build_default().is_on(), cfg!(debug_assertions));
+    /// ```
+    pub const fn build_default() -> Self {
+        if cfg!(debug_assertions) {
+            DebugMode::On
+        } else {
+            DebugMode::Off
+        }
+    }
+
+    /// `true` for [`DebugMode::On`] and [`DebugMode::Strict`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::DebugMode;
+    /// assert!(DebugMode::On.is_on() && DebugMode::Strict.is_on() && !DebugMode::Off.is_on());
+    /// ```
+    pub const fn is_on(self) -> bool {
+        !matches!(self, DebugMode::Off)
+    }
+
+    /// `true` for [`DebugMode::Strict`] only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::DebugMode;
+    /// assert!(DebugMode::Strict.is_strict() && !DebugMode::On.is_strict());
+    /// ```
+    pub const fn is_strict(self) -> bool {
+        matches!(self, DebugMode::Strict)
+    }
+
+    const fn to_u8(self) -> u8 {
+        match self {
+            DebugMode::Off => MODE_OFF,
+            DebugMode::On => MODE_ON,
+            DebugMode::Strict => MODE_STRICT,
+        }
+    }
+}
+
+impl fmt::Display for DebugMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DebugMode::Off => "off",
+            DebugMode::On => "on",
+            DebugMode::Strict => "strict",
+        })
+    }
+}
+
+/// One environment variable pollwatch reads: the single table behind both [`Config::from_env`]
+/// and the documentation (a test checks that README.md's table matches it).
+///
+/// # Examples
+///
+/// ```
+/// let names: Vec<_> = pollwatch::ENV_VARS.iter().map(|v| v.name).collect();
+/// assert_eq!(names, ["POLLWATCH", "POLLWATCH_SLOW"]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: &'static str,
+    /// The accepted values, as shown in error messages and docs.
+    pub accepted: &'static str,
+    /// What applies when the variable is unset.
+    pub default: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    parse: fn(&str, &mut Config) -> Result<(), ()>,
+}
+
+/// Every environment variable pollwatch reads. See [`EnvVar`].
+pub const ENV_VARS: &[EnvVar] = &[
+    EnvVar {
+        name: "POLLWATCH",
+        accepted: "`0`, `1` or `strict` (also `off`/`on`, `false`/`true`)",
+        default: "`1` in debug builds, `0` in release builds",
+        description: "debug mode: check every poll against the slow-poll threshold; `strict` reports slow polls as errors",
+        parse: parse_mode,
+    },
+    EnvVar {
+        name: "POLLWATCH_SLOW",
+        accepted: "a duration such as `100ms`, `250ms`, `1s`, `1s 500ms`",
+        default: "`100ms`",
+        description: "slow-poll threshold (asyncio's `slow_callback_duration`); per fn: `#[async_timed(slow = \"…\")]`",
+        parse: parse_slow,
+    },
+];
+
+fn parse_mode(value: &str, config: &mut Config) -> Result<(), ()> {
+    config.mode = match value.trim().to_ascii_lowercase().as_str() {
+        "0" | "off" | "false" => DebugMode::Off,
+        "1" | "on" | "true" => DebugMode::On,
+        "strict" => DebugMode::Strict,
+        _ => return Err(()),
+    };
+    Ok(())
+}
+
+fn parse_slow(value: &str, config: &mut Config) -> Result<(), ()> {
+    match humantime::parse_duration(value.trim()) {
+        Ok(d) if !d.is_zero() => {
+            config.slow_poll = d;
+            Ok(())
+        }
+        _ => Err(()),
+    }
+}
+
+/// An environment variable held a value pollwatch does not accept.
+///
+/// Its `Display` is the one line pollwatch prints to stderr before falling back to the default:
+/// it names the variable, the value and the accepted form.
+///
+/// # Examples
+///
+/// ```
+/// let err = pollwatch::Config::from_env_with(|name| (name == "POLLWATCH").then(|| "yes".into()))
+///     .unwrap_err();
+/// assert_eq!(err.variable(), "POLLWATCH");
+/// assert!(err.to_string().contains("expected `0`, `1` or `strict`"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    var: &'static str,
+    value: String,
+    accepted: &'static str,
+}
+
+impl ConfigError {
+    /// The name of the offending variable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = pollwatch::Config::from_env_with(|n| (n == "POLLWATCH_SLOW").then(|| "fast".into()))
+    ///     .unwrap_err();
+    /// assert_eq!(err.variable(), "POLLWATCH_SLOW");
+    /// ```
+    pub fn variable(&self) -> &'static str {
+        self.var
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pollwatch: ignoring {}={:?}: expected {}; using the default",
+            self.var, self.value, self.accepted
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Debug-mode settings, applied process-wide with [`Config::apply`].
+///
+/// Without any call, pollwatch reads [`ENV_VARS`] once, on first use, on top of
+/// [`Config::default`]. Settings applied in code win over the environment; start from
+/// [`Config::from_env`] to honour both.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use pollwatch::{Config, DebugMode};
+///
+/// Config::from_env()
+///     .unwrap_or_default()
+///     .debug_mode(DebugMode::On)
+///     .slow_poll(Duration::from_millis(50))
+///     .apply();
+/// assert_eq!(Config::current().get_slow_poll(), Duration::from_millis(50));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    mode: DebugMode,
+    slow_poll: Duration,
+    warnings_per_second: u32,
+}
+
+impl Default for Config {
+    /// [`DebugMode::build_default`], [`Config::DEFAULT_SLOW_POLL`],
+    /// [`Config::DEFAULT_WARNINGS_PER_SECOND`]; the environment is not read.
+    fn default() -> Self {
+        Config {
+            mode: DebugMode::build_default(),
+            slow_poll: Self::DEFAULT_SLOW_POLL,
+            warnings_per_second: Self::DEFAULT_WARNINGS_PER_SECOND,
+        }
+    }
+}
+
+impl Config {
+    /// A poll that keeps a worker busy this long or longer is slow: 100 ms, asyncio's
+    /// `slow_callback_duration`.
+    pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
+
+    /// How many slow-poll warnings one call site may emit per second before the rest are counted
+    /// and reported as one "suppressed" line: 10.
+    pub const DEFAULT_WARNINGS_PER_SECOND: u32 = 10;
+
+    /// The defaults, with the environment variables of [`ENV_VARS`] applied on top.
+    ///
+    /// # Errors
+    ///
+    /// The first variable whose value is not of the accepted form. The process-wide config that
+    /// pollwatch builds by itself uses the default for such a variable and prints the error once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::from_env().unwrap_or_default();
+    /// # let _ = config;
+    /// ```
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_with(|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::from_env`] reading variables through `lookup` instead of the process environment.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_env`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let vars = [("POLLWATCH", "strict"), ("POLLWATCH_SLOW", "250ms")];
+    /// let lookup = |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
+    /// let config = pollwatch::Config::from_env_with(lookup).unwrap();
+    /// assert!(config.get_debug_mode().is_strict());
+    /// assert_eq!(config.get_slow_poll(), Duration::from_millis(250));
+    /// ```
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let (config, mut errors) = Self::from_env_lossy(lookup);
+        match errors.drain(..).next() {
+            Some(err) => Err(err),
+            None => Ok(config),
+        }
+    }
+
+    /// Every valid variable applied, every invalid one reported and left at its default.
+    pub(crate) fn from_env_lossy(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> (Self, Vec<ConfigError>) {
+        let mut config = Config::default();
+        let mut errors = Vec::new();
+        for var in ENV_VARS {
+            let Some(value) = lookup(var.name) else { continue };
+            if (var.parse)(&value, &mut config).is_err() {
+                errors.push(ConfigError {
+                    var: var.name,
+                    value,
+                    accepted: var.accepted,
+                });
+            }
+        }
+        (config, errors)
+    }
+
+    /// Sets the debug mode. By default, [`DebugMode::build_default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::default().debug_mode(pollwatch::DebugMode::Strict);
+    /// assert!(config.get_debug_mode().is_strict());
+    /// ```
+    pub fn debug_mode(mut self, mode: DebugMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets the slow-poll threshold used by every annotated fn without its own `slow = "…"`.
+    /// By default, [`Config::DEFAULT_SLOW_POLL`]. A zero duration is ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = pollwatch::Config::default().slow_poll(Duration::from_millis(20));
+    /// assert_eq!(config.get_slow_poll(), Duration::from_millis(20));
+    /// ```
+    pub fn slow_poll(mut self, threshold: Duration) -> Self {
+        if !threshold.is_zero() {
+            self.slow_poll = threshold;
+        }
+        self
+    }
+
+    /// Sets how many slow-poll warnings one call site may emit per second; the rest are counted
+    /// and reported in one line. By default, [`Config::DEFAULT_WARNINGS_PER_SECOND`]; `0` means
+    /// no limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::default().warnings_per_second(3);
+    /// assert_eq!(config.get_warnings_per_second(), 3);
+    /// ```
+    pub fn warnings_per_second(mut self, limit: u32) -> Self {
+        self.warnings_per_second = limit;
+        self
+    }
+
+    /// The debug mode this config sets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::{Config, DebugMode};
+    /// assert_eq!(Config::default().get_debug_mode(), DebugMode::build_default());
+    /// ```
+    pub fn get_debug_mode(&self) -> DebugMode {
+        self.mode
+    }
+
+    /// The slow-poll threshold this config sets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::Config;
+    /// assert_eq!(Config::default().get_slow_poll(), Config::DEFAULT_SLOW_POLL);
+    /// ```
+    pub fn get_slow_poll(&self) -> Duration {
+        self.slow_poll
+    }
+
+    /// The per-call-site warning rate limit this config sets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::Config;
+    /// assert_eq!(Config::default().get_warnings_per_second(), Config::DEFAULT_WARNINGS_PER_SECOND);
+    /// ```
+    pub fn get_warnings_per_second(&self) -> u32 {
+        self.warnings_per_second
+    }
+
+    /// Makes this config the process-wide one, replacing the environment's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// pollwatch::Config::default().debug_mode(pollwatch::DebugMode::Off).apply();
+    /// assert!(!pollwatch::debug_mode().is_on());
+    /// ```
+    pub fn apply(self) {
+        ENV_ONCE.call_once(|| {});
+        store(&self);
+    }
+
+    /// The process-wide config in force (reading the environment first if nothing set it yet).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let now = pollwatch::Config::current();
+    /// assert!(!now.get_slow_poll().is_zero());
+    /// ```
+    pub fn current() -> Self {
+        ensure_init();
+        Config {
+            mode: mode_from_u8(MODE.load(Relaxed)),
+            slow_poll: Duration::from_nanos(SLOW_NS.load(Relaxed)),
+            warnings_per_second: WARNINGS_PER_SECOND.load(Relaxed),
+        }
+    }
+}
+
+const MODE_UNINIT: u8 = 0;
+const MODE_OFF: u8 = 1;
+const MODE_ON: u8 = 2;
+const MODE_STRICT: u8 = 3;
+
+static MODE: AtomicU8 = AtomicU8::new(MODE_UNINIT);
+static SLOW_NS: AtomicU64 = AtomicU64::new(0);
+static WARNINGS_PER_SECOND: AtomicU32 = AtomicU32::new(Config::DEFAULT_WARNINGS_PER_SECOND);
+static ENV_ONCE: Once = Once::new();
+
+fn mode_from_u8(v: u8) -> DebugMode {
+    match v {
+        MODE_ON => DebugMode::On,
+        MODE_STRICT => DebugMode::Strict,
+        _ => DebugMode::Off,
+    }
+}
+
+fn store(config: &Config) {
+    SLOW_NS.store(saturating_nanos(config.slow_poll), Relaxed);
+    WARNINGS_PER_SECOND.store(config.warnings_per_second, Relaxed);
+    MODE.store(config.mode.to_u8(), Relaxed);
+}
+
+pub(crate) fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cold]
+fn ensure_init() {
+    ENV_ONCE.call_once(|| {
+        let (config, errors) = Config::from_env_lossy(|name| std::env::var(name).ok());
+        for err in errors {
+            // Not eprintln!: it panics when stderr is closed, and this runs inside users' polls.
+            let _ = writeln!(std::io::stderr(), "{err}");
+        }
+        store(&config);
+    });
+}
+
+/// The debug mode in force. The first call reads the environment if no [`Config`] was applied.
+///
+/// # Examples
+///
+/// ```
+/// if pollwatch::debug_mode().is_on() {
+///     println!("slow polls will be reported");
+/// }
+/// ```
+#[inline]
+pub fn debug_mode() -> DebugMode {
+    match MODE.load(Relaxed) {
+        MODE_OFF => DebugMode::Off,
+        MODE_ON => DebugMode::On,
+        MODE_STRICT => DebugMode::Strict,
+        _ => {
+            ensure_init();
+            mode_from_u8(MODE.load(Relaxed))
+        }
+    }
+}
+
+/// Turns debug mode on or off at run time (asyncio's `loop.set_debug()`), keeping the other
+/// settings. Futures already running pick the change up at their next poll.
+///
+/// # Examples
+///
+/// ```
+/// use pollwatch::DebugMode;
+/// pollwatch::set_debug_mode(DebugMode::Strict);
+/// assert!(pollwatch::debug_mode().is_strict());
+/// pollwatch::set_debug_mode(DebugMode::Off);
+/// ```
+pub fn set_debug_mode(mode: DebugMode) {
+    ensure_init();
+    MODE.store(mode.to_u8(), Relaxed);
+}
+
+/// The process-wide slow-poll threshold.
+pub(crate) fn slow_poll_nanos() -> u64 {
+    ensure_init();
+    SLOW_NS.load(Relaxed)
+}
+
+pub(crate) fn warnings_per_second() -> u32 {
+    WARNINGS_PER_SECOND.load(Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn accepted_modes() {
+        for (value, mode) in [
+            ("0", DebugMode::Off),
+            ("off", DebugMode::Off),
+            ("FALSE", DebugMode::Off),
+            ("1", DebugMode::On),
+            (" on ", DebugMode::On),
+            ("true", DebugMode::On),
+            ("strict", DebugMode::Strict),
+            ("Strict", DebugMode::Strict),
+        ] {
+            let config = Config::from_env_with(env(&[("POLLWATCH", value)])).unwrap();
+            assert_eq!(config.get_debug_mode(), mode, "POLLWATCH={value}");
+        }
+    }
+
+    #[test]
+    fn invalid_values_keep_defaults_and_name_the_variable() {
+        let (config, errors) = Config::from_env_lossy(env(&[
+            ("POLLWATCH", "yes please"),
+            ("POLLWATCH_SLOW", "fast"),
+        ]));
+        assert_eq!(config, Config::default());
+        assert_eq!(errors.len(), 2);
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines[0],
+            "pollwatch: ignoring POLLWATCH=\"yes please\": expected `0`, `1` or `strict` \
+             (also `off`/`on`, `false`/`true`); using the default"
+        );
+        assert!(lines[1].starts_with("pollwatch: ignoring POLLWATCH_SLOW=\"fast\": expected a duration"));
+        assert!(lines.iter().all(|l| !l.contains('\n')));
+    }
+
+    #[test]
+    fn one_bad_variable_does_not_discard_the_good_one() {
+        let (config, errors) = Config::from_env_lossy(env(&[
+            ("POLLWATCH", "strict"),
+            ("POLLWATCH_SLOW", "0ms"),
+        ]));
+        assert!(config.get_debug_mode().is_strict());
+        assert_eq!(config.get_slow_poll(), Config::DEFAULT_SLOW_POLL);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].variable(), "POLLWATCH_SLOW");
+    }
+
+    #[test]
+    fn slow_accepts_humantime() {
+        let config = Config::from_env_with(env(&[("POLLWATCH_SLOW", "1s 500ms")])).unwrap();
+        assert_eq!(config.get_slow_poll(), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn zero_threshold_in_code_is_ignored() {
+        assert_eq!(
+            Config::default().slow_poll(Duration::ZERO).get_slow_poll(),
+            Config::DEFAULT_SLOW_POLL
+        );
+    }
+}

@@ -1,0 +1,312 @@
+//! The only place that emits tracing events. Targets and field names are defined once, here, and
+//! used everywhere (including by the start/finish events the macro writes into users' crates,
+//! through [`emit_timed!`](crate::__emit_timed)).
+
+use std::fmt;
+use std::time::Duration;
+
+use tracing::{Level, event};
+
+use crate::callsite::{CallSite, Location, Verdict, now_ms};
+use crate::frames::SlowPoll;
+
+/// The targets of pollwatch's events, for filters (`RUST_LOG=pollwatch::slow_poll=warn`) and
+/// layers.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(pollwatch::targets::SLOW_POLL, "pollwatch::slow_poll");
+/// let filter = format!("{}=warn", pollwatch::targets::CANCELLED);
+/// # let _ = filter;
+/// ```
+pub mod targets {
+    /// Start and finish of an `#[async_timed]` fn (unless it sets `target = "…"`), at the fn's level.
+    pub const TIMED: &str = "pollwatch";
+    /// A poll blocked its thread for at least the threshold: `WARN` (`ERROR` in strict mode).
+    pub const SLOW_POLL: &str = "pollwatch::slow_poll";
+    /// A future was dropped after being polled but before completing: `INFO` in debug mode,
+    /// `DEBUG` otherwise.
+    pub const CANCELLED: &str = "pollwatch::cancelled";
+    /// A future was dropped without ever being polled: `WARN` in debug mode, `DEBUG` otherwise.
+    pub const NEVER_POLLED: &str = "pollwatch::never_polled";
+    /// A poll panicked: `ERROR`. The panic then continues unchanged.
+    pub const PANICKED: &str = "pollwatch::panicked";
+}
+
+/// The field names of pollwatch's events. Durations are recorded with `Display` in adaptive units
+/// (`523.1ms`, `1.204s`, `850ns`); counts are integers.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(pollwatch::fields::CHAIN, "chain");
+/// ```
+pub mod fields {
+    /// The instrumented fn (its `name = "…"` if given). All events.
+    pub const FN: &str = "fn";
+    /// `file:line` of the fn's definition. `slow_poll`.
+    pub const LOCATION: &str = "location";
+    /// `file:line` where the future was created (the caller). `slow_poll`, `cancelled`,
+    /// `never_polled`.
+    pub const CREATED_AT: &str = "created_at";
+    /// How long the thread was blocked by the poll. `slow_poll`.
+    pub const DURATION: &str = "duration";
+    /// The culprit's own part of `duration`, excluding instrumented fns it polled. `slow_poll`.
+    pub const SELF_TIME: &str = "self_time";
+    /// The threshold that was exceeded. `slow_poll`.
+    pub const THRESHOLD: &str = "threshold";
+    /// The async call chain, outermost first: `main > handler > cpu_bound_task`. `slow_poll`.
+    pub const CHAIN: &str = "chain";
+    /// Which poll of the culprit's future blocked (1-based). `slow_poll`.
+    pub const POLL: &str = "poll";
+    /// `cpu-bound`, `blocking`, `mixed`, or `unknown` when no watchdog sampled the poll. `slow_poll`.
+    pub const KIND: &str = "kind";
+    /// How many warnings of this fn the rate limit suppressed before this one. `slow_poll`.
+    pub const SUPPRESSED: &str = "suppressed";
+    /// From the start of the first poll to the end of the last. finish, `cancelled`, `panicked`.
+    pub const ELAPSED: &str = "elapsed";
+    /// Sum of poll durations. finish, `cancelled`.
+    pub const BUSY: &str = "busy";
+    /// `elapsed - busy`: waiting for a wake-up or a worker. finish.
+    pub const IDLE: &str = "idle";
+    /// Number of polls. finish, `cancelled`, `panicked`.
+    pub const POLLS: &str = "polls";
+    /// The returned value, with `ret`. finish.
+    pub const RETURN: &str = "return";
+    /// The error, with `err`, when the fn returned `Err`. finish.
+    pub const ERROR: &str = "error";
+}
+
+use fields::*;
+
+/// A duration displayed in the largest unit that keeps it readable: `1.204s`, `523.1ms`,
+/// `12.3µs`, `850ns`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0.as_nanos();
+        match ns {
+            0..1_000 => write!(f, "{ns}ns"),
+            1_000..1_000_000 => write!(f, "{:.1}µs", ns as f64 / 1e3),
+            1_000_000..1_000_000_000 => write!(f, "{:.1}ms", ns as f64 / 1e6),
+            _ => write!(f, "{:.3}s", ns as f64 / 1e9),
+        }
+    }
+}
+
+/// Writes the start and finish events of one `#[async_timed]` fn. The macro calls it inside a
+/// generated fn in the user's crate, so each fn gets its own tracing callsites with its own
+/// target, level and argument fields.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __emit_timed {
+    (
+        target: $target:expr,
+        level: $level:expr,
+        callsite: $cs:expr,
+        event: $event:expr,
+        values: [$($idx:literal => $name:literal),* $(,)?] $(,)?
+    ) => {
+        match $event {
+            $crate::__private::Emit::Enabled => {
+                $crate::__private::tracing::enabled!(target: $target, $level)
+            }
+            $crate::__private::Emit::Start(__pollwatch_values) => {
+                let _ = &__pollwatch_values;
+                $crate::__private::tracing::event!(
+                    target: $target,
+                    $level,
+                    { $crate::fields::FN } = $cs.name(),
+                    $({ $name } = $crate::__private::value_field(__pollwatch_values, $idx),)*
+                    "started {}",
+                    $cs.name(),
+                );
+                true
+            }
+            $crate::__private::Emit::Finish(__pollwatch_f) => {
+                $crate::__private::tracing::event!(
+                    target: $target,
+                    $level,
+                    { $crate::fields::FN } = $cs.name(),
+                    { $crate::fields::ELAPSED } = $crate::__private::dur_field(__pollwatch_f.elapsed),
+                    { $crate::fields::BUSY } = $crate::__private::dur_field(__pollwatch_f.busy),
+                    { $crate::fields::IDLE } = $crate::__private::dur_field(__pollwatch_f.idle),
+                    { $crate::fields::POLLS } = __pollwatch_f.polls,
+                    { $crate::fields::RETURN } = $crate::__private::outcome_field(__pollwatch_f, false),
+                    { $crate::fields::ERROR } = $crate::__private::outcome_field(__pollwatch_f, true),
+                    "finished {} in {}",
+                    $cs.name(),
+                    $crate::__private::Dur(__pollwatch_f.elapsed),
+                );
+                true
+            }
+        }
+    };
+}
+
+/// Helpers for `__emit_timed!`, which cannot name private items.
+pub(crate) mod helpers {
+    use super::Dur;
+    use crate::callsite::Finished;
+    use crate::values::Values;
+    use std::time::Duration;
+    use tracing::field::{DisplayValue, display};
+
+    /// The `i`-th captured value as a display field (missing: not recorded).
+    pub fn value_field(values: &Values, i: usize) -> Option<DisplayValue<&str>> {
+        values.get(i).map(display)
+    }
+
+    /// A duration as a display field.
+    pub fn dur_field(d: Duration) -> DisplayValue<Dur> {
+        display(Dur(d))
+    }
+
+    /// The captured return value (`error == false`) or error.
+    pub fn outcome_field<'a>(f: &'a Finished<'a>, error: bool) -> Option<DisplayValue<&'a str>> {
+        let o = f.outcome?;
+        let v = if error { &o.err } else { &o.ret };
+        v.single().map(display)
+    }
+}
+
+/// Emits `event!` at a level chosen at run time (one callsite per level, as tracing requires).
+macro_rules! event_at {
+    ($level:expr, target: $target:expr, $($rest:tt)+) => {
+        match $level {
+            Level::ERROR => event!(target: $target, Level::ERROR, $($rest)+),
+            Level::WARN => event!(target: $target, Level::WARN, $($rest)+),
+            Level::INFO => event!(target: $target, Level::INFO, $($rest)+),
+            Level::DEBUG => event!(target: $target, Level::DEBUG, $($rest)+),
+            _ => event!(target: $target, Level::TRACE, $($rest)+),
+        }
+    };
+}
+
+/// Reports a slow poll, subject to the culprit's rate limit.
+pub(crate) fn slow_poll(report: &SlowPoll, strict: bool, kind: &'static str) {
+    let cs = report.culprit;
+    let suppressed = match cs.limiter().check(now_ms(), crate::config::warnings_per_second()) {
+        Verdict::Suppress => return,
+        Verdict::Emit { suppressed_before } => suppressed_before,
+    };
+    let level = if strict { Level::ERROR } else { Level::WARN };
+    let location = report.location();
+    let created_at = Location::from(report.created_at);
+    event_at!(level, target: targets::SLOW_POLL,
+        { FN } = cs.name(),
+        { LOCATION } = %location,
+        { CREATED_AT } = %created_at,
+        { DURATION } = %Dur(report.blocked),
+        { SELF_TIME } = %Dur(report.self_time),
+        { THRESHOLD } = %Dur(report.threshold),
+        { CHAIN } = %report.chain,
+        { POLL } = report.poll,
+        { KIND } = kind,
+        { SUPPRESSED } = suppressed,
+        "{} blocked the executor for {}{} at {} [{}]{}",
+        cs.name(),
+        Dur(report.blocked),
+        KindSuffix(kind),
+        location,
+        report.chain,
+        SuppressedSuffix(suppressed),
+    );
+}
+
+struct KindSuffix(&'static str);
+impl fmt::Display for KindSuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            "unknown" => Ok(()),
+            kind => write!(f, " ({kind})"),
+        }
+    }
+}
+
+struct SuppressedSuffix(u64);
+impl fmt::Display for SuppressedSuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, "; suppressed {n} slow polls of this fn before this one"),
+        }
+    }
+}
+
+pub(crate) fn cancelled(
+    cs: &CallSite,
+    created_at: &'static std::panic::Location<'static>,
+    elapsed: Option<Duration>,
+    busy: Duration,
+    polls: u64,
+    debug: bool,
+) {
+    let level = if debug { Level::INFO } else { Level::DEBUG };
+    let created_at = Location::from(created_at);
+    let elapsed = elapsed.map(Dur);
+    event_at!(level, target: targets::CANCELLED,
+        { FN } = cs.name(),
+        { CREATED_AT } = %created_at,
+        { ELAPSED } = elapsed.map(tracing::field::display),
+        { BUSY } = %Dur(busy),
+        { POLLS } = polls,
+        "{} was cancelled after {}{} ({} poll{})",
+        cs.name(),
+        elapsed.map_or(String::new(), |e| e.to_string()),
+        if elapsed.is_none() { "?" } else { "" },
+        polls,
+        if polls == 1 { "" } else { "s" },
+    );
+}
+
+pub(crate) fn never_polled(
+    cs: &CallSite,
+    created_at: &'static std::panic::Location<'static>,
+    debug: bool,
+) {
+    let level = if debug { Level::WARN } else { Level::DEBUG };
+    let created_at = Location::from(created_at);
+    event_at!(level, target: targets::NEVER_POLLED,
+        { FN } = cs.name(),
+        { CREATED_AT } = %created_at,
+        "{} was dropped without ever being polled (created at {}); was an `.await` forgotten?",
+        cs.name(),
+        created_at,
+    );
+}
+
+pub(crate) fn panicked(cs: &CallSite, elapsed: Option<Duration>, polls: u64) {
+    let elapsed = elapsed.map(Dur);
+    event!(target: targets::PANICKED, Level::ERROR,
+        { FN } = cs.name(),
+        { ELAPSED } = elapsed.map(tracing::field::display),
+        { POLLS } = polls,
+        "{} panicked in poll {}{}",
+        cs.name(),
+        polls,
+        elapsed.map_or(String::new(), |e| format!(", {e} after it started")),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_use_readable_units() {
+        let cases = [
+            (Duration::from_nanos(850), "850ns"),
+            (Duration::from_nanos(12_340), "12.3µs"),
+            (Duration::from_micros(523_149), "523.1ms"),
+            (Duration::from_millis(1204), "1.204s"),
+            (Duration::from_secs(90), "90.000s"),
+        ];
+        for (d, s) in cases {
+            assert_eq!(Dur(d).to_string(), s);
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The per-thread stack of instrumented frames being polled right now.
+//!
+//! Each poll of an instrumented future pushes a frame; when it pops, its duration is added to its
+//! parent's child time, so every frame knows its *self time*. While the outermost poll runs, the
+//! frame with the largest self time so far is kept as the culprit with its chain; when the
+//! outermost frame pops and any frame exceeded its threshold, it returns exactly one [`SlowPoll`].
+//! No allocation, no lock: a fixed array in a `const` thread-local.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::time::Duration;
+
+use crate::callsite::{CallSite, Location};
+
+/// Frames deeper than this are not tracked separately: their time counts as self time of the
+/// deepest tracked frame, and the chain ends in `…`.
+pub(crate) const MAX_DEPTH: usize = 32;
+
+#[derive(Clone, Copy)]
+struct Frame {
+    cs: &'static CallSite,
+    created_at: &'static std::panic::Location<'static>,
+    poll: u64,
+    threshold_ns: u64,
+    child_ns: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Culprit {
+    frame: Frame,
+    self_ns: u64,
+    chain_len: usize,
+}
+
+struct Stack {
+    /// Frames currently being polled; may exceed `MAX_DEPTH` (the excess is untracked).
+    depth: usize,
+    frames: [Option<Frame>; MAX_DEPTH],
+    culprit: Option<Culprit>,
+    chain: [Option<&'static CallSite>; MAX_DEPTH],
+    /// The smallest threshold exceeded during this outermost poll, if any.
+    exceeded_ns: Option<u64>,
+}
+
+impl Stack {
+    const fn new() -> Self {
+        Stack {
+            depth: 0,
+            frames: [None; MAX_DEPTH],
+            culprit: None,
+            chain: [None; MAX_DEPTH],
+            exceeded_ns: None,
+        }
+    }
+}
+
+thread_local! {
+    static STACK: RefCell<Stack> = const { RefCell::new(Stack::new()) };
+}
+
+/// Proof that a frame was pushed; hand it back to [`exit`].
+#[derive(Debug)]
+pub(crate) struct Token {
+    depth: usize,
+}
+
+/// Pushes a frame for one poll of `cs`'s future.
+pub(crate) fn enter(
+    cs: &'static CallSite,
+    created_at: &'static std::panic::Location<'static>,
+    poll: u64,
+    global_threshold_ns: u64,
+) -> Option<Token> {
+    let threshold_ns = cs.own_threshold_nanos().unwrap_or(global_threshold_ns);
+    STACK
+        .try_with(|s| {
+            let mut s = s.try_borrow_mut().ok()?;
+            let depth = s.depth;
+            if depth == 0 {
+                s.culprit = None;
+                s.exceeded_ns = None;
+            }
+            if let Some(slot) = s.frames.get_mut(depth) {
+                *slot = Some(Frame {
+                    cs,
+                    created_at,
+                    poll,
+                    threshold_ns,
+                    child_ns: 0,
+                });
+            }
+            s.depth = depth + 1;
+            Some(Token { depth })
+        })
+        .ok()
+        .flatten()
+}
+
+/// Pops the frame of `token` whose poll took `duration`. Returns the report to emit if this was
+/// the outermost frame and some frame in the poll exceeded its threshold.
+pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
+    let dur_ns = crate::config::saturating_nanos(duration);
+    STACK
+        .try_with(|s| {
+            let mut s = s.try_borrow_mut().ok()?;
+            let depth = token.depth;
+            // Frames are strictly nested (each is pushed and popped inside one poll call), so
+            // `depth` is the top; resetting to it also repairs the stack after a foreign unwind.
+            s.depth = depth;
+            if let Some(frame) = s.frames.get(depth).copied().flatten() {
+                let self_ns = dur_ns.saturating_sub(frame.child_ns);
+                if s.culprit.is_none_or(|c| self_ns > c.self_ns) {
+                    for i in 0..=depth {
+                        s.chain[i] = s.frames[i].map(|f| f.cs);
+                    }
+                    s.culprit = Some(Culprit {
+                        frame,
+                        self_ns,
+                        chain_len: depth + 1,
+                    });
+                }
+                if dur_ns >= frame.threshold_ns {
+                    s.exceeded_ns = Some(
+                        s.exceeded_ns
+                            .map_or(frame.threshold_ns, |t| t.min(frame.threshold_ns)),
+                    );
+                }
+                if let Some(Some(parent)) = depth.checked_sub(1).map(|p| &mut s.frames[p]) {
+                    parent.child_ns = parent.child_ns.saturating_add(dur_ns);
+                }
+            }
+            if depth != 0 {
+                return None;
+            }
+            let exceeded_ns = s.exceeded_ns.take()?;
+            let culprit = s.culprit.take()?;
+            let mut chain = Chain {
+                links: [None; MAX_DEPTH],
+                len: culprit.chain_len,
+            };
+            chain.links[..culprit.chain_len].copy_from_slice(&s.chain[..culprit.chain_len]);
+            Some(SlowPoll {
+                culprit: culprit.frame.cs,
+                created_at: culprit.frame.created_at,
+                poll: culprit.frame.poll,
+                chain,
+                blocked: duration,
+                self_time: Duration::from_nanos(culprit.self_ns),
+                threshold: Duration::from_nanos(exceeded_ns),
+            })
+        })
+        .ok()
+        .flatten()
+}
+
+/// One poll that blocked its thread for at least a threshold.
+#[derive(Debug)]
+pub(crate) struct SlowPoll {
+    /// The frame with the largest self time.
+    pub(crate) culprit: &'static CallSite,
+    /// Where the culprit's future was created.
+    pub(crate) created_at: &'static std::panic::Location<'static>,
+    /// Which poll of the culprit's future this was (1-based).
+    pub(crate) poll: u64,
+    /// Outermost frame to culprit.
+    pub(crate) chain: Chain,
+    /// How long the outermost poll kept the thread.
+    pub(crate) blocked: Duration,
+    /// The culprit's own share of it.
+    pub(crate) self_time: Duration,
+    /// The threshold that was exceeded (the smallest, if several frames exceeded theirs).
+    pub(crate) threshold: Duration,
+}
+
+impl SlowPoll {
+    pub(crate) fn location(&self) -> Location {
+        self.culprit.location()
+    }
+}
+
+/// The async call chain from the outermost instrumented frame to the culprit.
+#[derive(Clone, Copy)]
+pub(crate) struct Chain {
+    links: [Option<&'static CallSite>; MAX_DEPTH],
+    len: usize,
+}
+
+impl Chain {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.links[..self.len].iter().map(|l| l.map_or("…", |cs| cs.name()))
+    }
+}
+
+impl fmt::Display for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, name) in self.names().enumerate() {
+            if i > 0 {
+                f.write_str(" > ")?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callsite::Emit;
+
+    fn nop(_: &'static CallSite, _: Emit<'_>) -> bool {
+        false
+    }
+    static OUTER: CallSite = CallSite::new("outer", "m", "a.rs", 1, 0, nop);
+    static INNER: CallSite = CallSite::new("inner", "m", "a.rs", 2, 0, nop);
+    static FAST: CallSite = CallSite::new("fast", "m", "a.rs", 3, 20_000_000, nop);
+
+    const MS: u64 = 1_000_000;
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+    fn loc() -> &'static std::panic::Location<'static> {
+        std::panic::Location::caller()
+    }
+
+    // Synthetic durations: the arithmetic is tested without any real time passing.
+
+    #[test]
+    fn nested_blocking_blames_the_inner_frame_once() {
+        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        let i = enter(&INNER, loc(), 3, 100 * MS).unwrap();
+        assert!(exit(i, ms(150)).is_none(), "only the outermost frame reports");
+        let report = exit(o, ms(152)).expect("one report");
+        assert_eq!(report.culprit.name(), "inner");
+        assert_eq!(report.chain.to_string(), "outer > inner");
+        assert_eq!(report.poll, 3);
+        assert_eq!(report.blocked, ms(152));
+        assert_eq!(report.self_time, ms(150));
+        assert_eq!(report.threshold, ms(100));
+    }
+
+    #[test]
+    fn self_time_picks_the_parent_when_it_did_the_work() {
+        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        let i = enter(&INNER, loc(), 1, 100 * MS).unwrap();
+        assert!(exit(i, ms(10)).is_none());
+        let report = exit(o, ms(200)).unwrap();
+        assert_eq!(report.culprit.name(), "outer");
+        assert_eq!(report.self_time, ms(190));
+        assert_eq!(report.chain.to_string(), "outer");
+    }
+
+    #[test]
+    fn culprit_of_a_finished_sibling_keeps_its_own_chain() {
+        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        let i = enter(&INNER, loc(), 1, 100 * MS).unwrap();
+        let f = enter(&FAST, loc(), 1, 100 * MS).unwrap();
+        assert!(exit(f, ms(80)).is_none());
+        assert!(exit(i, ms(81)).is_none());
+        // A sibling at depth 1 overwrites the slot `inner` used.
+        let o2 = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        assert!(exit(o2, ms(5)).is_none());
+        let report = exit(o, ms(90)).unwrap();
+        assert_eq!(report.culprit.name(), "fast");
+        assert_eq!(report.chain.to_string(), "outer > inner > fast");
+        assert_eq!(report.threshold, ms(20), "fast's own slow = 20ms was exceeded");
+    }
+
+    #[test]
+    fn fast_polls_report_nothing_and_reset() {
+        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        assert!(exit(o, ms(99)).is_none());
+        let o = enter(&OUTER, loc(), 2, 100 * MS).unwrap();
+        assert!(exit(o, ms(1)).is_none());
+    }
+
+    #[test]
+    fn deep_recursion_is_bounded() {
+        let tokens: Vec<_> = (0..MAX_DEPTH + 10)
+            .map(|i| enter(&INNER, loc(), i as u64, 100 * MS).unwrap())
+            .collect();
+        let mut report = None;
+        for t in tokens.into_iter().rev() {
+            report = exit(t, ms(120));
+        }
+        let report = report.unwrap();
+        // Untracked frames' time is the deepest tracked frame's self time.
+        assert_eq!(report.chain.names().count(), MAX_DEPTH);
+        assert_eq!(report.self_time, ms(120));
+    }
+}

@@ -1,0 +1,108 @@
+//! A ready-made subscriber for programs that have none: tracing-subscriber's `fmt` layer to
+//! stderr, filtered by `RUST_LOG`.
+
+use std::fmt;
+use std::io::{IsTerminal as _, Write as _};
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::time::Uptime;
+
+/// The filter used when `RUST_LOG` is unset: everything at `INFO` and above, which includes
+/// pollwatch's start/finish events and its warnings.
+pub const DEFAULT_FILTER: &str = "info";
+
+/// Installs a global `fmt` subscriber writing to stderr, filtered by `RUST_LOG`.
+///
+/// Without `RUST_LOG`, [`DEFAULT_FILTER`] applies. A `RUST_LOG` that does not mention
+/// `pollwatch` gets `pollwatch=warn` added, so slow-poll warnings are never silenced by accident
+/// (`RUST_LOG=…,pollwatch=off` silences them on purpose). An invalid `RUST_LOG` is reported in one
+/// line on stderr and the default is used.
+///
+/// # Errors
+///
+/// [`InitError`] if a global subscriber was already set (by this or any other crate).
+///
+/// # Examples
+///
+/// ```
+/// // A library or test that may run after another subscriber was set:
+/// let _ = pollwatch::try_init();
+/// ```
+pub fn try_init() -> Result<(), InitError> {
+    tracing_subscriber::fmt()
+        .with_env_filter(filter_from_env())
+        .with_writer(std::io::stderr)
+        .with_ansi(use_color())
+        .with_timer(Uptime::default())
+        .try_init()
+        .map_err(|e| InitError(e.to_string()))
+}
+
+/// [`try_init`] for programs: installs the subscriber.
+///
+/// # Panics
+///
+/// If a global subscriber was already set; use [`try_init`] where that can happen.
+///
+/// # Examples
+///
+/// ```no_run
+/// #[pollwatch::async_timed]
+/// async fn work(n: u64) -> u64 { n * 2 }
+///
+/// #[tokio::main]
+/// async fn main() {
+///     pollwatch::init();
+///     work(21).await;
+/// }
+/// ```
+pub fn init() {
+    if let Err(e) = try_init() {
+        panic!("pollwatch::init(): {e}; use pollwatch::try_init() to ignore this");
+    }
+}
+
+fn use_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+fn filter_from_env() -> EnvFilter {
+    let Ok(spec) = std::env::var(EnvFilter::DEFAULT_ENV) else {
+        return EnvFilter::new(DEFAULT_FILTER);
+    };
+    let spec = if spec.contains("pollwatch") {
+        spec
+    } else if spec.trim().is_empty() {
+        DEFAULT_FILTER.to_owned()
+    } else {
+        format!("{spec},pollwatch=warn")
+    };
+    EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pollwatch: ignoring RUST_LOG={spec:?}: {e}; expected directives such as \
+             `info` or `my_app=debug,pollwatch=warn`; using {DEFAULT_FILTER:?}"
+        );
+        EnvFilter::new(DEFAULT_FILTER)
+    })
+}
+
+/// A global subscriber was already installed.
+///
+/// # Examples
+///
+/// ```
+/// let _ = pollwatch::try_init();
+/// let err = pollwatch::try_init().unwrap_err();
+/// assert!(err.to_string().contains("already"));
+/// ```
+#[derive(Debug)]
+pub struct InitError(String);
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not set the global subscriber: {}", self.0)
+    }
+}
+
+impl std::error::Error for InitError {}

@@ -1,0 +1,262 @@
+//! [`Timed`]: the one future `#[async_timed]` wraps every call in.
+//!
+//! Per poll, with debug mode off and the finish event disabled, it adds a relaxed load, a branch
+//! and a counter. With the finish event enabled it also reads the clock twice (busy time). With
+//! debug mode on it pushes a frame on the thread's stack and checks the poll against the
+//! threshold; only a slow poll allocates (its report) and logs.
+
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use pin_project_lite::pin_project;
+
+use crate::callsite::{CallSite, Emit, Finished};
+use crate::config::{self, DebugMode};
+use crate::values::{Outcome, Values};
+use crate::{events, frames};
+
+/// Formats the output for the finish event (`ret` / `err`); written by the macro.
+pub(crate) type RecordFn<O> = fn(&O) -> Outcome;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Done,
+    Panicked,
+}
+
+struct State<O> {
+    cs: &'static CallSite,
+    created_at: &'static Location<'static>,
+    values: Option<Values>,
+    record: Option<RecordFn<O>>,
+    /// Start/finish events enabled for this call: read the clock even with debug mode off.
+    logged: bool,
+    first_poll: Option<Instant>,
+    last_poll_end: Option<Instant>,
+    busy: Duration,
+    polls: u64,
+    phase: Phase,
+}
+
+pin_project! {
+    /// A future instrumented by `#[async_timed]`. Behaves exactly like the future it wraps.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Timed<F>
+    where
+        F: Future,
+    {
+        #[pin]
+        inner: F,
+        state: State<F::Output>,
+    }
+
+    impl<F> PinnedDrop for Timed<F>
+    where
+        F: Future,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            this.project().state.on_drop();
+        }
+    }
+}
+
+impl<F: Future> std::fmt::Debug for Timed<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timed")
+            .field("fn", &self.state.cs.name())
+            .field("polls", &self.state.polls)
+            .field("phase", &self.state.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wraps `fut`; `values` are the captured arguments (`None` when the start event is disabled).
+#[track_caller]
+#[inline]
+pub fn timed<F: Future>(cs: &'static CallSite, values: Option<Values>, fut: F) -> Timed<F> {
+    new(cs, values, None, fut)
+}
+
+/// [`timed`] with a recorder of the output for `ret` / `err`.
+#[track_caller]
+#[inline]
+pub fn timed_with<F: Future>(
+    cs: &'static CallSite,
+    values: Option<Values>,
+    fut: F,
+    record: RecordFn<F::Output>,
+) -> Timed<F> {
+    new(cs, values, Some(record), fut)
+}
+
+/// Whether the start/finish events of `cs` are enabled: the macro captures arguments only then.
+#[inline]
+pub fn enabled(cs: &'static CallSite) -> bool {
+    cs.emit(Emit::Enabled)
+}
+
+#[track_caller]
+fn new<F: Future>(
+    cs: &'static CallSite,
+    values: Option<Values>,
+    record: Option<RecordFn<F::Output>>,
+    inner: F,
+) -> Timed<F> {
+    Timed {
+        inner,
+        state: State {
+            cs,
+            created_at: Location::caller(),
+            logged: values.is_some(),
+            values,
+            record,
+            first_poll: None,
+            last_poll_end: None,
+            busy: Duration::ZERO,
+            polls: 0,
+            phase: Phase::Pending,
+        },
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let state = this.state;
+        if state.phase != Phase::Pending {
+            // Polled after completion: whatever the inner future does then is its business.
+            return this.inner.poll(cx);
+        }
+        let mode = config::debug_mode();
+        if state.polls == 0 && state.logged {
+            if let Some(values) = &state.values {
+                state.cs.emit(Emit::Start(values));
+            }
+        }
+        state.polls = state.polls.saturating_add(1);
+        let guard = PollGuard::enter(&mut *state, mode);
+        let res = this.inner.poll(cx);
+        guard.exit();
+        if let Poll::Ready(out) = &res {
+            state.on_ready(out);
+        }
+        res
+    }
+}
+
+/// Brackets one poll: pushes/pops the frame and times it; if the poll unwinds, its `Drop` still
+/// pops the frame and reports the panic, which then continues unchanged.
+struct PollGuard<'a, O> {
+    state: &'a mut State<O>,
+    mode: DebugMode,
+    start: Option<Instant>,
+    frame: Option<frames::Token>,
+    armed: bool,
+}
+
+impl<'a, O> PollGuard<'a, O> {
+    #[inline]
+    fn enter(state: &'a mut State<O>, mode: DebugMode) -> Self {
+        let timing = mode.is_on() || state.logged;
+        let start = timing.then(Instant::now);
+        if state.first_poll.is_none() {
+            state.first_poll = start;
+        }
+        let frame = if mode.is_on() {
+            frames::enter(
+                state.cs,
+                state.created_at,
+                state.polls,
+                config::slow_poll_nanos(),
+            )
+        } else {
+            None
+        };
+        PollGuard {
+            state,
+            mode,
+            start,
+            frame,
+            armed: true,
+        }
+    }
+
+    #[inline]
+    fn exit(mut self) {
+        self.armed = false;
+        self.finish_poll();
+    }
+
+    /// Times the poll and pops the frame; reports a slow poll if this frame was the outermost.
+    fn finish_poll(&mut self) {
+        let Some(start) = self.start else { return };
+        let end = Instant::now();
+        let duration = end.saturating_duration_since(start);
+        self.state.busy = self.state.busy.saturating_add(duration);
+        self.state.last_poll_end = Some(end);
+        if let Some(token) = self.frame.take() {
+            if let Some(report) = frames::exit(token, duration) {
+                events::slow_poll(&report, self.mode.is_strict(), "unknown");
+            }
+        }
+    }
+}
+
+impl<O> Drop for PollGuard<'_, O> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Unwinding out of the inner poll.
+            self.finish_poll();
+            self.state.phase = Phase::Panicked;
+            events::panicked(self.state.cs, self.state.elapsed(), self.state.polls);
+        }
+    }
+}
+
+impl<O> State<O> {
+    fn elapsed(&self) -> Option<Duration> {
+        Some(self.last_poll_end?.saturating_duration_since(self.first_poll?))
+    }
+
+    fn on_ready(&mut self, out: &O) {
+        self.phase = Phase::Done;
+        if !self.logged {
+            return;
+        }
+        let outcome = self.record.map(|record| record(out));
+        let elapsed = self.elapsed().unwrap_or(self.busy);
+        self.cs.emit(Emit::Finish(&Finished {
+            elapsed,
+            busy: self.busy,
+            idle: elapsed.saturating_sub(self.busy),
+            polls: self.polls,
+            outcome: outcome.as_ref(),
+        }));
+        self.values = None;
+    }
+
+    fn on_drop(&mut self) {
+        if self.phase != Phase::Pending {
+            return;
+        }
+        let debug = config::debug_mode().is_on();
+        if self.polls == 0 {
+            events::never_polled(self.cs, self.created_at, debug);
+        } else {
+            events::cancelled(
+                self.cs,
+                self.created_at,
+                self.elapsed(),
+                self.busy,
+                self.polls,
+                debug,
+            );
+        }
+    }
+}

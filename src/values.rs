@@ -1,0 +1,206 @@
+//! Capturing argument, field and return values as bounded strings.
+//!
+//! Arguments are moved into the instrumented future, so they are formatted at the call, into one
+//! buffer per call. Which formatting a value gets is decided at compile time in the user's crate by
+//! autoref specialization: `(&&&Wrap(&v)).__pollwatch_auto(buf)` resolves to the `Display` impl if
+//! the type has one, else `Debug`, else writes `_` — so no argument ever needs `skip` to compile.
+
+use std::fmt::{self, Write as _};
+
+/// Longest captured value, in chars; longer ones end in `…`.
+pub(crate) const MAX_VALUE_CHARS: usize = 256;
+
+/// The captured values of one call, in one buffer.
+#[derive(Debug, Default)]
+pub struct Values {
+    buf: String,
+    ends: Vec<usize>,
+}
+
+impl Values {
+    /// An empty buffer for `n` values.
+    pub fn with_capacity(n: usize) -> Self {
+        Values {
+            buf: String::with_capacity(n * 8),
+            ends: Vec::with_capacity(n),
+        }
+    }
+
+    /// The `i`-th captured value.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.buf.get(start..end)
+    }
+
+    /// Number of values captured.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// `true` when nothing was captured.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn push_with(&mut self, f: impl FnOnce(&mut Bounded<'_>) -> fmt::Result) {
+        let mut w = Bounded {
+            buf: &mut self.buf,
+            left: MAX_VALUE_CHARS,
+        };
+        // An Err means either our limit (the `…` is already written) or a failing user impl:
+        // either way keep what was written; instrumentation must never panic.
+        let _ = f(&mut w);
+        self.ends.push(self.buf.len());
+    }
+
+    /// Captures `v` with `Debug`.
+    pub fn debug<T: fmt::Debug + ?Sized>(&mut self, v: &T) {
+        self.push_with(|w| write!(w, "{v:?}"));
+    }
+
+    /// Captures `v` with `Display`.
+    pub fn display<T: fmt::Display + ?Sized>(&mut self, v: &T) {
+        self.push_with(|w| write!(w, "{v}"));
+    }
+
+    /// Captures a placeholder for a value that can't be formatted.
+    pub fn opaque(&mut self) {
+        self.push_with(|w| w.write_str("_"));
+    }
+
+    /// The only value, if exactly one was captured (used for return values and errors).
+    pub(crate) fn single(&self) -> Option<&str> {
+        if self.len() == 1 { self.get(0) } else { None }
+    }
+}
+
+/// A writer that stops after [`MAX_VALUE_CHARS`] chars and marks the cut with `…`.
+struct Bounded<'a> {
+    buf: &'a mut String,
+    left: usize,
+}
+
+impl fmt::Write for Bounded<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.left == 0 {
+            return Err(fmt::Error);
+        }
+        match s.char_indices().nth(self.left) {
+            None => {
+                self.left -= s.chars().count();
+                self.buf.push_str(s);
+                Ok(())
+            }
+            Some((cut, _)) => {
+                self.buf.push_str(&s[..cut]);
+                self.buf.push('…');
+                self.left = 0;
+                Err(fmt::Error)
+            }
+        }
+    }
+}
+
+/// The receiver of the autoref-specialized capture methods.
+#[derive(Debug)]
+pub struct Wrap<'a, T: ?Sized>(pub &'a T);
+
+/// Tier 1 of `__pollwatch_auto`: `Display`.
+pub trait AutoDisplay {
+    /// Captures the value.
+    fn __pollwatch_auto(&self, out: &mut Values);
+}
+/// Tier 2 of `__pollwatch_auto`, tier 1 of `__pollwatch_debug`: `Debug`.
+pub trait AutoDebug {
+    /// Captures the value.
+    fn __pollwatch_auto(&self, out: &mut Values);
+    /// Captures the value.
+    fn __pollwatch_debug(&self, out: &mut Values);
+}
+/// Last tier: anything, shown as `_`.
+pub trait AutoOpaque {
+    /// Captures the value.
+    fn __pollwatch_auto(&self, out: &mut Values);
+    /// Captures the value.
+    fn __pollwatch_debug(&self, out: &mut Values);
+}
+
+impl<T: fmt::Display + ?Sized> AutoDisplay for &&Wrap<'_, T> {
+    fn __pollwatch_auto(&self, out: &mut Values) {
+        out.display(self.0);
+    }
+}
+impl<T: fmt::Debug + ?Sized> AutoDebug for &Wrap<'_, T> {
+    fn __pollwatch_auto(&self, out: &mut Values) {
+        out.debug(self.0);
+    }
+    fn __pollwatch_debug(&self, out: &mut Values) {
+        out.debug(self.0);
+    }
+}
+impl<T: ?Sized> AutoOpaque for Wrap<'_, T> {
+    fn __pollwatch_auto(&self, out: &mut Values) {
+        out.opaque();
+    }
+    fn __pollwatch_debug(&self, out: &mut Values) {
+        out.opaque();
+    }
+}
+
+/// What the finish event says about the returned value (`ret`) or error (`err`).
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The captured return value, when `ret` was asked for.
+    pub ret: Values,
+    /// The captured error, when `err` was asked for and the fn returned `Err`.
+    pub err: Values,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NotDebug;
+    #[derive(Debug)]
+    struct OnlyDebug(#[allow(dead_code)] u8);
+
+    #[test]
+    fn autoref_picks_display_then_debug_then_placeholder() {
+        let mut v = Values::default();
+        (&&&Wrap("text")).__pollwatch_auto(&mut v);
+        (&&&Wrap(&OnlyDebug(7))).__pollwatch_auto(&mut v);
+        (&&&Wrap(&NotDebug)).__pollwatch_auto(&mut v);
+        (&&Wrap("text")).__pollwatch_debug(&mut v);
+        (&&Wrap(&NotDebug)).__pollwatch_debug(&mut v);
+        let got: Vec<_> = (0..v.len()).map(|i| v.get(i).unwrap()).collect();
+        assert_eq!(got, ["text", "OnlyDebug(7)", "_", "\"text\"", "_"]);
+    }
+
+    #[test]
+    fn long_values_are_cut_at_the_limit() {
+        let mut v = Values::default();
+        let long = "é".repeat(1000);
+        v.display(&long);
+        v.debug(&vec![1u8; 10]);
+        let first = v.get(0).unwrap();
+        assert_eq!(first.chars().count(), MAX_VALUE_CHARS + 1);
+        assert!(first.ends_with('…'));
+        assert_eq!(v.get(1), Some("[1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"));
+        assert_eq!(v.get(2), None);
+    }
+
+    #[test]
+    fn failing_impls_do_not_panic() {
+        struct Fails;
+        impl fmt::Display for Fails {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("partial")?;
+                Err(fmt::Error)
+            }
+        }
+        let mut v = Values::default();
+        v.display(&Fails);
+        assert_eq!(v.single(), Some("partial"));
+    }
+}

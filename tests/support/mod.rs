@@ -1,0 +1,161 @@
+//! Test harness: a subscriber that records every event with its target, level and fields, so
+//! tests assert on fields rather than on formatted text.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::{Layer, Registry};
+
+#[derive(Clone, Debug)]
+pub struct Captured {
+    pub target: String,
+    pub level: Level,
+    pub fields: BTreeMap<String, String>,
+    pub thread: Option<String>,
+}
+
+impl Captured {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+
+    /// A field that must be there.
+    pub fn get(&self, name: &str) -> &str {
+        self.field(name)
+            .unwrap_or_else(|| panic!("event has no field `{name}`: {self:?}"))
+    }
+
+    pub fn message(&self) -> &str {
+        self.get("message")
+    }
+
+    /// A duration field (`523.1ms`, `1.204s`, `12.3µs`, `850ns`).
+    pub fn duration(&self, name: &str) -> Duration {
+        parse_dur(self.get(name))
+    }
+
+    pub fn count(&self, name: &str) -> u64 {
+        self.get(name).parse().unwrap_or_else(|_| panic!("`{name}` is not a count: {self:?}"))
+    }
+}
+
+pub fn parse_dur(s: &str) -> Duration {
+    let (num, unit) = s
+        .find(|c: char| c.is_alphabetic() || c == 'µ')
+        .map(|i| s.split_at(i))
+        .unwrap_or_else(|| panic!("not a duration: {s}"));
+    let n: f64 = num.parse().unwrap_or_else(|_| panic!("not a duration: {s}"));
+    let secs = match unit {
+        "ns" => n / 1e9,
+        "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        _ => panic!("unknown unit in {s}"),
+    };
+    Duration::from_secs_f64(secs)
+}
+
+#[derive(Clone, Default)]
+pub struct Events(Arc<Mutex<Vec<Captured>>>);
+
+impl Events {
+    pub fn all(&self) -> Vec<Captured> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn with_target(&self, target: &str) -> Vec<Captured> {
+        self.all().into_iter().filter(|e| e.target == target).collect()
+    }
+
+    /// Events of `target` whose `fn` field is `name`.
+    pub fn of_fn(&self, target: &str, name: &str) -> Vec<Captured> {
+        self.with_target(target)
+            .into_iter()
+            .filter(|e| e.field("fn") == Some(name))
+            .collect()
+    }
+
+    pub fn slow_polls(&self) -> Vec<Captured> {
+        self.with_target(pollwatch::targets::SLOW_POLL)
+    }
+
+    pub fn dispatch(&self) -> tracing::Dispatch {
+        tracing::Dispatch::new(Registry::default().with(Capture(self.clone())))
+    }
+}
+
+struct Capture(Events);
+
+struct FieldVisitor<'a>(&'a mut BTreeMap<String, String>);
+
+impl Visit for FieldVisitor<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+impl<S: Subscriber> Layer<S> for Capture {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut fields = BTreeMap::new();
+        event.record(&mut FieldVisitor(&mut fields));
+        self.0.0.lock().unwrap().push(Captured {
+            target: event.metadata().target().to_owned(),
+            level: *event.metadata().level(),
+            fields,
+            thread: std::thread::current().name().map(str::to_owned),
+        });
+    }
+}
+
+/// Runs `f` with a capturing subscriber on this thread.
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Events) {
+    let events = Events::default();
+    let r = tracing::dispatcher::with_default(&events.dispatch(), f);
+    (r, events)
+}
+
+/// A current-thread runtime; use inside `capture`.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A multi-thread runtime whose workers all record into `events`.
+pub fn multi_thread_rt(events: &Events, workers: usize) -> tokio::runtime::Runtime {
+    let dispatch = events.dispatch();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .on_thread_start(move || {
+            // The guard must live as long as the worker thread.
+            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+        })
+        .build()
+        .unwrap()
+}
+
+/// Really blocks the thread (the point of these tests is detecting real blocking).
+pub fn block_thread(d: Duration) {
+    std::thread::sleep(d);
+}
+
+/// Really keeps the CPU busy for `d`.
+pub fn busy_loop(d: Duration) -> u64 {
+    let start = std::time::Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < d {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+    x
+}
