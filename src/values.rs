@@ -47,6 +47,7 @@ impl Values {
         let mut w = Bounded {
             buf: &mut self.buf,
             left: MAX_VALUE_CHARS,
+            cut: false,
         };
         // An Err means either our limit (the `…` is already written) or a failing user impl:
         // either way keep what was written; instrumentation must never panic.
@@ -79,11 +80,12 @@ impl Values {
 struct Bounded<'a> {
     buf: &'a mut String,
     left: usize,
+    cut: bool,
 }
 
 impl fmt::Write for Bounded<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if self.left == 0 {
+        if self.cut {
             return Err(fmt::Error);
         }
         match s.char_indices().nth(self.left) {
@@ -92,10 +94,11 @@ impl fmt::Write for Bounded<'_> {
                 self.buf.push_str(s);
                 Ok(())
             }
+            // Also reached when the limit fell exactly between two writes (`left == 0`).
             Some((cut, _)) => {
                 self.buf.push_str(&s[..cut]);
                 self.buf.push('…');
-                self.left = 0;
+                self.cut = true;
                 Err(fmt::Error)
             }
         }
@@ -188,6 +191,18 @@ mod tests {
         assert!(first.ends_with('…'));
         assert_eq!(v.get(1), Some("[1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"));
         assert_eq!(v.get(2), None);
+    }
+
+    #[test]
+    fn a_cut_between_two_writes_is_marked() {
+        let mut v = Values::default();
+        v.debug(&vec![7u8; 1000]);
+        let s = v.single().unwrap();
+        assert_eq!(s.chars().count(), MAX_VALUE_CHARS + 1);
+        assert!(s.ends_with('…'));
+        let mut exact = Values::default();
+        exact.display(&"x".repeat(MAX_VALUE_CHARS));
+        assert!(!exact.single().unwrap().ends_with('…'), "exactly at the limit is not cut");
     }
 
     #[test]

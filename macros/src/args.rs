@@ -150,15 +150,19 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<()> {
         set_once(args, |a| &mut a.skip_all, kw.span, kw.span, "skip_all");
     } else if lookahead.peek(kw::skip) {
         let kw: kw::skip = input.parse()?;
-        let content;
-        syn::parenthesized!(content in input);
-        let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
+        let names = parse_group(input, |content| {
+            Punctuated::<Ident, Token![,]>::parse_terminated_with(content, Ident::parse_any)
+        })
+        .map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "`skip(...)` takes argument names, such as `skip(token, password)`",
+            )
+        })?;
         set_once(args, |a| &mut a.skip, names.into_iter().collect(), kw.span, "skip");
     } else if lookahead.peek(kw::fields) {
         let kw: kw::fields = input.parse()?;
-        let content;
-        syn::parenthesized!(content in input);
-        let fields = Punctuated::<Field, Token![,]>::parse_terminated(&content)?;
+        let fields = parse_group(input, Punctuated::<Field, Token![,]>::parse_terminated)?;
         set_once(args, |a| &mut a.fields, fields.into_iter().collect(), kw.span, "fields");
     } else if lookahead.peek(kw::ret) {
         let kw: kw::ret = input.parse()?;
@@ -246,30 +250,46 @@ fn parse_level(input: ParseStream<'_>) -> syn::Result<Ident> {
     Ok(Ident::new(level, span))
 }
 
+/// Parses a parenthesized group with `parser`, which must consume all of it. The group's tokens
+/// are taken whole first, so a parse error inside never leaves tokens behind (syn would then
+/// replace our message with a generic "unexpected token").
+fn parse_group<T>(
+    input: ParseStream<'_>,
+    parser: impl FnOnce(ParseStream<'_>) -> syn::Result<T>,
+) -> syn::Result<T> {
+    let content;
+    syn::parenthesized!(content in input);
+    let tokens: TokenStream = content.parse()?;
+    syn::parse::Parser::parse2(parser, tokens)
+}
+
 fn parse_fmt_mode(input: ParseStream<'_>, default: Fmt, key: &str) -> syn::Result<Fmt> {
     if !input.peek(syn::token::Paren) {
         return Ok(default);
     }
-    let content;
-    syn::parenthesized!(content in input);
-    let lookahead = content.lookahead1();
-    let mode = if lookahead.peek(kw::Debug) {
-        content.parse::<kw::Debug>()?;
-        Fmt::Debug
-    } else if lookahead.peek(kw::Display) {
-        content.parse::<kw::Display>()?;
-        Fmt::Display
-    } else {
-        let span = content.span();
-        return Err(syn::Error::new(
-            span,
-            format!("`{key}(...)` takes `Debug` or `Display`"),
-        ));
-    };
-    if !content.is_empty() {
-        return Err(content.error(format!("`{key}(...)` takes `Debug` or `Display`")));
-    }
-    Ok(mode)
+    let span = input.span();
+    parse_group(input, |content| {
+        let mode = if content.peek(kw::Debug) {
+            content.parse::<kw::Debug>()?;
+            Some(Fmt::Debug)
+        } else if content.peek(kw::Display) {
+            content.parse::<kw::Display>()?;
+            Some(Fmt::Display)
+        } else {
+            None
+        };
+        match mode {
+            Some(mode) if content.is_empty() => Ok(mode),
+            _ => {
+                let span = if content.is_empty() { span } else { content.span() };
+                let _: TokenStream = content.parse()?;
+                Err(syn::Error::new(
+                    span,
+                    format!("`{key}(...)` takes `Debug` or `Display`"),
+                ))
+            }
+        }
+    })
 }
 
 fn parse_duration(lit: &LitStr) -> syn::Result<u64> {

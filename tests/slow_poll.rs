@@ -1,0 +1,216 @@
+//! Slow-poll detection in debug mode, with real blocking (`thread::sleep`, busy loops): one
+//! warning per blocking poll, blaming the innermost culprit by self time, with its chain.
+//! Every test here runs in debug mode `On` with the default 100 ms threshold.
+
+mod support;
+
+use std::time::Duration;
+
+use pollwatch::{DebugMode, async_timed, targets};
+use support::{block_thread, busy_loop, capture, multi_thread_rt, rt, Events};
+use tracing::Level;
+
+fn debug_on() {
+    pollwatch::set_debug_mode(DebugMode::On);
+}
+
+const MS150: Duration = Duration::from_millis(150);
+
+#[async_timed]
+async fn outer() -> u32 {
+    tokio::task::yield_now().await;
+    inner().await + 1
+}
+
+#[async_timed]
+async fn inner() -> u32 {
+    block_thread(MS150);
+    41
+}
+
+#[test]
+fn nested_blocking_gives_one_warning_blaming_the_inner_fn() {
+    debug_on();
+    let (out, events) = capture(|| rt().block_on(outer()));
+    assert_eq!(out, 42);
+    let slow = events.slow_polls();
+    assert_eq!(slow.len(), 1, "exactly one warning for one blocking poll: {slow:?}");
+    let w = &slow[0];
+    assert_eq!(w.level, Level::WARN);
+    assert_eq!(w.get("fn"), "inner");
+    assert_eq!(w.get("chain"), "outer > inner");
+    assert!(w.get("location").starts_with("tests/slow_poll.rs:"), "{w:?}");
+    assert!(w.duration("duration") >= MS150);
+    assert!(w.duration("self_time") >= MS150);
+    assert_eq!(w.duration("threshold"), Duration::from_millis(100));
+    assert_eq!(w.count("poll"), 1, "inner blocked in its first poll");
+    assert_eq!(w.get("kind"), "unknown", "no watchdog sampled this poll");
+    assert!(w.message().starts_with("inner blocked the executor for "), "{}", w.message());
+    assert!(w.message().ends_with("[outer > inner]"), "{}", w.message());
+}
+
+#[async_timed]
+async fn does_the_work_itself() -> u64 {
+    let n = quick().await;
+    busy_loop(MS150) + n
+}
+
+#[async_timed]
+async fn quick() -> u64 {
+    1
+}
+
+#[test]
+fn self_time_blames_the_parent_when_the_child_was_quick() {
+    debug_on();
+    let (_, events) = capture(|| rt().block_on(does_the_work_itself()));
+    let slow = events.slow_polls();
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(slow[0].get("fn"), "does_the_work_itself");
+    assert_eq!(slow[0].get("chain"), "does_the_work_itself");
+}
+
+#[async_timed]
+async fn only_timers() {
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+}
+
+#[test]
+fn awaiting_timers_is_not_blocking() {
+    debug_on();
+    let ((), events) = capture(|| rt().block_on(only_timers()));
+    assert!(events.slow_polls().is_empty(), "{:?}", events.slow_polls());
+    let finish = &events.of_fn(targets::TIMED, "only_timers")[1];
+    assert!(finish.duration("elapsed") >= Duration::from_millis(240));
+    assert!(finish.duration("idle") >= Duration::from_millis(200));
+}
+
+#[async_timed]
+async fn blocks_twice() {
+    block_thread(MS150);
+    tokio::task::yield_now().await;
+    block_thread(MS150);
+}
+
+#[test]
+fn each_blocking_poll_is_reported_with_its_index() {
+    debug_on();
+    let ((), events) = capture(|| rt().block_on(blocks_twice()));
+    let polls: Vec<u64> = events.slow_polls().iter().map(|w| w.count("poll")).collect();
+    assert_eq!(polls, [1, 2]);
+}
+
+#[async_timed(slow = "20ms")]
+async fn strict_budget() {
+    block_thread(Duration::from_millis(50));
+}
+
+#[async_timed]
+async fn default_budget() {
+    block_thread(Duration::from_millis(50));
+}
+
+#[test]
+fn per_fn_threshold_overrides_the_default() {
+    debug_on();
+    let ((), events) = capture(|| {
+        rt().block_on(async {
+            strict_budget().await;
+            default_budget().await;
+        })
+    });
+    let slow = events.slow_polls();
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(slow[0].get("fn"), "strict_budget");
+    assert_eq!(slow[0].duration("threshold"), Duration::from_millis(20));
+}
+
+#[async_timed(slow = "5ms")]
+async fn hot_path() {
+    block_thread(Duration::from_millis(8));
+}
+
+#[test]
+fn rate_limit_suppresses_a_flood_and_reports_the_count() {
+    debug_on();
+    let ((), events) = capture(|| {
+        rt().block_on(async {
+            // 15 slow polls well inside one second: 10 warnings, 5 suppressed.
+            for _ in 0..15 {
+                hot_path().await;
+            }
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            hot_path().await;
+        })
+    });
+    let slow = events.of_fn(targets::SLOW_POLL, "hot_path");
+    assert_eq!(slow.len(), 11, "{slow:?}");
+    assert!(slow[..10].iter().all(|w| w.count("suppressed") == 0));
+    assert_eq!(slow[10].count("suppressed"), 5);
+    assert!(slow[10].message().contains("suppressed 5 slow polls"), "{}", slow[10].message());
+}
+
+#[async_timed]
+async fn blocks_a_worker() -> &'static str {
+    busy_loop(MS150);
+    "done"
+}
+
+#[test]
+fn blocking_on_a_multi_thread_worker() {
+    debug_on();
+    let events = Events::default();
+    let out = multi_thread_rt(&events, 2).block_on(async {
+        tokio::spawn(blocks_a_worker()).await.unwrap()
+    });
+    assert_eq!(out, "done");
+    let slow = events.slow_polls();
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(slow[0].get("fn"), "blocks_a_worker");
+    let thread = slow[0].thread.clone().unwrap_or_default();
+    assert!(thread.starts_with("tokio-r"), "reported from a worker thread, not {thread:?}");
+}
+
+#[test]
+fn un_annotated_code_inside_counts_as_self_time() {
+    debug_on();
+    async fn helper_not_annotated() {
+        block_thread(MS150);
+    }
+    #[async_timed]
+    async fn calls_helper() {
+        helper_not_annotated().await;
+    }
+    let ((), events) = capture(|| rt().block_on(calls_helper()));
+    let slow = events.slow_polls();
+    assert_eq!(slow.len(), 1);
+    assert_eq!(slow[0].get("fn"), "calls_helper");
+}
+
+#[test]
+fn works_under_the_futures_executor() {
+    debug_on();
+    let (out, events) = capture(|| futures::executor::block_on(outer()));
+    assert_eq!(out, 42);
+    let slow = events.slow_polls();
+    assert_eq!(slow.len(), 1);
+    assert_eq!(slow[0].get("chain"), "outer > inner");
+}
+
+#[test]
+fn concurrent_children_in_one_poll_blame_the_one_that_blocked() {
+    debug_on();
+    #[async_timed]
+    async fn fast_child() {}
+    #[async_timed]
+    async fn gather() {
+        futures::join!(fast_child(), inner(), fast_child());
+    }
+    let ((), events) = capture(|| rt().block_on(gather()));
+    let slow = events.slow_polls();
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(slow[0].get("fn"), "inner");
+    assert_eq!(slow[0].get("chain"), "gather > inner");
+}
