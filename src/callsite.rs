@@ -33,6 +33,8 @@ pub struct Finished<'a> {
     pub idle: Duration,
     /// Number of polls.
     pub polls: u64,
+    /// The arguments captured at the start, repeated so start and finish lines pair up.
+    pub values: Option<&'a Values>,
     /// The return value or error, when `ret` / `err` asked for them.
     pub outcome: Option<&'a Outcome>,
 }

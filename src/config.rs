@@ -295,7 +295,9 @@ impl Config {
         let mut config = Config::default();
         let mut errors = Vec::new();
         for var in ENV_VARS {
-            let Some(value) = lookup(var.name) else { continue };
+            let Some(value) = lookup(var.name) else {
+                continue;
+            };
             if (var.parse)(&value, &mut config).is_err() {
                 errors.push(ConfigError {
                     var: var.name,
@@ -550,16 +552,17 @@ mod tests {
             "pollwatch: ignoring POLLWATCH=\"yes please\": expected `0`, `1` or `strict` \
              (also `off`/`on`, `false`/`true`); using the default"
         );
-        assert!(lines[1].starts_with("pollwatch: ignoring POLLWATCH_SLOW=\"fast\": expected a duration"));
+        assert!(
+            lines[1]
+                .starts_with("pollwatch: ignoring POLLWATCH_SLOW=\"fast\": expected a duration")
+        );
         assert!(lines.iter().all(|l| !l.contains('\n')));
     }
 
     #[test]
     fn one_bad_variable_does_not_discard_the_good_one() {
-        let (config, errors) = Config::from_env_lossy(env(&[
-            ("POLLWATCH", "strict"),
-            ("POLLWATCH_SLOW", "0ms"),
-        ]));
+        let (config, errors) =
+            Config::from_env_lossy(env(&[("POLLWATCH", "strict"), ("POLLWATCH_SLOW", "0ms")]));
         assert!(config.get_debug_mode().is_strict());
         assert_eq!(config.get_slow_poll(), Config::DEFAULT_SLOW_POLL);
         assert_eq!(errors.len(), 1);

@@ -62,7 +62,8 @@ pub mod fields {
     pub const POLL: &str = "poll";
     /// `cpu-bound`, `blocking`, `mixed`, or `unknown` when no watchdog sampled the poll. `slow_poll`.
     pub const KIND: &str = "kind";
-    /// How many warnings of this fn the rate limit suppressed before this one. `slow_poll`.
+    /// How many warnings of this fn the rate limit suppressed before this one; only recorded
+    /// when not zero. `slow_poll`.
     pub const SUPPRESSED: &str = "suppressed";
     /// From the start of the first poll to the end of the last. finish, `cancelled`, `panicked`.
     pub const ELAPSED: &str = "elapsed";
@@ -131,6 +132,7 @@ macro_rules! __emit_timed {
                     target: $target,
                     $level,
                     { $crate::fields::FN } = $cs.name(),
+                    $({ $name } = __pollwatch_f.values.and_then(|v| $crate::__private::value_field(v, $idx)),)*
                     { $crate::fields::ELAPSED } = $crate::__private::dur_field(__pollwatch_f.elapsed),
                     { $crate::fields::BUSY } = $crate::__private::dur_field(__pollwatch_f.busy),
                     { $crate::fields::IDLE } = $crate::__private::dur_field(__pollwatch_f.idle),
@@ -189,7 +191,10 @@ macro_rules! event_at {
 /// Reports a slow poll, subject to the culprit's rate limit.
 pub(crate) fn slow_poll(report: &SlowPoll, strict: bool, kind: &'static str) {
     let cs = report.culprit;
-    let suppressed = match cs.limiter().check(now_ms(), crate::config::warnings_per_second()) {
+    let suppressed = match cs
+        .limiter()
+        .check(now_ms(), crate::config::warnings_per_second())
+    {
         Verdict::Suppress => return,
         Verdict::Emit { suppressed_before } => suppressed_before,
     };
@@ -205,8 +210,8 @@ pub(crate) fn slow_poll(report: &SlowPoll, strict: bool, kind: &'static str) {
         { THRESHOLD } = %Dur(report.threshold),
         { CHAIN } = %report.chain,
         { POLL } = report.poll,
-        { KIND } = kind,
-        { SUPPRESSED } = suppressed,
+        { KIND } = %kind,
+        { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
         "{} blocked the executor for {}{} at {} [{}]{}",
         cs.name(),
         Dur(report.blocked),

@@ -187,7 +187,9 @@ pub(crate) struct Chain {
 
 impl Chain {
     pub(crate) fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.links[..self.len].iter().map(|l| l.map_or("…", |cs| cs.name()))
+        self.links[..self.len]
+            .iter()
+            .map(|l| l.map_or("…", |cs| cs.name()))
     }
 }
 
@@ -235,7 +237,10 @@ mod tests {
     fn nested_blocking_blames_the_inner_frame_once() {
         let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
         let i = enter(&INNER, loc(), 3, 100 * MS).unwrap();
-        assert!(exit(i, ms(150)).is_none(), "only the outermost frame reports");
+        assert!(
+            exit(i, ms(150)).is_none(),
+            "only the outermost frame reports"
+        );
         let report = exit(o, ms(152)).expect("one report");
         assert_eq!(report.culprit.name(), "inner");
         assert_eq!(report.chain.to_string(), "outer > inner");
@@ -269,7 +274,11 @@ mod tests {
         let report = exit(o, ms(90)).unwrap();
         assert_eq!(report.culprit.name(), "fast");
         assert_eq!(report.chain.to_string(), "outer > inner > fast");
-        assert_eq!(report.threshold, ms(20), "fast's own slow = 20ms was exceeded");
+        assert_eq!(
+            report.threshold,
+            ms(20),
+            "fast's own slow = 20ms was exceeded"
+        );
     }
 
     #[test]

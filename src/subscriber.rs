@@ -4,8 +4,14 @@
 use std::fmt;
 use std::io::{IsTerminal as _, Write as _};
 
+use std::time::Instant;
+
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::time::Uptime;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
 
 /// The filter used when `RUST_LOG` is unset: everything at `INFO` and above, which includes
 /// pollwatch's start/finish events and its warnings.
@@ -33,7 +39,8 @@ pub fn try_init() -> Result<(), InitError> {
         .with_env_filter(filter_from_env())
         .with_writer(std::io::stderr)
         .with_ansi(use_color())
-        .with_timer(Uptime::default())
+        .with_timer(Elapsed(Instant::now()))
+        .fmt_fields(Fields)
         .try_init()
         .map_err(|e| InitError(e.to_string()))
 }
@@ -59,6 +66,82 @@ pub fn try_init() -> Result<(), InitError> {
 pub fn init() {
     if let Err(e) = try_init() {
         panic!("pollwatch::init(): {e}; use pollwatch::try_init() to ignore this");
+    }
+}
+
+/// Seconds since `init`, with millisecond precision: `   1.423s`.
+struct Elapsed(Instant);
+
+impl FormatTime for Elapsed {
+    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+        write!(w, "{:>8.3}s", self.0.elapsed().as_secs_f64())
+    }
+}
+
+/// tracing-subscriber's field format, minus repetition: in pollwatch's events (those with a
+/// `fn` field that the message names), fields whose value the message already shows are left
+/// out, so `cpu_bound_work blocked the executor for 707.3ms at …` is not followed by
+/// `fn=cpu_bound_work duration=707.3ms …`. Every other event is formatted as usual.
+struct Fields;
+
+/// Fields that pollwatch's messages spell out (when the value is indeed in the message).
+const REPEATED: &[&str] = {
+    use crate::fields::*;
+    &[
+        FN, DURATION, SELF_TIME, LOCATION, CREATED_AT, CHAIN, ELAPSED, KIND,
+    ]
+};
+const KIND: &str = crate::fields::KIND;
+
+#[derive(Default)]
+struct Collect {
+    message: Option<String>,
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Visit for Collect {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_debug(field, &value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let value = format!("{value:?}");
+        if field.name() == "message" {
+            self.message = Some(value);
+        } else {
+            self.fields.push((field.name(), value));
+        }
+    }
+}
+
+impl<'w> FormatFields<'w> for Fields {
+    fn format_fields<R: RecordFields>(&self, mut w: Writer<'w>, fields: R) -> fmt::Result {
+        let mut c = Collect::default();
+        fields.record(&mut c);
+        let message = c.message.as_deref().unwrap_or("");
+        let ours = c.fields.iter().any(|(name, value)| {
+            *name == crate::fields::FN && message.contains(value.trim_matches('"'))
+        });
+        let mut sep = "";
+        if !message.is_empty() {
+            w.write_str(message)?;
+            sep = " ";
+        }
+        for (name, value) in &c.fields {
+            let value_shown = message.contains(value.trim_matches('"'));
+            if ours
+                && (REPEATED.contains(name) && value_shown || *name == KIND && value == "unknown")
+            {
+                continue;
+            }
+            if w.has_ansi_escapes() {
+                write!(w, "{sep}\x1b[3m{name}\x1b[0m={value}")?;
+            } else {
+                write!(w, "{sep}{name}={value}")?;
+            }
+            sep = " ";
+        }
+        Ok(())
     }
 }
 

@@ -221,7 +221,10 @@ impl<O> Drop for PollGuard<'_, O> {
 
 impl<O> State<O> {
     fn elapsed(&self) -> Option<Duration> {
-        Some(self.last_poll_end?.saturating_duration_since(self.first_poll?))
+        Some(
+            self.last_poll_end?
+                .saturating_duration_since(self.first_poll?),
+        )
     }
 
     fn on_ready(&mut self, out: &O) {
@@ -236,6 +239,7 @@ impl<O> State<O> {
             busy: self.busy,
             idle: elapsed.saturating_sub(self.busy),
             polls: self.polls,
+            values: self.values.as_ref(),
             outcome: outcome.as_ref(),
         }));
         self.values = None;
@@ -249,10 +253,12 @@ impl<O> State<O> {
         if self.polls == 0 {
             events::never_polled(self.cs, self.created_at, debug);
         } else {
+            // Until now, the moment of cancellation, not the end of the last poll.
+            let elapsed = self.first_poll.map(|start| start.elapsed());
             events::cancelled(
                 self.cs,
                 self.created_at,
-                self.elapsed(),
+                elapsed,
                 self.busy,
                 self.polls,
                 debug,

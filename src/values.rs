@@ -202,7 +202,10 @@ mod tests {
         assert!(s.ends_with('…'));
         let mut exact = Values::default();
         exact.display(&"x".repeat(MAX_VALUE_CHARS));
-        assert!(!exact.single().unwrap().ends_with('…'), "exactly at the limit is not cut");
+        assert!(
+            !exact.single().unwrap().ends_with('…'),
+            "exactly at the limit is not cut"
+        );
     }
 
     #[test]

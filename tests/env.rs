@@ -38,7 +38,10 @@ fn child_prints_config() {
 
 #[test]
 fn valid_values_apply() {
-    let (ok, out, err) = run_child("child_prints_config", &[("POLLWATCH", "strict"), ("POLLWATCH_SLOW", "250ms")]);
+    let (ok, out, err) = run_child(
+        "child_prints_config",
+        &[("POLLWATCH", "strict"), ("POLLWATCH_SLOW", "250ms")],
+    );
     assert!(ok, "{err}");
     assert!(out.contains("MODE=strict SLOW=250ms"), "{out}");
     assert!(!err.contains("pollwatch:"), "{err}");
@@ -53,11 +56,17 @@ fn off_disables_even_in_debug_builds() {
 
 #[test]
 fn invalid_values_print_one_line_each_and_keep_defaults() {
-    let (ok, out, err) = run_child("child_prints_config", &[("POLLWATCH", "yes"), ("POLLWATCH_SLOW", "fast")]);
+    let (ok, out, err) = run_child(
+        "child_prints_config",
+        &[("POLLWATCH", "yes"), ("POLLWATCH_SLOW", "fast")],
+    );
     assert!(ok, "never panics: {err}");
     let default = DebugMode::build_default();
     assert!(out.contains(&format!("MODE={default} SLOW=100ms")), "{out}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("pollwatch:")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("pollwatch:"))
+        .collect();
     assert_eq!(
         lines,
         [
@@ -75,8 +84,18 @@ fn readme_env_table_matches_the_parser() {
             .lines()
             .find(|l| l.starts_with(&format!("| `{}` |", var.name)))
             .unwrap_or_else(|| panic!("README.md has no env table row for {}", var.name));
-        assert!(row.contains(var.accepted), "README row for {} must list {}", var.name, var.accepted);
-        assert!(row.contains(var.default), "README row for {} must give the default {}", var.name, var.default);
+        assert!(
+            row.contains(var.accepted),
+            "README row for {} must list {}",
+            var.name,
+            var.accepted
+        );
+        assert!(
+            row.contains(var.default),
+            "README row for {} must give the default {}",
+            var.name,
+            var.default
+        );
     }
     assert_eq!(Config::DEFAULT_SLOW_POLL, Duration::from_millis(100));
 }

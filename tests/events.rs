@@ -30,13 +30,32 @@ fn start_and_finish_carry_args_and_timings() {
     assert_eq!(start.get("ms"), "60");
     assert_eq!(start.message(), "started sleeps");
     assert!(finish.message().starts_with("finished sleeps in "));
-    let (elapsed, busy, idle) = (finish.duration("elapsed"), finish.duration("busy"), finish.duration("idle"));
+    assert_eq!(
+        finish.get("ms"),
+        "60",
+        "arguments are repeated on the finish event"
+    );
+    let (elapsed, busy, idle) = (
+        finish.duration("elapsed"),
+        finish.duration("busy"),
+        finish.duration("idle"),
+    );
     assert!(elapsed >= Duration::from_millis(59), "elapsed {elapsed:?}");
-    assert!(busy < Duration::from_millis(30), "a sleeping fn is not busy: {busy:?}");
+    assert!(
+        busy < Duration::from_millis(30),
+        "a sleeping fn is not busy: {busy:?}"
+    );
     // Displayed values are rounded to 4 significant digits.
     let sum = busy + idle;
-    assert!(sum.abs_diff(elapsed) < Duration::from_millis(1), "busy + idle = elapsed");
-    assert_eq!(finish.count("polls"), 2, "one poll to register the timer, one to finish");
+    assert!(
+        sum.abs_diff(elapsed) < Duration::from_millis(1),
+        "busy + idle = elapsed"
+    );
+    assert_eq!(
+        finish.count("polls"),
+        2,
+        "one poll to register the timer, one to finish"
+    );
 }
 
 #[async_timed]
@@ -62,7 +81,8 @@ fn dropping_an_unpolled_future_is_reported_with_the_callers_location() {
 fn never_polled_location_is_the_call_line() {
     debug_on();
     let (line, events) = capture(|| {
-        let line = line!(); let fut = never_awaited(2);
+        let line = line!();
+        let fut = never_awaited(2);
         drop(fut);
         line
     });
@@ -74,7 +94,9 @@ fn never_polled_location_is_the_call_line() {
 fn a_timeout_cancels_the_call() {
     debug_on();
     let (res, events) = capture(|| {
-        rt().block_on(async { tokio::time::timeout(Duration::from_millis(30), sleeps(10_000)).await })
+        rt().block_on(async {
+            tokio::time::timeout(Duration::from_millis(30), sleeps(10_000)).await
+        })
     });
     assert!(res.is_err());
     let e = events.of_fn(targets::CANCELLED, "sleeps");
@@ -85,8 +107,14 @@ fn a_timeout_cancels_the_call() {
     assert!(e[0].duration("elapsed") >= Duration::from_millis(29));
     assert!(e[0].duration("elapsed") < Duration::from_secs(5));
     assert!(e[0].message().starts_with("sleeps was cancelled after "));
+    assert!(e[0].duration("busy") < Duration::from_millis(20));
     // No finish event for a cancelled call.
-    assert_eq!(events.of_fn(targets::TIMED, "sleeps").len(), 1, "{:?}", events.all());
+    assert_eq!(
+        events.of_fn(targets::TIMED, "sleeps").len(),
+        1,
+        "{:?}",
+        events.all()
+    );
 }
 
 #[async_timed]
@@ -98,9 +126,8 @@ async fn panics_on_second_poll() -> u32 {
 #[test]
 fn a_panic_is_logged_then_propagates_unchanged() {
     debug_on();
-    let (res, events) = capture(|| {
-        rt().block_on(async { tokio::spawn(panics_on_second_poll()).await })
-    });
+    let (res, events) =
+        capture(|| rt().block_on(async { tokio::spawn(panics_on_second_poll()).await }));
     let err = res.unwrap_err();
     assert!(err.is_panic());
     assert_eq!(err.into_panic().downcast_ref::<&str>(), Some(&"boom"));
@@ -110,7 +137,11 @@ fn a_panic_is_logged_then_propagates_unchanged() {
     assert_eq!(e[0].count("polls"), 2);
     assert!(e[0].field("elapsed").is_some());
     // Not also reported as cancelled when the runtime drops the panicked future.
-    assert!(events.of_fn(targets::CANCELLED, "panics_on_second_poll").is_empty());
+    assert!(
+        events
+            .of_fn(targets::CANCELLED, "panics_on_second_poll")
+            .is_empty()
+    );
 }
 
 #[derive(Debug)]
@@ -138,7 +169,11 @@ fn options_name_target_level_skip_fields_ret() {
     assert_eq!(start.level, Level::DEBUG);
     assert_eq!(start.get("id"), "\"abc\"");
     assert_eq!(start.field("token"), None, "skipped");
-    assert_eq!(start.get("table"), "users", "plain values use Display when they have it");
+    assert_eq!(
+        start.get("table"),
+        "users",
+        "plain values use Display when they have it"
+    );
     assert_eq!(start.get("id_len"), "3");
     assert_eq!(start.get("first"), "Some('a')");
     assert_eq!(finish.get("return"), "Some(3)");
@@ -175,7 +210,11 @@ fn err_and_ret_formats() {
     assert_eq!(p[0].field("s"), None, "skip_all");
     assert_eq!(p[1].get("error"), "invalid digit found in string");
     assert_eq!(p[3].field("error"), None);
-    assert_eq!(p[3].field("return"), None, "`err` alone does not record the value");
+    assert_eq!(
+        p[3].field("return"),
+        None,
+        "`err` alone does not record the value"
+    );
     let b = events.of_fn(targets::TIMED, "parse_both");
     assert_eq!(b[1].get("error"), "ParseIntError { kind: PosOverflow }");
     assert_eq!(b[3].get("return"), "8");
@@ -206,4 +245,25 @@ fn filtered_out_events_skip_argument_capture() {
     });
     assert_eq!(out, 2);
     assert!(events.all().is_empty());
+}
+
+#[test]
+fn an_aborted_task_reports_time_until_the_abort() {
+    debug_on();
+    let ((), events) = capture(|| {
+        rt().block_on(async {
+            let task = tokio::spawn(sleeps(10_000));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            task.abort();
+            assert!(task.await.unwrap_err().is_cancelled());
+        })
+    });
+    let e = events.of_fn(targets::CANCELLED, "sleeps");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].count("polls"), 1);
+    assert!(
+        e[0].duration("elapsed") >= Duration::from_millis(99),
+        "{:?}",
+        e[0]
+    );
 }

@@ -34,7 +34,9 @@ async fn early_return_and_question_mark(x: i32) -> Result<i32, std::num::ParseIn
 }
 
 #[async_timed]
-async fn question_mark_with_conversion(s: &str) -> Result<u8, Box<dyn std::error::Error + Send + Sync>> {
+async fn question_mark_with_conversion(
+    s: &str,
+) -> Result<u8, Box<dyn std::error::Error + Send + Sync>> {
     Ok(s.parse::<u8>()?)
 }
 
@@ -205,10 +207,16 @@ fn free_fns_behave_like_the_originals() {
         })
     });
     let started = events.with_target("pollwatch");
-    let start = started.iter().find(|e| e.field("fn") == Some("free")).unwrap();
+    let start = started
+        .iter()
+        .find(|e| e.field("fn") == Some("free"))
+        .unwrap();
     assert_eq!(start.field("a"), Some("2"));
     assert_eq!(start.field("b"), Some("\"abc\""));
-    let pat = started.iter().find(|e| e.field("fn") == Some("patterns")).unwrap();
+    let pat = started
+        .iter()
+        .find(|e| e.field("fn") == Some("patterns"))
+        .unwrap();
     assert_eq!(pat.field("(a, b)"), Some("(1, 2)"));
     assert_eq!(pat.field("c"), Some("3"));
     // 177 calls of fib(10): start + finish each.
@@ -233,7 +241,11 @@ fn methods_with_every_receiver() {
     assert_eq!(e[0].field("self"), Some("Counter { n: 1 }"));
     assert_eq!(e[0].field("add"), Some("2"));
     let nd = events.of_fn("pollwatch", "not_debug_arg");
-    assert_eq!(nd[0].field("x"), Some("_"), "a non-Debug argument is shown as `_`");
+    assert_eq!(
+        nd[0].field("x"),
+        Some("_"),
+        "a non-Debug argument is shown as `_`"
+    );
 }
 
 #[test]

@@ -22,7 +22,8 @@ mod kw {
     syn::custom_keyword!(Display);
 }
 
-const ACCEPTED: &str = "`name`, `target`, `level`, `skip`, `skip_all`, `fields`, `ret`, `err`, `slow`, `crate`";
+const ACCEPTED: &str =
+    "`name`, `target`, `level`, `skip`, `skip_all`, `fields`, `ret`, `err`, `slow`, `crate`";
 const LEVELS: &str = "`trace`, `debug`, `info`, `warn`, `error`";
 
 /// How a value is formatted.
@@ -159,11 +160,23 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<()> {
                 "`skip(...)` takes argument names, such as `skip(token, password)`",
             )
         })?;
-        set_once(args, |a| &mut a.skip, names.into_iter().collect(), kw.span, "skip");
+        set_once(
+            args,
+            |a| &mut a.skip,
+            names.into_iter().collect(),
+            kw.span,
+            "skip",
+        );
     } else if lookahead.peek(kw::fields) {
         let kw: kw::fields = input.parse()?;
         let fields = parse_group(input, Punctuated::<Field, Token![,]>::parse_terminated)?;
-        set_once(args, |a| &mut a.fields, fields.into_iter().collect(), kw.span, "fields");
+        set_once(
+            args,
+            |a| &mut a.fields,
+            fields.into_iter().collect(),
+            kw.span,
+            "fields",
+        );
     } else if lookahead.peek(kw::ret) {
         let kw: kw::ret = input.parse()?;
         let fmt = parse_fmt_mode(input, Fmt::Debug, "ret")?;
@@ -183,7 +196,10 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<()> {
         let path: Path = lit.parse().map_err(|_| {
             syn::Error::new(
                 lit.span(),
-                format!("`crate` expects a path such as `\"my_pollwatch\"`, found `{}`", lit.value()),
+                format!(
+                    "`crate` expects a path such as `\"my_pollwatch\"`, found `{}`",
+                    lit.value()
+                ),
             )
         })?;
         set_once(args, |a| &mut a.krate, path, kw.span, "crate");
@@ -195,7 +211,10 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<()> {
         ));
     } else {
         let mut err = lookahead.error();
-        err.combine(syn::Error::new(input.span(), format!("expected one of {ACCEPTED}")));
+        err.combine(syn::Error::new(
+            input.span(),
+            format!("expected one of {ACCEPTED}"),
+        ));
         return Err(err);
     }
     Ok(())
@@ -228,7 +247,10 @@ fn parse_level(input: ParseStream<'_>) -> syn::Result<Ident> {
     } else if input.peek(Ident) {
         let path: Path = input.parse()?;
         let last = path.segments.last().map(|s| s.ident.clone());
-        let span = path.segments.first().map_or_else(Span::call_site, |s| s.ident.span());
+        let span = path
+            .segments
+            .first()
+            .map_or_else(Span::call_site, |s| s.ident.span());
         (last.map_or_else(String::new, |i| i.to_string()), span)
     } else {
         let found: proc_macro2::TokenTree = input.parse()?;
@@ -281,7 +303,11 @@ fn parse_fmt_mode(input: ParseStream<'_>, default: Fmt, key: &str) -> syn::Resul
         match mode {
             Some(mode) if content.is_empty() => Ok(mode),
             _ => {
-                let span = if content.is_empty() { span } else { content.span() };
+                let span = if content.is_empty() {
+                    span
+                } else {
+                    content.span()
+                };
                 let _: TokenStream = content.parse()?;
                 Err(syn::Error::new(
                     span,
@@ -321,13 +347,19 @@ impl Parse for Field {
                 Ident::parse_any,
             )?;
             let span = parts.first().map_or_else(Span::call_site, Ident::span);
-            let name = parts.iter().map(ToString::to_string).collect::<Vec<_>>().join(".");
+            let name = parts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(".");
             (name, span)
         };
         if !input.peek(Token![=]) {
             return Err(syn::Error::new(
                 span,
-                format!("field `{name}` needs a value: `{name} = expr`, `{name} = %expr` or `{name} = ?expr`"),
+                format!(
+                    "field `{name}` needs a value: `{name} = expr`, `{name} = %expr` or `{name} = ?expr`"
+                ),
             ));
         }
         input.parse::<Token![=]>()?;
@@ -341,10 +373,6 @@ impl Parse for Field {
             Fmt::Auto
         };
         let value: Expr = input.parse()?;
-        Ok(Field {
-            name,
-            fmt,
-            value,
-        })
+        Ok(Field { name, fmt, value })
     }
 }

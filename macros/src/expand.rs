@@ -81,7 +81,12 @@ pub(crate) fn expand(args: &Args, item: &ItemFn) -> syn::Result<TokenStream> {
             let inner = std::mem::replace(async_block, Expr::Verbatim(TokenStream::new()));
             *async_block = Expr::Verbatim(wrap(inner.into_token_stream()));
             let stmts = &block.stmts;
-            emit_fn(item, &item.sig, true, quote! { #callsite #values #(#stmts)* })
+            emit_fn(
+                item,
+                &item.sig,
+                true,
+                quote! { #callsite #values #(#stmts)* },
+            )
         }
     })
 }
@@ -116,7 +121,11 @@ fn mode_of(item: &ItemFn) -> syn::Result<Mode> {
                 .last()
                 .is_some_and(|s| s.ident == "main" || s.ident == "test")
         });
-        return Ok(if entry_point { Mode::Inline } else { Mode::Desugar });
+        return Ok(if entry_point {
+            Mode::Inline
+        } else {
+            Mode::Desugar
+        });
     }
     if returns_impl_future(sig) {
         return Ok(Mode::WrapReturn);
@@ -150,8 +159,14 @@ fn box_pin_async_arg(block: &mut syn::Block) -> Option<&mut Expr> {
     let Expr::Path(func) = &*call.func else {
         return None;
     };
-    let segs: Vec<String> = func.path.segments.iter().map(|s| s.ident.to_string()).collect();
-    let is_box_pin = segs.len() >= 2 && segs[segs.len() - 2] == "Box" && segs[segs.len() - 1] == "pin";
+    let segs: Vec<String> = func
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    let is_box_pin =
+        segs.len() >= 2 && segs[segs.len() - 2] == "Box" && segs[segs.len() - 1] == "pin";
     if !is_box_pin || call.args.len() != 1 {
         return None;
     }
@@ -197,7 +212,11 @@ fn arg_ident(i: usize) -> Ident {
 
 fn pattern_name(pat: &Pat) -> String {
     let s = pat.to_token_stream().to_string();
-    s.replace(" ,", ",").replace("( ", "(").replace(" )", ")").replace("{ ", "{").replace(" }", "}")
+    s.replace(" ,", ",")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace("{ ", "{")
+        .replace(" }", "}")
 }
 
 fn check_skips(args: &Args, sig: &Signature, params: &[Param]) -> syn::Result<()> {
@@ -218,12 +237,19 @@ fn check_skips(args: &Args, sig: &Signature, params: &[Param]) -> syn::Result<()
             } else {
                 format!(
                     "`skip` takes argument names: {}",
-                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             };
             let err = syn::Error::new(
                 skip.span(),
-                format!("`{skip_name}` is not an argument of `{}`; {accepted}", sig.ident),
+                format!(
+                    "`{skip_name}` is not an argument of `{}`; {accepted}",
+                    sig.ident
+                ),
             );
             match &mut errors {
                 Some(e) => e.combine(err),
@@ -247,7 +273,10 @@ fn recorded_params<'a>(args: &Args, params: &'a [Param]) -> Vec<&'a Param> {
             .any(|s| s.unraw() == p.name.as_str())
             || args.fields.iter().flatten().any(|f| f.name == p.name)
     };
-    params.iter().filter(|p| p.binding.is_some() && !skipped(p)).collect()
+    params
+        .iter()
+        .filter(|p| p.binding.is_some() && !skipped(p))
+        .collect()
 }
 
 /// The per-fn `static CallSite` and the emitter of its start/finish events.
@@ -257,7 +286,10 @@ fn callsite(args: &Args, sig: &Signature, recorded: &[&Param], krate: &TokenStre
         .as_ref()
         .map_or_else(|| sig.ident.unraw().to_string(), syn::LitStr::value);
     let slow = args.slow_nanos.unwrap_or(0);
-    let level = args.level.clone().unwrap_or_else(|| Ident::new("INFO", Span::call_site()));
+    let level = args
+        .level
+        .clone()
+        .unwrap_or_else(|| Ident::new("INFO", Span::call_site()));
     let target = match &args.target {
         Some(t) => t.to_token_stream(),
         None => quote!(#krate::targets::TIMED),
@@ -293,7 +325,13 @@ fn callsite(args: &Args, sig: &Signature, recorded: &[&Param], krate: &TokenStre
 }
 
 /// Formats one value into `out` according to `fmt`.
-fn capture(fmt: Fmt, value: TokenStream, span: Span, out: &Ident, krate: &TokenStream) -> TokenStream {
+fn capture(
+    fmt: Fmt,
+    value: TokenStream,
+    span: Span,
+    out: &Ident,
+    krate: &TokenStream,
+) -> TokenStream {
     match fmt {
         Fmt::Auto => quote_spanned!(span=>
             (&&&#krate::__private::Wrap(&#value)).__pollwatch_auto(&mut #out);),
@@ -312,7 +350,13 @@ fn capture_values(args: &Args, recorded: &[&Param], krate: &TokenStream) -> Toke
     }
     for f in args.fields.iter().flatten() {
         let value = &f.value;
-        captures.push(capture(f.fmt, quote!((#value)), f.value.span(), &out, krate));
+        captures.push(capture(
+            f.fmt,
+            quote!((#value)),
+            f.value.span(),
+            &out,
+            krate,
+        ));
     }
     let n = captures.len();
     let mutability = (n > 0).then(|| quote!(mut));

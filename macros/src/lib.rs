@@ -17,10 +17,11 @@ pub fn async_timed(args: TokenStream, item: TokenStream) -> TokenStream {
         expand::expand(&args, &parsed)
     });
     // On error, still emit the user's item so the IDE and the rest of the crate keep working.
-    result.unwrap_or_else(|err| {
-        let mut out = err.to_compile_error();
-        out.extend(item2);
-        out
-    })
-    .into()
+    result
+        .unwrap_or_else(|err| {
+            let mut out = err.to_compile_error();
+            out.extend(item2);
+            out
+        })
+        .into()
 }

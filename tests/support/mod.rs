@@ -41,7 +41,9 @@ impl Captured {
     }
 
     pub fn count(&self, name: &str) -> u64 {
-        self.get(name).parse().unwrap_or_else(|_| panic!("`{name}` is not a count: {self:?}"))
+        self.get(name)
+            .parse()
+            .unwrap_or_else(|_| panic!("`{name}` is not a count: {self:?}"))
     }
 }
 
@@ -50,7 +52,9 @@ pub fn parse_dur(s: &str) -> Duration {
         .find(|c: char| c.is_alphabetic() || c == 'µ')
         .map(|i| s.split_at(i))
         .unwrap_or_else(|| panic!("not a duration: {s}"));
-    let n: f64 = num.parse().unwrap_or_else(|_| panic!("not a duration: {s}"));
+    let n: f64 = num
+        .parse()
+        .unwrap_or_else(|_| panic!("not a duration: {s}"));
     let secs = match unit {
         "ns" => n / 1e9,
         "µs" => n / 1e6,
@@ -70,7 +74,10 @@ impl Events {
     }
 
     pub fn with_target(&self, target: &str) -> Vec<Captured> {
-        self.all().into_iter().filter(|e| e.target == target).collect()
+        self.all()
+            .into_iter()
+            .filter(|e| e.target == target)
+            .collect()
     }
 
     /// Events of `target` whose `fn` field is `name`.

@@ -1,0 +1,52 @@
+//! asyncio's `wait_for`, `shield` and `cancel`, in Tokio:
+//!
+//! 1. `tokio::time::timeout` drops the call when time is up: pollwatch logs it as cancelled,
+//!    with how long it ran and how many polls it got (asyncio: `TimeoutError`, the task is
+//!    cancelled).
+//! 2. A spawned task keeps running when a timeout fires on its `JoinHandle` (dropping or timing
+//!    out a handle does not cancel the task): that is `asyncio.shield`.
+//! 3. `JoinHandle::abort` cancels a task (asyncio: `task.cancel()`).
+//!
+//! ```text
+//! cargo run --example timeouts
+//! ```
+
+use std::time::Duration;
+
+use pollwatch::async_timed;
+use tokio::time::timeout;
+
+#[async_timed]
+async fn delay(seconds: f64) -> f64 {
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    seconds
+}
+
+#[tokio::main]
+async fn main() {
+    pollwatch::init();
+
+    // 1. wait_for: the call is cancelled at the deadline.
+    match timeout(Duration::from_secs(1), delay(2.0)).await {
+        Ok(v) => tracing::info!("finished: {v}"),
+        Err(_) => tracing::info!("timeout after 1s: delay(2.0) was cancelled"),
+    }
+
+    // 2. shield: the timeout fires on the handle, the task itself goes on.
+    let mut task = tokio::spawn(delay(1.5));
+    if timeout(Duration::from_millis(500), &mut task)
+        .await
+        .is_err()
+    {
+        tracing::info!("timeout after 0.5s on the handle; the task keeps running");
+        let v = task.await.expect("not cancelled");
+        tracing::info!("shielded task finished: {v}");
+    }
+
+    // 3. cancel: abort a task while it sleeps.
+    let task = tokio::spawn(delay(10.0));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    task.abort();
+    let err = task.await.expect_err("aborted");
+    tracing::info!("aborted task: cancelled = {}", err.is_cancelled());
+}
