@@ -15,7 +15,7 @@ pub use subscriber::{DEFAULT_FILTER, InitError, init, try_init};
 /// Instruments an `async fn`: logs its start (with arguments) and finish (elapsed, busy, idle,
 /// polls), and in debug mode reports polls that block the thread.
 ///
-/// See the [crate documentation](crate#async_timed) for the options and what each event holds.
+/// See the [crate documentation](crate#options) for the options and what each event holds.
 ///
 /// # Examples
 ///

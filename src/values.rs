@@ -169,6 +169,8 @@ mod tests {
     struct OnlyDebug(#[allow(dead_code)] u8);
 
     #[test]
+    // The extra borrows are the mechanism under test, as the macro writes them.
+    #[allow(clippy::needless_borrow)]
     fn autoref_picks_display_then_debug_then_placeholder() {
         let mut v = Values::default();
         (&&&Wrap("text")).__pollwatch_auto(&mut v);

@@ -490,7 +490,7 @@ fn desugar(
             }
             (ParamKind::Pattern(pat), FnArg::Typed(pt)) => {
                 let name = arg_ident(i);
-                pt.pat = Box::new(syn::parse_quote!(#name));
+                *pt.pat = syn::parse_quote!(#name);
                 // `let _ = x;` would not move `x` in; keep a named binding for `_`.
                 rebinds.push(match &**pat {
                     Pat::Wild(_) => quote!(let #name = #name;),

@@ -1,0 +1,21 @@
+//! The README's quick start: one annotated handler that awaits a timer (fine) and then calls a
+//! blocking `std::thread::sleep` (not fine).
+//!
+//! ```text
+//! cargo run --example quick_start
+//! ```
+
+use std::time::Duration;
+
+#[pollwatch::async_timed]
+async fn handler(user: &str) -> usize {
+    tokio::time::sleep(Duration::from_millis(10)).await; // fine: awaiting yields the thread
+    std::thread::sleep(Duration::from_millis(150)); // not fine: blocks the worker
+    user.len()
+}
+
+#[tokio::main]
+async fn main() {
+    pollwatch::init(); // a fmt subscriber honouring RUST_LOG; skip it if you have your own
+    handler("ann").await;
+}
