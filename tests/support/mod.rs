@@ -1,7 +1,12 @@
 //! Test harness: a subscriber that records every event with its target, level and fields, so
 //! tests assert on fields rather than on formatted text.
+//!
+//! One global subscriber is installed per test binary and routes each event to the sink of the
+//! thread it happened on. (Scoped `with_default` dispatchers in parallel tests can race with
+//! tracing's global callsite-interest cache and silently lose events.)
 #![allow(dead_code, unreachable_pub)]
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -91,13 +96,34 @@ impl Events {
     pub fn slow_polls(&self) -> Vec<Captured> {
         self.with_target(pollwatch::targets::SLOW_POLL)
     }
-
-    pub fn dispatch(&self) -> tracing::Dispatch {
-        tracing::Dispatch::new(Registry::default().with(Capture(self.clone())))
-    }
 }
 
-struct Capture(Events);
+thread_local! {
+    static SINK: RefCell<Option<Events>> = const { RefCell::new(None) };
+}
+
+fn install() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::subscriber::set_global_default(Registry::default().with(Capture))
+            .expect("the test harness owns the global subscriber");
+    });
+}
+
+/// Routes this thread's events to `events` until the guard is dropped.
+pub fn route_to(events: &Events) -> impl Drop {
+    install();
+    struct Restore(Option<Events>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            SINK.with(|s| *s.borrow_mut() = prev);
+        }
+    }
+    Restore(SINK.with(|s| s.borrow_mut().replace(events.clone())))
+}
+
+struct Capture;
 
 struct FieldVisitor<'a>(&'a mut BTreeMap<String, String>);
 
@@ -114,7 +140,10 @@ impl<S: Subscriber> Layer<S> for Capture {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = BTreeMap::new();
         event.record(&mut FieldVisitor(&mut fields));
-        self.0.0.lock().unwrap().push(Captured {
+        let Some(events) = SINK.with(|s| s.borrow().clone()) else {
+            return;
+        };
+        events.0.lock().unwrap().push(Captured {
             target: event.metadata().target().to_owned(),
             level: *event.metadata().level(),
             fields,
@@ -126,7 +155,10 @@ impl<S: Subscriber> Layer<S> for Capture {
 /// Runs `f` with a capturing subscriber on this thread.
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Events) {
     let events = Events::default();
-    let r = tracing::dispatcher::with_default(&events.dispatch(), f);
+    let r = {
+        let _route = route_to(&events);
+        f()
+    };
     (r, events)
 }
 
@@ -140,13 +172,13 @@ pub fn rt() -> tokio::runtime::Runtime {
 
 /// A multi-thread runtime whose workers all record into `events`.
 pub fn multi_thread_rt(events: &Events, workers: usize) -> tokio::runtime::Runtime {
-    let dispatch = events.dispatch();
+    let events = events.clone();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
         .on_thread_start(move || {
-            // The guard must live as long as the worker thread.
-            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+            // The route must last as long as the worker thread.
+            std::mem::forget(route_to(&events));
         })
         .build()
         .unwrap()
