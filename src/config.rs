@@ -4,7 +4,9 @@
 use std::fmt;
 use std::io::Write as _;
 use std::sync::Once;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU8, AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::time::Duration;
 
 /// Whether pollwatch watches polls, and how loudly it complains.
@@ -442,7 +444,8 @@ fn mode_from_u8(v: u8) -> DebugMode {
 fn store(config: &Config) {
     SLOW_NS.store(saturating_nanos(config.slow_poll), Relaxed);
     WARNINGS_PER_SECOND.store(config.warnings_per_second, Relaxed);
-    MODE.store(config.mode.to_u8(), Relaxed);
+    // Release: whoever sees the mode (Acquire in `debug_mode`) also sees the settings above.
+    MODE.store(config.mode.to_u8(), Release);
 }
 
 pub(crate) fn saturating_nanos(d: Duration) -> u64 {
@@ -472,7 +475,7 @@ fn ensure_init() {
 /// ```
 #[inline]
 pub fn debug_mode() -> DebugMode {
-    match MODE.load(Relaxed) {
+    match MODE.load(Acquire) {
         MODE_OFF => DebugMode::Off,
         MODE_ON => DebugMode::On,
         MODE_STRICT => DebugMode::Strict,
@@ -496,12 +499,13 @@ pub fn debug_mode() -> DebugMode {
 /// ```
 pub fn set_debug_mode(mode: DebugMode) {
     ensure_init();
-    MODE.store(mode.to_u8(), Relaxed);
+    MODE.store(mode.to_u8(), Release);
 }
 
-/// The process-wide slow-poll threshold.
+/// The process-wide slow-poll threshold. Only called after [`debug_mode`] returned "on", which
+/// implies the config was initialized (`store` writes the threshold before the mode), so no
+/// `Once` check on this per-poll path.
 pub(crate) fn slow_poll_nanos() -> u64 {
-    ensure_init();
     SLOW_NS.load(Relaxed)
 }
 

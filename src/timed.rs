@@ -126,6 +126,7 @@ fn new<F: Future>(
 impl<F: Future> Future for Timed<F> {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let state = this.state;
@@ -134,19 +135,37 @@ impl<F: Future> Future for Timed<F> {
             return this.inner.poll(cx);
         }
         let mode = config::debug_mode();
-        if state.polls == 0 && state.logged {
-            if let Some(values) = &state.values {
-                state.cs.emit(Emit::Start(values));
-            }
+        if state.polls == 0 {
+            state.on_first_poll();
         }
         state.polls = state.polls.saturating_add(1);
-        let guard = PollGuard::enter(&mut *state, mode);
-        let res = this.inner.poll(cx);
-        guard.exit();
+        let res = if mode.is_on() || state.logged {
+            let guard = PollGuard::enter(&mut *state, mode);
+            let res = this.inner.poll(cx);
+            guard.exit();
+            res
+        } else {
+            // Fast path: nothing to time, only a panic to notice.
+            let guard = PanicGuard(&mut *state);
+            let res = this.inner.poll(cx);
+            std::mem::forget(guard);
+            res
+        };
         if let Poll::Ready(out) = &res {
             state.on_ready(out);
         }
         res
+    }
+}
+
+/// Marks the call as panicked if the inner poll unwinds (fast path: no timing, no frame).
+struct PanicGuard<'a, O>(&'a mut State<O>);
+
+impl<O> Drop for PanicGuard<'_, O> {
+    #[cold]
+    fn drop(&mut self) {
+        self.0.phase = Phase::Panicked;
+        events::panicked(self.0.cs, self.0.elapsed(), self.0.polls);
     }
 }
 
@@ -220,6 +239,14 @@ impl<O> Drop for PollGuard<'_, O> {
 }
 
 impl<O> State<O> {
+    #[cold]
+    #[inline(never)]
+    fn on_first_poll(&self) {
+        if let (true, Some(values)) = (self.logged, &self.values) {
+            self.cs.emit(Emit::Start(values));
+        }
+    }
+
     fn elapsed(&self) -> Option<Duration> {
         Some(
             self.last_poll_end?
@@ -227,6 +254,8 @@ impl<O> State<O> {
         )
     }
 
+    #[cold]
+    #[inline(never)]
     fn on_ready(&mut self, out: &O) {
         self.phase = Phase::Done;
         if !self.logged {
