@@ -130,17 +130,11 @@ fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<()> {
     let lookahead = input.lookahead1();
     if lookahead.peek(kw::name) {
         let kw: kw::name = input.parse()?;
-        let value = parse_str_value(input, "name", "a name such as `\"fetch_user\"`")?;
-        if value.value().trim().is_empty() {
-            return Err(syn::Error::new(value.span(), "`name` must not be empty"));
-        }
+        let value = parse_non_empty(input, "name", "a name such as `\"fetch_user\"`")?;
         set_once(args, |a| &mut a.name, value, kw.span, "name");
     } else if lookahead.peek(kw::target) {
         let kw: kw::target = input.parse()?;
-        let value = parse_str_value(input, "target", "a target such as `\"my_app::db\"`")?;
-        if value.value().trim().is_empty() {
-            return Err(syn::Error::new(value.span(), "`target` must not be empty"));
-        }
+        let value = parse_non_empty(input, "target", "a target such as `\"my_app::db\"`")?;
         set_once(args, |a| &mut a.target, value, kw.span, "target");
     } else if lookahead.peek(kw::level) {
         let kw: kw::level = input.parse()?;
@@ -236,6 +230,17 @@ fn parse_str_value(input: ParseStream<'_>, key: &str, example: &str) -> syn::Res
         found.span(),
         format!("`{key}` expects a string literal: {example}"),
     ))
+}
+
+fn parse_non_empty(input: ParseStream<'_>, key: &str, example: &str) -> syn::Result<LitStr> {
+    let value = parse_str_value(input, key, example)?;
+    if value.value().trim().is_empty() {
+        return Err(syn::Error::new(
+            value.span(),
+            format!("`{key}` must not be empty"),
+        ));
+    }
+    Ok(value)
 }
 
 fn parse_level(input: ParseStream<'_>) -> syn::Result<Ident> {

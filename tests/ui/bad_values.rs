@@ -10,3 +10,6 @@ async fn g() -> Result<u8, String> { Ok(1) }
 async fn h(a: u8) -> u8 { a }
 
 fn main() {}
+
+#[async_timed(name = "", target = " ")]
+async fn empty_names() {}
