@@ -66,6 +66,24 @@ async fn get_status(addr: SocketAddr) -> std::io::Result<u16> {
     Ok(status_of(&response))
 }
 
+/// Three requests at once, like `asyncio.gather(*[requests_get(url) for _ in range(3)])`.
+/// Each blocking poll is reported with the chain `blocking_client > get_status_blocking`.
+#[async_timed]
+async fn blocking_client(addr: SocketAddr) -> std::io::Result<[u16; 3]> {
+    let (a, b, c) = tokio::join!(
+        get_status_blocking(addr),
+        get_status_blocking(addr),
+        get_status_blocking(addr)
+    );
+    Ok([a?, b?, c?])
+}
+
+#[async_timed]
+async fn async_client(addr: SocketAddr) -> std::io::Result<[u16; 3]> {
+    let (a, b, c) = tokio::join!(get_status(addr), get_status(addr), get_status(addr));
+    Ok([a?, b?, c?])
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     pollwatch::init();
@@ -83,22 +101,16 @@ async fn main() -> std::io::Result<()> {
     });
 
     let start = Instant::now();
-    let statuses = tokio::join!(
-        get_status_blocking(addr),
-        get_status_blocking(addr),
-        get_status_blocking(addr)
-    );
+    let statuses = blocking_client(addr).await?;
     tracing::info!(
-        "blocking client: 3 concurrent requests -> {:?} in {:.2?}",
-        [statuses.0?, statuses.1?, statuses.2?],
+        "blocking client: 3 concurrent requests -> {statuses:?} in {:.2?}",
         start.elapsed()
     );
 
     let start = Instant::now();
-    let statuses = tokio::join!(get_status(addr), get_status(addr), get_status(addr));
+    let statuses = async_client(addr).await?;
     tracing::info!(
-        "async client:    3 concurrent requests -> {:?} in {:.2?}",
-        [statuses.0?, statuses.1?, statuses.2?],
+        "async client:    3 concurrent requests -> {statuses:?} in {:.2?}",
         start.elapsed()
     );
     Ok(())

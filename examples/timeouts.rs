@@ -6,6 +6,8 @@
 //! 2. A spawned task keeps running when a timeout fires on its `JoinHandle` (dropping or timing
 //!    out a handle does not cancel the task): that is `asyncio.shield`.
 //! 3. `JoinHandle::abort` cancels a task (asyncio: `task.cancel()`).
+//! 4. A future created and dropped without `.await` is reported with the line that created it
+//!    (asyncio: "coroutine 'delay' was never awaited").
 //!
 //! ```text
 //! cargo run --example timeouts
@@ -49,4 +51,8 @@ async fn main() {
     task.abort();
     let err = task.await.expect_err("aborted");
     tracing::info!("aborted task: cancelled = {}", err.is_cancelled());
+
+    // 4. never awaited: the call only creates the future; dropping it runs nothing.
+    let forgotten = delay(0.1);
+    drop(forgotten);
 }

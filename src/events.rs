@@ -52,7 +52,8 @@ pub mod fields {
     pub const CREATED_AT: &str = "created_at";
     /// How long the thread was blocked by the poll. `slow_poll`.
     pub const DURATION: &str = "duration";
-    /// The culprit's own part of `duration`, excluding instrumented fns it polled. `slow_poll`.
+    /// The culprit fn's own part of `duration` (summed over its `calls`), excluding instrumented
+    /// fns it polled. `slow_poll`.
     pub const SELF_TIME: &str = "self_time";
     /// The threshold that was exceeded. `slow_poll`.
     pub const THRESHOLD: &str = "threshold";
@@ -60,6 +61,9 @@ pub mod fields {
     pub const CHAIN: &str = "chain";
     /// Which poll of the culprit's future blocked (1-based). `slow_poll`.
     pub const POLL: &str = "poll";
+    /// How many calls of the culprit fn shared `self_time` in this one poll (e.g. three blocking
+    /// calls run by one `join!`). `slow_poll`.
+    pub const CALLS: &str = "calls";
     /// `cpu-bound`, `blocking`, `mixed`, or `unknown` when no watchdog sampled the poll. `slow_poll`.
     pub const KIND: &str = "kind";
     /// How many warnings of this fn the rate limit suppressed before this one; only recorded
@@ -210,16 +214,28 @@ pub(crate) fn slow_poll(report: &SlowPoll, strict: bool, kind: &'static str) {
         { THRESHOLD } = %Dur(report.threshold),
         { CHAIN } = %report.chain,
         { POLL } = report.poll,
+        { CALLS } = report.calls,
         { KIND } = %kind,
         { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
-        "{} blocked the executor for {}{} at {} [{}]{}",
+        "{}{} blocked the executor for {}{} at {} [{}]{}",
         cs.name(),
+        CallsSuffix(report.calls),
         Dur(report.blocked),
         KindSuffix(kind),
         location,
         report.chain,
         SuppressedSuffix(suppressed),
     );
+}
+
+struct CallsSuffix(u32);
+impl fmt::Display for CallsSuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 | 1 => Ok(()),
+            n => write!(f, " ({n} calls)"),
+        }
+    }
 }
 
 struct KindSuffix(&'static str);

@@ -1,10 +1,12 @@
 //! The per-thread stack of instrumented frames being polled right now.
 //!
 //! Each poll of an instrumented future pushes a frame; when it pops, its duration is added to its
-//! parent's child time, so every frame knows its *self time*. While the outermost poll runs, the
-//! frame with the largest self time so far is kept as the culprit with its chain; when the
-//! outermost frame pops and any frame exceeded its threshold, it returns exactly one [`SlowPoll`].
-//! No allocation, no lock: a fixed array in a `const` thread-local.
+//! parent's child time, so every frame knows its *self time*. While the outermost poll runs, self
+//! time is summed per fn (one `join!` can poll three blocking calls of the same fn in one poll:
+//! that fn is to blame for all three), keeping the chain of the fn's first frame; when the
+//! outermost frame pops and any frame exceeded its threshold, it returns exactly one [`SlowPoll`]
+//! blaming the fn with the most self time. No allocation, no lock: fixed arrays in a `const`
+//! thread-local.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -25,19 +27,25 @@ struct Frame {
     child_ns: u64,
 }
 
+/// Self time of one fn during the current outermost poll.
 #[derive(Clone, Copy)]
-struct Culprit {
+struct Blame {
     frame: Frame,
     self_ns: u64,
+    calls: u32,
+    chain: [Option<&'static CallSite>; MAX_DEPTH],
     chain_len: usize,
 }
+
+/// Distinct fns tracked per outermost poll; past that, a new fn replaces the one with the least
+/// self time if it has more.
+const MAX_BLAMES: usize = 8;
 
 struct Stack {
     /// Frames currently being polled; may exceed `MAX_DEPTH` (the excess is untracked).
     depth: usize,
     frames: [Option<Frame>; MAX_DEPTH],
-    culprit: Option<Culprit>,
-    chain: [Option<&'static CallSite>; MAX_DEPTH],
+    blames: [Option<Blame>; MAX_BLAMES],
     /// The smallest threshold exceeded during this outermost poll, if any.
     exceeded_ns: Option<u64>,
 }
@@ -47,10 +55,47 @@ impl Stack {
         Stack {
             depth: 0,
             frames: [None; MAX_DEPTH],
-            culprit: None,
-            chain: [None; MAX_DEPTH],
+            blames: [None; MAX_BLAMES],
             exceeded_ns: None,
         }
+    }
+
+    fn blame(&mut self, frame: Frame, depth: usize, self_ns: u64) {
+        let mut free = None;
+        let mut least: Option<(usize, u64)> = None;
+        for (i, slot) in self.blames.iter_mut().enumerate() {
+            match slot {
+                Some(b) if std::ptr::eq(b.frame.cs, frame.cs) => {
+                    b.self_ns = b.self_ns.saturating_add(self_ns);
+                    b.calls = b.calls.saturating_add(1);
+                    return;
+                }
+                Some(b) => {
+                    if least.is_none_or(|(_, ns)| b.self_ns < ns) {
+                        least = Some((i, b.self_ns));
+                    }
+                }
+                None => {
+                    free.get_or_insert(i);
+                }
+            }
+        }
+        let slot = match (free, least) {
+            (Some(i), _) => i,
+            (None, Some((i, ns))) if ns < self_ns => i,
+            _ => return,
+        };
+        let mut chain = [None; MAX_DEPTH];
+        for (link, f) in chain.iter_mut().zip(&self.frames[..=depth]) {
+            *link = f.map(|f| f.cs);
+        }
+        self.blames[slot] = Some(Blame {
+            frame,
+            self_ns,
+            calls: 1,
+            chain,
+            chain_len: depth + 1,
+        });
     }
 }
 
@@ -77,7 +122,7 @@ pub(crate) fn enter(
             let mut s = s.try_borrow_mut().ok()?;
             let depth = s.depth;
             if depth == 0 {
-                s.culprit = None;
+                s.blames = [None; MAX_BLAMES];
                 s.exceeded_ns = None;
             }
             if let Some(slot) = s.frames.get_mut(depth) {
@@ -109,16 +154,7 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
             s.depth = depth;
             if let Some(frame) = s.frames.get(depth).copied().flatten() {
                 let self_ns = dur_ns.saturating_sub(frame.child_ns);
-                if s.culprit.is_none_or(|c| self_ns > c.self_ns) {
-                    for i in 0..=depth {
-                        s.chain[i] = s.frames[i].map(|f| f.cs);
-                    }
-                    s.culprit = Some(Culprit {
-                        frame,
-                        self_ns,
-                        chain_len: depth + 1,
-                    });
-                }
+                s.blame(frame, depth, self_ns);
                 if dur_ns >= frame.threshold_ns {
                     s.exceeded_ns = Some(
                         s.exceeded_ns
@@ -133,17 +169,21 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
                 return None;
             }
             let exceeded_ns = s.exceeded_ns.take()?;
-            let culprit = s.culprit.take()?;
-            let mut chain = Chain {
-                links: [None; MAX_DEPTH],
-                len: culprit.chain_len,
-            };
-            chain.links[..culprit.chain_len].copy_from_slice(&s.chain[..culprit.chain_len]);
+            let culprit = s
+                .blames
+                .iter()
+                .flatten()
+                .max_by_key(|b| b.self_ns)
+                .copied()?;
             Some(SlowPoll {
                 culprit: culprit.frame.cs,
                 created_at: culprit.frame.created_at,
                 poll: culprit.frame.poll,
-                chain,
+                calls: culprit.calls,
+                chain: Chain {
+                    links: culprit.chain,
+                    len: culprit.chain_len,
+                },
                 blocked: duration,
                 self_time: Duration::from_nanos(culprit.self_ns),
                 threshold: Duration::from_nanos(exceeded_ns),
@@ -158,7 +198,9 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
 pub(crate) struct SlowPoll {
     /// The frame with the largest self time.
     pub(crate) culprit: &'static CallSite,
-    /// Where the culprit's future was created.
+    /// How many calls of the culprit's fn shared its self time in this poll.
+    pub(crate) calls: u32,
+    /// Where the culprit's (first) future was created.
     pub(crate) created_at: &'static std::panic::Location<'static>,
     /// Which poll of the culprit's future this was (1-based).
     pub(crate) poll: u64,
@@ -166,7 +208,7 @@ pub(crate) struct SlowPoll {
     pub(crate) chain: Chain,
     /// How long the outermost poll kept the thread.
     pub(crate) blocked: Duration,
-    /// The culprit's own share of it.
+    /// The culprit fn's own share of it, summed over its `calls`.
     pub(crate) self_time: Duration,
     /// The threshold that was exceeded (the smallest, if several frames exceeded theirs).
     pub(crate) threshold: Duration,
@@ -274,10 +316,60 @@ mod tests {
         let report = exit(o, ms(90)).unwrap();
         assert_eq!(report.culprit.name(), "fast");
         assert_eq!(report.chain.to_string(), "outer > inner > fast");
+        assert_eq!(report.calls, 1);
         assert_eq!(
             report.threshold,
             ms(20),
             "fast's own slow = 20ms was exceeded"
+        );
+    }
+
+    #[test]
+    fn self_time_is_summed_per_fn_within_one_poll() {
+        // join!(inner(), inner(), inner()) in one poll of outer: 3 × 60 ms of inner beats
+        // 100 ms of outer's own work.
+        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        for _ in 0..3 {
+            let i = enter(&INNER, loc(), 1, 100 * MS).unwrap();
+            assert!(exit(i, ms(60)).is_none());
+        }
+        let report = exit(o, ms(280)).unwrap();
+        assert_eq!(report.culprit.name(), "inner");
+        assert_eq!(report.calls, 3);
+        assert_eq!(report.self_time, ms(180));
+        assert_eq!(report.chain.to_string(), "outer > inner");
+    }
+
+    #[test]
+    fn more_fns_than_the_table_holds_keep_the_biggest() {
+        static MANY: [CallSite; 12] = {
+            let mut a = [const { CallSite::new("f", "m", "a.rs", 9, 0, nop) }; 12];
+            a[11] = CallSite::new("big", "m", "a.rs", 10, 0, nop);
+            a
+        };
+        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        for (i, cs) in MANY.iter().enumerate() {
+            let t = enter(cs, loc(), 1, 100 * MS).unwrap();
+            let d = if i == 11 { ms(50) } else { ms(1) };
+            assert!(exit(t, d).is_none());
+        }
+        let report = exit(o, ms(120)).unwrap();
+        assert_eq!(
+            report.culprit.name(),
+            "outer",
+            "outer's own 59 ms is the most"
+        );
+        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        for (i, cs) in MANY.iter().enumerate() {
+            let t = enter(cs, loc(), 1, 100 * MS).unwrap();
+            let d = if i == 11 { ms(90) } else { ms(1) };
+            assert!(exit(t, d).is_none());
+        }
+        let report = exit(o, ms(110)).unwrap();
+        assert_eq!(
+            report.culprit.name(),
+            "big",
+            "a late big fn displaces a small one"
         );
     }
 

@@ -91,7 +91,12 @@ const REPEATED: &[&str] = {
         FN, DURATION, SELF_TIME, LOCATION, CREATED_AT, CHAIN, ELAPSED, KIND,
     ]
 };
-const KIND: &str = crate::fields::KIND;
+
+/// Values of pollwatch's fields that say nothing worth a column.
+fn is_default(name: &str, value: &str) -> bool {
+    use crate::fields::{CALLS, KIND};
+    matches!((name, value), (KIND, "unknown") | (CALLS, "1"))
+}
 
 #[derive(Default)]
 struct Collect {
@@ -129,9 +134,7 @@ impl<'w> FormatFields<'w> for Fields {
         }
         for (name, value) in &c.fields {
             let value_shown = message.contains(value.trim_matches('"'));
-            if ours
-                && (REPEATED.contains(name) && value_shown || *name == KIND && value == "unknown")
-            {
+            if ours && (REPEATED.contains(name) && value_shown || is_default(name, value)) {
                 continue;
             }
             if w.has_ansi_escapes() {

@@ -235,3 +235,30 @@ fn concurrent_children_in_one_poll_blame_the_one_that_blocked() {
     assert_eq!(slow[0].get("fn"), "inner");
     assert_eq!(slow[0].get("chain"), "gather > inner");
 }
+
+#[async_timed]
+async fn blocks_50ms() {
+    block_thread(Duration::from_millis(50));
+}
+
+#[test]
+fn several_calls_of_one_fn_in_one_poll_are_blamed_together() {
+    debug_on();
+    #[async_timed]
+    async fn three_at_once() {
+        // Each call blocks 50 ms, under the threshold; together they block 150 ms in one poll.
+        futures::join!(blocks_50ms(), blocks_50ms(), blocks_50ms());
+    }
+    let ((), events) = capture(|| rt().block_on(three_at_once()));
+    let slow = events.slow_polls();
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(slow[0].get("fn"), "blocks_50ms");
+    assert_eq!(slow[0].count("calls"), 3);
+    assert!(slow[0].duration("self_time") >= MS150);
+    assert_eq!(slow[0].get("chain"), "three_at_once > blocks_50ms");
+    assert!(
+        slow[0]
+            .message()
+            .starts_with("blocks_50ms (3 calls) blocked the executor for ")
+    );
+}
