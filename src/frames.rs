@@ -30,12 +30,20 @@ struct Frame {
 /// Self time of one fn during the current outermost poll.
 #[derive(Clone, Copy)]
 struct Blame {
-    frame: Frame,
+    frame: Option<Frame>,
     self_ns: u64,
     calls: u32,
     chain: [Option<&'static CallSite>; MAX_DEPTH],
     chain_len: usize,
 }
+
+const EMPTY_BLAME: Blame = Blame {
+    frame: None,
+    self_ns: 0,
+    calls: 0,
+    chain: [None; MAX_DEPTH],
+    chain_len: 0,
+};
 
 /// Distinct fns tracked per outermost poll; past that, a new fn replaces the one with the least
 /// self time if it has more.
@@ -45,7 +53,9 @@ struct Stack {
     /// Frames currently being polled; may exceed `MAX_DEPTH` (the excess is untracked).
     depth: usize,
     frames: [Option<Frame>; MAX_DEPTH],
-    blames: [Option<Blame>; MAX_BLAMES],
+    /// `blames[..n_blames]` are this outermost poll's; the rest are stale (reset is O(1)).
+    blames: [Blame; MAX_BLAMES],
+    n_blames: usize,
     /// The smallest threshold exceeded during this outermost poll, if any.
     exceeded_ns: Option<u64>,
 }
@@ -55,47 +65,45 @@ impl Stack {
         Stack {
             depth: 0,
             frames: [None; MAX_DEPTH],
-            blames: [None; MAX_BLAMES],
+            blames: [EMPTY_BLAME; MAX_BLAMES],
+            n_blames: 0,
             exceeded_ns: None,
         }
     }
 
     fn blame(&mut self, frame: Frame, depth: usize, self_ns: u64) {
-        let mut free = None;
-        let mut least: Option<(usize, u64)> = None;
-        for (i, slot) in self.blames.iter_mut().enumerate() {
-            match slot {
-                Some(b) if std::ptr::eq(b.frame.cs, frame.cs) => {
-                    b.self_ns = b.self_ns.saturating_add(self_ns);
-                    b.calls = b.calls.saturating_add(1);
-                    return;
-                }
-                Some(b) => {
-                    if least.is_none_or(|(_, ns)| b.self_ns < ns) {
-                        least = Some((i, b.self_ns));
-                    }
-                }
-                None => {
-                    free.get_or_insert(i);
-                }
-            }
+        let live = &mut self.blames[..self.n_blames];
+        if let Some(b) = live
+            .iter_mut()
+            .find(|b| b.frame.is_some_and(|f| std::ptr::eq(f.cs, frame.cs)))
+        {
+            b.self_ns = b.self_ns.saturating_add(self_ns);
+            b.calls = b.calls.saturating_add(1);
+            return;
         }
-        let slot = match (free, least) {
-            (Some(i), _) => i,
-            (None, Some((i, ns))) if ns < self_ns => i,
-            _ => return,
+        let slot = if self.n_blames < MAX_BLAMES {
+            self.n_blames += 1;
+            self.n_blames - 1
+        } else {
+            match live.iter().enumerate().min_by_key(|(_, b)| b.self_ns) {
+                Some((i, b)) if b.self_ns < self_ns => i,
+                _ => return,
+            }
         };
-        let mut chain = [None; MAX_DEPTH];
-        for (link, f) in chain.iter_mut().zip(&self.frames[..=depth]) {
+        let b = &mut self.blames[slot];
+        b.frame = Some(frame);
+        b.self_ns = self_ns;
+        b.calls = 1;
+        b.chain_len = depth + 1;
+        for (link, f) in b.chain.iter_mut().zip(&self.frames[..=depth]) {
             *link = f.map(|f| f.cs);
         }
-        self.blames[slot] = Some(Blame {
-            frame,
-            self_ns,
-            calls: 1,
-            chain,
-            chain_len: depth + 1,
-        });
+    }
+
+    fn culprit(&self) -> Option<&Blame> {
+        self.blames[..self.n_blames]
+            .iter()
+            .max_by_key(|b| b.self_ns)
     }
 }
 
@@ -122,7 +130,7 @@ pub(crate) fn enter(
             let mut s = s.try_borrow_mut().ok()?;
             let depth = s.depth;
             if depth == 0 {
-                s.blames = [None; MAX_BLAMES];
+                s.n_blames = 0;
                 s.exceeded_ns = None;
             }
             if let Some(slot) = s.frames.get_mut(depth) {
@@ -169,16 +177,12 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
                 return None;
             }
             let exceeded_ns = s.exceeded_ns.take()?;
-            let culprit = s
-                .blames
-                .iter()
-                .flatten()
-                .max_by_key(|b| b.self_ns)
-                .copied()?;
+            let culprit = s.culprit()?;
+            let frame = culprit.frame?;
             Some(SlowPoll {
-                culprit: culprit.frame.cs,
-                created_at: culprit.frame.created_at,
-                poll: culprit.frame.poll,
+                culprit: frame.cs,
+                created_at: frame.created_at,
+                poll: frame.poll,
                 calls: culprit.calls,
                 chain: Chain {
                     links: culprit.chain,
