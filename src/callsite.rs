@@ -89,12 +89,13 @@ impl CallSite {
         self.name
     }
 
-    /// `file:line` of the fn's definition.
-    pub fn location(&self) -> Location {
-        Location {
+    /// `file:line` of the fn's definition; `None` for a call site without one of its own (the
+    /// root future of `block_on`, whose location is where it was created).
+    pub fn location(&self) -> Option<Location> {
+        (self.line != 0).then_some(Location {
             file: self.file,
             line: self.line,
-        }
+        })
     }
 
     /// The per-fn threshold if `slow = "…"` was given.
@@ -162,7 +163,7 @@ pub(crate) enum Verdict {
 const WINDOW_MS: u64 = 1000;
 
 impl RateLimit {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         RateLimit {
             window_start_ms: AtomicU64::new(0),
             in_window: AtomicU32::new(0),

@@ -3,11 +3,13 @@
 
 use std::fmt;
 use std::io::Write as _;
-use std::sync::Once;
 use std::sync::atomic::{
     AtomicU8, AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
+use std::sync::{Arc, Once};
 use std::time::Duration;
+
+use crate::notify::{Callback, SlowPollInfo};
 
 /// Whether pollwatch watches polls, and how loudly it complains.
 ///
@@ -221,12 +223,43 @@ impl std::error::Error for ConfigError {}
 ///     .apply();
 /// assert_eq!(Config::current().get_slow_poll(), Duration::from_millis(50));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Config {
     mode: DebugMode,
     slow_poll: Duration,
     warnings_per_second: u32,
+    on_slow_poll: Option<Callback>,
 }
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("mode", &self.mode)
+            .field("slow_poll", &self.slow_poll)
+            .field("warnings_per_second", &self.warnings_per_second)
+            .field(
+                "on_slow_poll",
+                &self.on_slow_poll.as_ref().map(|_| "Fn(&SlowPollInfo)"),
+            )
+            .finish()
+    }
+}
+
+/// Two configs are equal when their settings are and they hold the same callback (or none).
+impl PartialEq for Config {
+    fn eq(&self, other: &Self) -> bool {
+        self.mode == other.mode
+            && self.slow_poll == other.slow_poll
+            && self.warnings_per_second == other.warnings_per_second
+            && match (&self.on_slow_poll, &other.on_slow_poll) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Config {}
 
 impl Default for Config {
     /// [`DebugMode::build_default`], [`Config::DEFAULT_SLOW_POLL`],
@@ -236,6 +269,7 @@ impl Default for Config {
             mode: DebugMode::build_default(),
             slow_poll: Self::DEFAULT_SLOW_POLL,
             warnings_per_second: Self::DEFAULT_WARNINGS_PER_SECOND,
+            on_slow_poll: None,
         }
     }
 }
@@ -356,6 +390,33 @@ impl Config {
         self
     }
 
+    /// Calls `callback` with every slow poll, before (and regardless of) the rate-limited
+    /// warning: for metrics, alerts or custom handling. It runs on the thread that was blocked,
+    /// right after the slow poll, so keep it quick; a panic inside it is caught and reported.
+    /// By default, none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// static SLOW_POLLS: AtomicU64 = AtomicU64::new(0);
+    /// pollwatch::Config::from_env()
+    ///     .unwrap_or_default()
+    ///     .on_slow_poll(|info| {
+    ///         SLOW_POLLS.fetch_add(1, Ordering::Relaxed);
+    ///         let _ = (info.name(), info.location(), info.duration(), info.chain(), info.kind());
+    ///     })
+    ///     .apply();
+    /// ```
+    pub fn on_slow_poll(
+        mut self,
+        callback: impl Fn(&SlowPollInfo<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_slow_poll = Some(Arc::new(callback));
+        self
+    }
+
     /// The debug mode this config sets.
     ///
     /// # Examples
@@ -416,9 +477,10 @@ impl Config {
     pub fn current() -> Self {
         ensure_init();
         Config {
-            mode: mode_from_u8(MODE.load(Relaxed)),
+            mode: mode_from_u8(MODE.load(Acquire)),
             slow_poll: Duration::from_nanos(SLOW_NS.load(Relaxed)),
             warnings_per_second: WARNINGS_PER_SECOND.load(Relaxed),
+            on_slow_poll: crate::notify::get(),
         }
     }
 }
@@ -442,6 +504,7 @@ fn mode_from_u8(v: u8) -> DebugMode {
 }
 
 fn store(config: &Config) {
+    crate::notify::set(config.on_slow_poll.clone());
     SLOW_NS.store(saturating_nanos(config.slow_poll), Relaxed);
     WARNINGS_PER_SECOND.store(config.warnings_per_second, Relaxed);
     // Release: whoever sees the mode (Acquire in `debug_mode`) also sees the settings above.

@@ -5,10 +5,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use tracing::field::display;
 use tracing::{Level, event};
 
-use crate::callsite::{CallSite, Location, Verdict, now_ms};
-use crate::frames::SlowPoll;
+use crate::callsite::{CallSite, Location, RateLimit, Verdict, now_ms};
+use crate::frames::{SlowPoll, Who};
 
 /// The targets of pollwatch's events, for filters (`RUST_LOG=pollwatch::slow_poll=warn`) and
 /// layers.
@@ -32,6 +33,9 @@ pub mod targets {
     pub const NEVER_POLLED: &str = "pollwatch::never_polled";
     /// A poll panicked: `ERROR`. The panic then continues unchanged.
     pub const PANICKED: &str = "pollwatch::panicked";
+    /// A ready task waited at least the threshold before it was polled: `WARN`. Needs the
+    /// runtime from [`Builder`](crate::Builder), [`run`](crate::run) or `#[pollwatch::main]`.
+    pub const LAG: &str = "pollwatch::lag";
 }
 
 /// The field names of pollwatch's events. Durations are recorded with `Display` in adaptive units
@@ -43,13 +47,21 @@ pub mod targets {
 /// assert_eq!(pollwatch::fields::CHAIN, "chain");
 /// ```
 pub mod fields {
-    /// The instrumented fn (its `name = "…"` if given). All events.
+    /// The instrumented fn (its `name = "…"` if given). All events except `lag`, and except
+    /// `slow_poll` when an un-annotated task is to blame (see `task`).
     pub const FN: &str = "fn";
     /// `file:line` of the fn's definition. `slow_poll`.
     pub const LOCATION: &str = "location";
     /// `file:line` where the future was created (the caller). `slow_poll`, `cancelled`,
     /// `never_polled`.
     pub const CREATED_AT: &str = "created_at";
+    /// The Tokio task id, when the runtime's task hooks saw the poll (`--cfg tokio_unstable`).
+    /// `slow_poll`, `lag`.
+    pub const TASK: &str = "task";
+    /// `file:line` where that task was spawned. `slow_poll`, `lag`.
+    pub const SPAWNED_AT: &str = "spawned_at";
+    /// How long a ready task waited before it was polled. `lag`.
+    pub const DELAY: &str = "delay";
     /// How long the thread was blocked by the poll. `slow_poll`.
     pub const DURATION: &str = "duration";
     /// The culprit fn's own part of `duration` (summed over its `calls`), excluding instrumented
@@ -192,40 +204,117 @@ macro_rules! event_at {
     };
 }
 
-/// Reports a slow poll, subject to the culprit's rate limit.
+/// Slow polls of un-annotated tasks share one limiter (they have no call site of their own).
+static TASK_LIMITER: RateLimit = RateLimit::new();
+/// Lag warnings share one limiter: one blocked worker delays every task queued behind it.
+#[cfg(feature = "tokio")]
+static LAG_LIMITER: RateLimit = RateLimit::new();
+
+/// Reports a slow poll: to the `on_slow_poll` callback always, as an event subject to the
+/// culprit's rate limit.
 pub(crate) fn slow_poll(report: &SlowPoll, strict: bool, kind: &'static str) {
-    let cs = report.culprit;
-    let suppressed = match cs
-        .limiter()
-        .check(now_ms(), crate::config::warnings_per_second())
-    {
+    crate::notify::slow_poll(report, kind);
+    let limiter = match report.culprit {
+        Who::Fn(cs) => cs.limiter(),
+        Who::Task { .. } => &TASK_LIMITER,
+    };
+    let suppressed = match limiter.check(now_ms(), crate::config::warnings_per_second()) {
         Verdict::Suppress => return,
         Verdict::Emit { suppressed_before } => suppressed_before,
     };
     let level = if strict { Level::ERROR } else { Level::WARN };
     let location = report.location();
     let created_at = Location::from(report.created_at);
+    let fn_name = match report.culprit {
+        Who::Fn(cs) => Some(cs.name()),
+        Who::Task { .. } => None,
+    };
+    let task = report.task.map(|(id, _)| id);
+    let spawned_at = report.task.map(|(_, at)| display(Location::from(at)));
     event_at!(level, target: targets::SLOW_POLL,
-        { FN } = cs.name(),
+        { FN } = fn_name,
+        { TASK } = task,
+        { SPAWNED_AT } = spawned_at,
         { LOCATION } = %location,
         { CREATED_AT } = %created_at,
         { DURATION } = %Dur(report.blocked),
         { SELF_TIME } = %Dur(report.self_time),
         { THRESHOLD } = %Dur(report.threshold),
         { CHAIN } = %report.chain,
-        { POLL } = report.poll,
+        { POLL } = (report.poll != 0).then_some(report.poll),
         { CALLS } = report.calls,
         { KIND } = %kind,
         { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
-        "{}{} blocked the executor for {}{} at {} [{}]{}",
-        cs.name(),
+        "{}{} blocked the executor for {}{} at {} [{}]{}{}",
+        report.culprit,
         CallsSuffix(report.calls),
         Dur(report.blocked),
         KindSuffix(kind),
         location,
         report.chain,
+        InTask(report.task.filter(|_| fn_name.is_some())),
         SuppressedSuffix(suppressed),
     );
+}
+
+/// Reports that a task waited `delay` between being woken and being polled: the time every
+/// other task suffers while one poll blocks their worker. `task` is `None` for the heartbeat
+/// probe, which measures how late a timer fired instead.
+#[cfg(feature = "tokio")]
+pub(crate) fn lag(
+    task: Option<(u64, &'static std::panic::Location<'static>)>,
+    delay: Duration,
+    threshold: Duration,
+) {
+    let suppressed = match LAG_LIMITER.check(now_ms(), crate::config::warnings_per_second()) {
+        Verdict::Suppress => return,
+        Verdict::Emit { suppressed_before } => suppressed_before,
+    };
+    let spawned_at = task.map(|(_, at)| display(Location::from(at)));
+    event!(target: targets::LAG, Level::WARN,
+        { TASK } = task.map(|(id, _)| id),
+        { SPAWNED_AT } = spawned_at,
+        { DELAY } = %Dur(delay),
+        { THRESHOLD } = %Dur(threshold),
+        { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
+        "{}{}",
+        LagMessage(task, delay),
+        SuppressedSuffix(suppressed),
+    );
+}
+
+#[cfg(feature = "tokio")]
+struct LagMessage(
+    Option<(u64, &'static std::panic::Location<'static>)>,
+    Duration,
+);
+#[cfg(feature = "tokio")]
+impl fmt::Display for LagMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some((id, at)) => write!(
+                f,
+                "task {id} (spawned at {}) waited {} to be polled: a poll on its worker kept it from running",
+                Location::from(at),
+                Dur(self.1)
+            ),
+            None => write!(
+                f,
+                "the executor ran a ready task {} late: a poll kept the worker from running it",
+                Dur(self.1)
+            ),
+        }
+    }
+}
+
+struct InTask(Option<(u64, &'static std::panic::Location<'static>)>);
+impl fmt::Display for InTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some((id, at)) => write!(f, " in task {id} spawned at {}", Location::from(at)),
+            None => Ok(()),
+        }
+    }
 }
 
 struct CallsSuffix(u32);

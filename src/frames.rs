@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::callsite::{CallSite, Location};
 
@@ -18,9 +18,41 @@ use crate::callsite::{CallSite, Location};
 /// deepest tracked frame, and the chain ends in `…`.
 pub(crate) const MAX_DEPTH: usize = 32;
 
+/// What a frame is a poll of.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Who {
+    /// A future of an `#[async_timed]` fn.
+    Fn(&'static CallSite),
+    /// A whole Tokio task, timed by the runtime's poll hooks (only with `--cfg tokio_unstable`).
+    #[cfg_attr(not(tokio_unstable), allow(dead_code))]
+    Task {
+        id: u64,
+        spawned_at: &'static std::panic::Location<'static>,
+    },
+}
+
+impl Who {
+    fn same(&self, other: &Who) -> bool {
+        match (self, other) {
+            (Who::Fn(a), Who::Fn(b)) => std::ptr::eq(*a, *b),
+            (Who::Task { id: a, .. }, Who::Task { id: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Who::Fn(cs) => f.write_str(cs.name()),
+            Who::Task { id, .. } => write!(f, "task {id}"),
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Frame {
-    cs: &'static CallSite,
+    who: Who,
     created_at: &'static std::panic::Location<'static>,
     poll: u64,
     threshold_ns: u64,
@@ -33,7 +65,7 @@ struct Blame {
     frame: Option<Frame>,
     self_ns: u64,
     calls: u32,
-    chain: [Option<&'static CallSite>; MAX_DEPTH],
+    chain: [Option<Who>; MAX_DEPTH],
     chain_len: usize,
 }
 
@@ -58,6 +90,8 @@ struct Stack {
     n_blames: usize,
     /// The smallest threshold exceeded during this outermost poll, if any.
     exceeded_ns: Option<u64>,
+    /// When the last slow poll on this thread ended: lag is only blamed on blocking.
+    last_slow_end: Option<Instant>,
 }
 
 impl Stack {
@@ -68,6 +102,7 @@ impl Stack {
             blames: [EMPTY_BLAME; MAX_BLAMES],
             n_blames: 0,
             exceeded_ns: None,
+            last_slow_end: None,
         }
     }
 
@@ -75,7 +110,7 @@ impl Stack {
         let live = &mut self.blames[..self.n_blames];
         if let Some(b) = live
             .iter_mut()
-            .find(|b| b.frame.is_some_and(|f| std::ptr::eq(f.cs, frame.cs)))
+            .find(|b| b.frame.is_some_and(|f| f.who.same(&frame.who)))
         {
             b.self_ns = b.self_ns.saturating_add(self_ns);
             b.calls = b.calls.saturating_add(1);
@@ -96,7 +131,7 @@ impl Stack {
         b.calls = 1;
         b.chain_len = depth + 1;
         for (link, f) in b.chain.iter_mut().zip(&self.frames[..=depth]) {
-            *link = f.map(|f| f.cs);
+            *link = f.map(|f| f.who);
         }
     }
 
@@ -117,14 +152,17 @@ pub(crate) struct Token {
     depth: usize,
 }
 
-/// Pushes a frame for one poll of `cs`'s future.
+/// Pushes a frame for one poll of `who`.
 pub(crate) fn enter(
-    cs: &'static CallSite,
+    who: Who,
     created_at: &'static std::panic::Location<'static>,
     poll: u64,
     global_threshold_ns: u64,
 ) -> Option<Token> {
-    let threshold_ns = cs.own_threshold_nanos().unwrap_or(global_threshold_ns);
+    let threshold_ns = match who {
+        Who::Fn(cs) => cs.own_threshold_nanos().unwrap_or(global_threshold_ns),
+        Who::Task { .. } => global_threshold_ns,
+    };
     STACK
         .try_with(|s| {
             let mut s = s.try_borrow_mut().ok()?;
@@ -135,7 +173,7 @@ pub(crate) fn enter(
             }
             if let Some(slot) = s.frames.get_mut(depth) {
                 *slot = Some(Frame {
-                    cs,
+                    who,
                     created_at,
                     poll,
                     threshold_ns,
@@ -177,10 +215,16 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
                 return None;
             }
             let exceeded_ns = s.exceeded_ns.take()?;
+            s.last_slow_end = Some(Instant::now());
             let culprit = s.culprit()?;
             let frame = culprit.frame?;
+            let task = match s.frames[0].map(|f| f.who) {
+                Some(Who::Task { id, spawned_at }) => Some((id, spawned_at)),
+                _ => None,
+            };
             Some(SlowPoll {
-                culprit: frame.cs,
+                culprit: frame.who,
+                task,
                 created_at: frame.created_at,
                 poll: frame.poll,
                 calls: culprit.calls,
@@ -197,11 +241,27 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
         .flatten()
 }
 
+/// Whether a slow poll ended on this thread within the last `window`: a task that waited that
+/// long to be polled here waited because of it (and not merely behind many quick polls).
+#[cfg_attr(not(tokio_unstable), allow(dead_code))]
+pub(crate) fn slow_poll_within(window: Duration) -> bool {
+    STACK
+        .try_with(|s| {
+            s.try_borrow()
+                .ok()
+                .and_then(|s| s.last_slow_end)
+                .is_some_and(|end| end.elapsed() <= window)
+        })
+        .unwrap_or(false)
+}
+
 /// One poll that blocked its thread for at least a threshold.
 #[derive(Debug)]
 pub(crate) struct SlowPoll {
-    /// The frame with the largest self time.
-    pub(crate) culprit: &'static CallSite,
+    /// The fn (or, when no instrumented fn did the work, the task) with the most self time.
+    pub(crate) culprit: Who,
+    /// The task being polled, with its spawn location, when the runtime's hooks saw the poll.
+    pub(crate) task: Option<(u64, &'static std::panic::Location<'static>)>,
     /// How many calls of the culprit's fn shared its self time in this poll.
     pub(crate) calls: u32,
     /// Where the culprit's (first) future was created.
@@ -219,33 +279,44 @@ pub(crate) struct SlowPoll {
 }
 
 impl SlowPoll {
+    /// Where the culprit is defined: the fn's `file:line`; for a task, where it was spawned.
     pub(crate) fn location(&self) -> Location {
-        self.culprit.location()
+        match self.culprit {
+            Who::Fn(cs) => cs.location().unwrap_or_else(|| self.created_at.into()),
+            Who::Task { spawned_at, .. } => spawned_at.into(),
+        }
     }
 }
 
-/// The async call chain from the outermost instrumented frame to the culprit.
+/// The async call chain from the outermost instrumented fn to the culprit. The task a poll
+/// belongs to is reported separately, so it appears here only when it is the culprit itself.
 #[derive(Clone, Copy)]
 pub(crate) struct Chain {
-    links: [Option<&'static CallSite>; MAX_DEPTH],
+    links: [Option<Who>; MAX_DEPTH],
     len: usize,
 }
 
 impl Chain {
-    pub(crate) fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.links[..self.len]
+    pub(crate) fn links(&self) -> impl Iterator<Item = Option<Who>> + '_ {
+        let links = &self.links[..self.len];
+        let only_task = links.iter().all(|l| matches!(l, Some(Who::Task { .. })));
+        links
             .iter()
-            .map(|l| l.map_or("…", |cs| cs.name()))
+            .copied()
+            .filter(move |l| only_task || !matches!(l, Some(Who::Task { .. })))
     }
 }
 
 impl fmt::Display for Chain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, name) in self.names().enumerate() {
+        for (i, link) in self.links().enumerate() {
             if i > 0 {
                 f.write_str(" > ")?;
             }
-            f.write_str(name)?;
+            match link {
+                Some(who) => write!(f, "{who}")?,
+                None => f.write_str("…")?,
+            }
         }
         Ok(())
     }
@@ -281,14 +352,14 @@ mod tests {
 
     #[test]
     fn nested_blocking_blames_the_inner_frame_once() {
-        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
-        let i = enter(&INNER, loc(), 3, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 3, 100 * MS).unwrap();
         assert!(
             exit(i, ms(150)).is_none(),
             "only the outermost frame reports"
         );
         let report = exit(o, ms(152)).expect("one report");
-        assert_eq!(report.culprit.name(), "inner");
+        assert_eq!(report.culprit.to_string(), "inner");
         assert_eq!(report.chain.to_string(), "outer > inner");
         assert_eq!(report.poll, 3);
         assert_eq!(report.blocked, ms(152));
@@ -298,27 +369,27 @@ mod tests {
 
     #[test]
     fn self_time_picks_the_parent_when_it_did_the_work() {
-        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
-        let i = enter(&INNER, loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS).unwrap();
         assert!(exit(i, ms(10)).is_none());
         let report = exit(o, ms(200)).unwrap();
-        assert_eq!(report.culprit.name(), "outer");
+        assert_eq!(report.culprit.to_string(), "outer");
         assert_eq!(report.self_time, ms(190));
         assert_eq!(report.chain.to_string(), "outer");
     }
 
     #[test]
     fn culprit_of_a_finished_sibling_keeps_its_own_chain() {
-        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
-        let i = enter(&INNER, loc(), 1, 100 * MS).unwrap();
-        let f = enter(&FAST, loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS).unwrap();
+        let f = enter(Who::Fn(&FAST), loc(), 1, 100 * MS).unwrap();
         assert!(exit(f, ms(80)).is_none());
         assert!(exit(i, ms(81)).is_none());
         // A sibling at depth 1 overwrites the slot `inner` used.
-        let o2 = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        let o2 = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
         assert!(exit(o2, ms(5)).is_none());
         let report = exit(o, ms(90)).unwrap();
-        assert_eq!(report.culprit.name(), "fast");
+        assert_eq!(report.culprit.to_string(), "fast");
         assert_eq!(report.chain.to_string(), "outer > inner > fast");
         assert_eq!(report.calls, 1);
         assert_eq!(
@@ -332,13 +403,13 @@ mod tests {
     fn self_time_is_summed_per_fn_within_one_poll() {
         // join!(inner(), inner(), inner()) in one poll of outer: 3 × 60 ms of inner beats
         // 100 ms of outer's own work.
-        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
         for _ in 0..3 {
-            let i = enter(&INNER, loc(), 1, 100 * MS).unwrap();
+            let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS).unwrap();
             assert!(exit(i, ms(60)).is_none());
         }
         let report = exit(o, ms(280)).unwrap();
-        assert_eq!(report.culprit.name(), "inner");
+        assert_eq!(report.culprit.to_string(), "inner");
         assert_eq!(report.calls, 3);
         assert_eq!(report.self_time, ms(180));
         assert_eq!(report.chain.to_string(), "outer > inner");
@@ -351,27 +422,27 @@ mod tests {
             a[11] = CallSite::new("big", "m", "a.rs", 10, 0, nop);
             a
         };
-        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
         for (i, cs) in MANY.iter().enumerate() {
-            let t = enter(cs, loc(), 1, 100 * MS).unwrap();
+            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS).unwrap();
             let d = if i == 11 { ms(50) } else { ms(1) };
             assert!(exit(t, d).is_none());
         }
         let report = exit(o, ms(120)).unwrap();
         assert_eq!(
-            report.culprit.name(),
+            report.culprit.to_string(),
             "outer",
             "outer's own 59 ms is the most"
         );
-        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
         for (i, cs) in MANY.iter().enumerate() {
-            let t = enter(cs, loc(), 1, 100 * MS).unwrap();
+            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS).unwrap();
             let d = if i == 11 { ms(90) } else { ms(1) };
             assert!(exit(t, d).is_none());
         }
         let report = exit(o, ms(110)).unwrap();
         assert_eq!(
-            report.culprit.name(),
+            report.culprit.to_string(),
             "big",
             "a late big fn displaces a small one"
         );
@@ -379,16 +450,16 @@ mod tests {
 
     #[test]
     fn fast_polls_report_nothing_and_reset() {
-        let o = enter(&OUTER, loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
         assert!(exit(o, ms(99)).is_none());
-        let o = enter(&OUTER, loc(), 2, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 2, 100 * MS).unwrap();
         assert!(exit(o, ms(1)).is_none());
     }
 
     #[test]
     fn deep_recursion_is_bounded() {
         let tokens: Vec<_> = (0..MAX_DEPTH + 10)
-            .map(|i| enter(&INNER, loc(), i as u64, 100 * MS).unwrap())
+            .map(|i| enter(Who::Fn(&INNER), loc(), i as u64, 100 * MS).unwrap())
             .collect();
         let mut report = None;
         for t in tokens.into_iter().rev() {
@@ -396,7 +467,7 @@ mod tests {
         }
         let report = report.unwrap();
         // Untracked frames' time is the deepest tracked frame's self time.
-        assert_eq!(report.chain.names().count(), MAX_DEPTH);
+        assert_eq!(report.chain.links().count(), MAX_DEPTH);
         assert_eq!(report.self_time, ms(120));
     }
 }

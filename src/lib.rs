@@ -4,12 +4,18 @@ mod callsite;
 mod config;
 mod events;
 mod frames;
+mod notify;
+#[cfg(feature = "tokio")]
+mod runtime;
 mod subscriber;
 mod timed;
 mod values;
 
 pub use config::{Config, ConfigError, DebugMode, ENV_VARS, EnvVar, debug_mode, set_debug_mode};
 pub use events::{fields, targets};
+pub use notify::SlowPollInfo;
+#[cfg(feature = "tokio")]
+pub use runtime::{Builder, Runtime, run};
 pub use subscriber::{DEFAULT_FILTER, InitError, init, try_init};
 
 /// Instruments an `async fn`: logs its start (with arguments) and finish (elapsed, busy, idle,
@@ -28,6 +34,29 @@ pub use subscriber::{DEFAULT_FILTER, InitError, init, try_init};
 /// ```
 pub use pollwatch_macros::async_timed;
 
+/// `#[tokio::main]` in debug mode (asyncio's `asyncio.run(main(), debug=True)`).
+///
+/// Runs the `async fn` on a [`Builder`] runtime: turns debug mode on (unless `POLLWATCH` is set),
+/// installs [`init`]'s subscriber if none is set, times every task (with
+/// `--cfg tokio_unstable`) and the body itself, which is the root of every chain
+/// (`main > handler > …`).
+///
+/// Arguments: `flavor = "current_thread"` or `"multi_thread"` (the default),
+/// `worker_threads = N`, and `slow = "…"` (the body's own threshold), `crate = "…"`.
+///
+/// # Examples
+///
+/// ```no_run
+/// #[pollwatch::main(flavor = "current_thread")]
+/// async fn main() {
+///     tokio::spawn(async { std::thread::sleep(std::time::Duration::from_millis(200)) })
+///         .await
+///         .unwrap();
+/// }
+/// ```
+#[cfg(feature = "tokio")]
+pub use pollwatch_macros::main;
+
 /// Not public API: used by the code `#[async_timed]` generates.
 #[doc(hidden)]
 pub mod __private {
@@ -35,6 +64,8 @@ pub mod __private {
     pub use crate::callsite::{CallSite, Emit, Finished};
     pub use crate::events::Dur;
     pub use crate::events::helpers::{dur_field, outcome_field, value_field};
+    #[cfg(feature = "tokio")]
+    pub use crate::runtime::run_main;
     pub use crate::timed::{Timed, enabled, timed, timed_with};
     pub use crate::values::{AutoDebug, AutoDisplay, AutoOpaque, Outcome, Values, Wrap};
     pub use tracing;

@@ -189,7 +189,7 @@ impl<'a, O> PollGuard<'a, O> {
         }
         let frame = if mode.is_on() {
             frames::enter(
-                state.cs,
+                frames::Who::Fn(state.cs),
                 state.created_at,
                 state.polls,
                 config::slow_poll_nanos(),

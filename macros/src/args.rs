@@ -126,7 +126,7 @@ fn skip_to_comma(input: ParseStream<'_>) {
     }
 }
 
-fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<()> {
+pub(crate) fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<()> {
     let lookahead = input.lookahead1();
     if lookahead.peek(kw::name) {
         let kw: kw::name = input.parse()?;

@@ -2,6 +2,7 @@
 //! crate (`#[pollwatch::async_timed]`), which documents them and provides the runtime they call.
 
 mod args;
+mod entry;
 mod expand;
 mod item;
 
@@ -24,4 +25,22 @@ pub fn async_timed(args: TokenStream, item: TokenStream) -> TokenStream {
             out
         })
         .into()
+}
+
+/// `#[tokio::main]` in debug mode; see `pollwatch::main`.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item2 = proc_macro2::TokenStream::from(item.clone());
+    let result = syn::parse::<entry::MainArgs>(args)
+        .and_then(|args| entry::expand_main(args, syn::parse2(item2.clone())?));
+    result
+        .unwrap_or_else(|err| error_with_item(err, item2))
+        .into()
+}
+
+/// On error, the user's item is still emitted so the IDE and the rest of the crate keep working.
+fn error_with_item(err: syn::Error, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let mut out = err.to_compile_error();
+    out.extend(item);
+    out
 }

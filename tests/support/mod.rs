@@ -125,6 +125,14 @@ pub fn route_to(events: &Events) -> impl Drop {
 
 struct Capture;
 
+/// Events from threads no test routed (workers of runtimes a test cannot configure, such as
+/// `pollwatch::run`'s): shared by all tests of the binary, so filter them by unique names.
+pub fn unrouted() -> &'static Events {
+    static UNROUTED: std::sync::OnceLock<Events> = std::sync::OnceLock::new();
+    install();
+    UNROUTED.get_or_init(Events::default)
+}
+
 struct FieldVisitor<'a>(&'a mut BTreeMap<String, String>);
 
 impl Visit for FieldVisitor<'_> {
@@ -140,9 +148,9 @@ impl<S: Subscriber> Layer<S> for Capture {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = BTreeMap::new();
         event.record(&mut FieldVisitor(&mut fields));
-        let Some(events) = SINK.with(|s| s.borrow().clone()) else {
-            return;
-        };
+        let events = SINK
+            .with(|s| s.borrow().clone())
+            .unwrap_or_else(|| unrouted().clone());
         events.0.lock().unwrap().push(Captured {
             target: event.metadata().target().to_owned(),
             level: *event.metadata().level(),
@@ -168,6 +176,14 @@ pub fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// Routes the worker threads of a `pollwatch::Builder` runtime to `events`.
+pub fn routed(builder: pollwatch::Builder, events: &Events) -> pollwatch::Builder {
+    let events = events.clone();
+    builder.tokio(move |b| {
+        b.on_thread_start(move || std::mem::forget(route_to(&events)));
+    })
 }
 
 /// A multi-thread runtime whose workers all record into `events`.
@@ -197,4 +213,26 @@ pub fn busy_loop(d: Duration) -> u64 {
         x = std::hint::black_box(x.wrapping_add(1));
     }
     x
+}
+
+/// Waits (up to a generous deadline) until `check` returns `Some`: for effects that happen on
+/// other threads after the code under test returned (Tokio runs a task's after-poll hook after
+/// its `JoinHandle` is woken, and even after the runtime was dropped).
+pub fn eventually<T>(what: &str, check: impl Fn() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// After something was seen, gives stragglers time to arrive before counting exactly.
+pub fn settle() {
+    std::thread::sleep(Duration::from_millis(200));
 }

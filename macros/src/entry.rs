@@ -1,0 +1,167 @@
+//! `#[pollwatch::main]`: `#[tokio::main]` in debug mode. The body becomes an inner
+//! `#[async_timed]` fn (so it is the root of every chain, `main > …`), run on a
+//! `pollwatch::Builder` runtime by `run_main`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::parse::{Parse, ParseStream};
+use syn::{LitInt, LitStr, Token};
+
+use crate::args::Args;
+use crate::item::ItemFn;
+
+mod kw {
+    syn::custom_keyword!(flavor);
+    syn::custom_keyword!(worker_threads);
+    syn::custom_keyword!(slow);
+}
+
+const ACCEPTED: &str = "`flavor`, `worker_threads`, `slow`, `crate`";
+
+#[derive(Default)]
+pub(crate) struct MainArgs {
+    current_thread: Option<(bool, Span)>,
+    worker_threads: Option<(LitInt, Span)>,
+    timed: Args,
+    errors: Option<syn::Error>,
+}
+
+impl MainArgs {
+    fn error(&mut self, e: syn::Error) {
+        match &mut self.errors {
+            Some(errors) => errors.combine(e),
+            None => self.errors = Some(e),
+        }
+    }
+}
+
+impl Parse for MainArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = MainArgs::default();
+        while !input.is_empty() {
+            if let Err(e) = parse_one(&mut args, input) {
+                args.error(e);
+                while !input.is_empty() && !input.peek(Token![,]) {
+                    let _ = input.parse::<proc_macro2::TokenTree>();
+                }
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        if let (Some((true, _)), Some((_, span))) = (&args.current_thread, &args.worker_threads) {
+            args.error(syn::Error::new(
+                *span,
+                "`worker_threads` applies to the `multi_thread` flavor only",
+            ));
+        }
+        if let Some(e) = args.timed.errors.take() {
+            args.error(e);
+        }
+        Ok(args)
+    }
+}
+
+fn parse_one(args: &mut MainArgs, input: ParseStream<'_>) -> syn::Result<()> {
+    let lookahead = input.lookahead1();
+    if lookahead.peek(kw::flavor) {
+        let kw: kw::flavor = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let lit: LitStr = input.parse()?;
+        let current = match lit.value().as_str() {
+            "current_thread" => true,
+            "multi_thread" => false,
+            other => {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "unknown flavor `{other}`; expected `current_thread` or `multi_thread`"
+                    ),
+                ));
+            }
+        };
+        if args.current_thread.replace((current, kw.span)).is_some() {
+            return Err(syn::Error::new(kw.span, "`flavor` is given twice"));
+        }
+    } else if lookahead.peek(kw::worker_threads) {
+        let kw: kw::worker_threads = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let n: LitInt = input.parse()?;
+        if n.base10_parse::<usize>()? == 0 {
+            return Err(syn::Error::new(
+                n.span(),
+                "`worker_threads` must be at least 1",
+            ));
+        }
+        if args.worker_threads.replace((n, kw.span)).is_some() {
+            return Err(syn::Error::new(kw.span, "`worker_threads` is given twice"));
+        }
+    } else if lookahead.peek(kw::slow) || lookahead.peek(Token![crate]) {
+        // Shared with `#[async_timed]`: same parsing, same messages ("given twice" included).
+        crate::args::parse_one(&mut args.timed, input)?;
+    } else if input.peek(syn::Ident) {
+        let ident: syn::Ident = input.parse()?;
+        return Err(syn::Error::new(
+            ident.span(),
+            format!("unknown argument `{ident}`; expected one of {ACCEPTED}"),
+        ));
+    } else {
+        return Err(lookahead.error());
+    }
+    Ok(())
+}
+
+pub(crate) fn expand_main(mut args: MainArgs, item: ItemFn) -> syn::Result<TokenStream> {
+    if let Some(e) = args.errors.take() {
+        return Err(e);
+    }
+    let sig = &item.sig;
+    if sig.asyncness.is_none() {
+        return Err(syn::Error::new(
+            sig.fn_token.span,
+            "`#[pollwatch::main]` goes on an `async fn`",
+        ));
+    }
+    if !sig.inputs.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &sig.inputs,
+            "`#[pollwatch::main]` fns take no arguments",
+        ));
+    }
+    let krate = args.timed.krate();
+    args.timed.name = Some(LitStr::new(&sig.ident.to_string(), sig.ident.span()));
+    let inner_ident = format_ident!("__pollwatch_main", span = sig.ident.span());
+    let mut inner_sig = sig.clone();
+    inner_sig.ident = inner_ident.clone();
+    let inner = ItemFn {
+        outer_attrs: Vec::new(),
+        vis: syn::Visibility::Inherited,
+        sig: inner_sig,
+        brace: item.brace,
+        inner_attrs: Vec::new(),
+        body: item.body.clone(),
+    };
+    let inner = crate::expand::expand(&args.timed, &inner)?;
+
+    let builder = match args.current_thread {
+        Some((true, _)) => quote!(#krate::Builder::new_current_thread()),
+        _ => quote!(#krate::Builder::new_multi_thread()),
+    };
+    let workers = args
+        .worker_threads
+        .map(|(n, _)| quote!(.worker_threads(#n)));
+    let mut outer_sig = sig.clone();
+    outer_sig.asyncness = None;
+    let attrs = &item.outer_attrs;
+    let inner_attrs = &item.inner_attrs;
+    let vis = &item.vis;
+    Ok(quote! {
+        #(#attrs)*
+        #vis #outer_sig {
+            #(#inner_attrs)*
+            #inner
+            #krate::__private::run_main(#builder #workers, #inner_ident())
+        }
+    })
+}
