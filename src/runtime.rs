@@ -33,10 +33,10 @@ type Hook = Arc<dyn Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync>;
 ///   poll. Tokio keeps one callback per hook, so set yours through
 ///   [`on_before_task_poll`](Self::on_before_task_poll) /
 ///   [`on_after_task_poll`](Self::on_after_task_poll) here: both run.
-/// - **lag**: a `pollwatch::lag` warning when a ready task waited at least the threshold to be
-///   polled. Exact per task with pollwatch's `schedule-latency` feature (Tokio's, needs
-///   `tokio_unstable` and a 64-bit target); otherwise a heartbeat task measures how late a timer
-///   fires (aiodebug's `monitor_loop_lag`).
+/// - **lag**: a `pollwatch::lag` warning when work waited at least the threshold because a poll
+///   blocked: a heartbeat task measures how late a timer fires (aiodebug's `monitor_loop_lag`),
+///   and with pollwatch's `schedule-latency` feature (Tokio's, needs `tokio_unstable` and a
+///   64-bit target) each ready task that waited behind a slow poll on its worker is named.
 /// - [`Runtime::block_on`] times the root future too, which is not a task, so no hook sees it.
 ///
 /// Without `--cfg tokio_unstable`, only `#[async_timed]` fns and the root future are timed, and
@@ -166,8 +166,9 @@ impl Builder {
     }
 
     /// Runs (or not) the heartbeat task that detects lag by how late a timer fires. By default
-    /// it runs unless the exact per-task measurement is available (the `schedule-latency`
-    /// feature with `--cfg tokio_unstable`).
+    /// it runs: even with the exact per-task measurement (`schedule-latency`), tasks waiting on
+    /// a timer or I/O are not woken while their worker is blocked, so only the heartbeat sees
+    /// their delay.
     ///
     /// # Examples
     ///
@@ -244,8 +245,7 @@ impl Builder {
         #[cfg(tokio_unstable)]
         self.install_hooks();
         let inner = self.inner.build()?;
-        let heartbeat = self.heartbeat.unwrap_or(!EXACT_LAG);
-        if heartbeat {
+        if self.heartbeat.unwrap_or(true) {
             inner.spawn(heartbeat_task());
         }
         Ok(Runtime { inner })
@@ -277,9 +277,6 @@ impl Builder {
 /// hand-off between the two takes a little time).
 #[cfg(all(tokio_unstable, feature = "schedule-latency"))]
 const LAG_SLACK: Duration = Duration::from_millis(10);
-
-/// Whether Tokio measures each task's wait in the run queue for us.
-const EXACT_LAG: bool = cfg!(all(tokio_unstable, feature = "schedule-latency"));
 
 /// A Tokio runtime built by [`Builder`]; derefs to `tokio::runtime::Runtime` for everything
 /// else (`spawn`, `handle`, `shutdown_timeout`, …).
@@ -435,7 +432,9 @@ fn task_poll_started(meta: &tokio::runtime::TaskMeta<'_>) {
         let threshold = Duration::from_nanos(threshold_ns);
         // Only lag caused by a blocking poll on this worker: a merely busy runtime (10k ready
         // tasks taking turns) also makes tasks wait, but nothing here is to blame for that.
-        if waited >= threshold && frames::slow_poll_within(waited + LAG_SLACK) {
+        // The heartbeat reports its own lateness.
+        let heartbeat = spawned_at.file() == file!();
+        if waited >= threshold && !heartbeat && frames::slow_poll_within(waited + LAG_SLACK) {
             events::lag(Some((id, spawned_at)), waited, threshold);
         }
     }

@@ -88,14 +88,15 @@ struct Fields;
 const REPEATED: &[&str] = {
     use crate::fields::*;
     &[
-        FN, DURATION, SELF_TIME, LOCATION, CREATED_AT, CHAIN, ELAPSED, KIND,
+        FN, TASK, SPAWNED_AT, DURATION, SELF_TIME, LOCATION, CREATED_AT, CHAIN, ELAPSED, KIND,
     ]
 };
 
 /// Values of pollwatch's fields that say nothing worth a column.
 fn is_default(name: &str, value: &str) -> bool {
-    use crate::fields::{CALLS, KIND};
+    use crate::fields::{CALLS, CHAIN, KIND};
     matches!((name, value), (KIND, "unknown") | (CALLS, "1"))
+        || name == CHAIN && value.starts_with("task ")
 }
 
 #[derive(Default)]
@@ -125,7 +126,8 @@ impl<'w> FormatFields<'w> for Fields {
         fields.record(&mut c);
         let message = c.message.as_deref().unwrap_or("");
         let ours = c.fields.iter().any(|(name, value)| {
-            *name == crate::fields::FN && message.contains(value.trim_matches('"'))
+            [crate::fields::FN, crate::fields::TASK].contains(name)
+                && message.contains(value.trim_matches('"'))
         });
         let mut sep = "";
         if !message.is_empty() {

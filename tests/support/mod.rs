@@ -179,6 +179,7 @@ pub fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Routes the worker threads of a `pollwatch::Builder` runtime to `events`.
+#[cfg(feature = "tokio")]
 pub fn routed(builder: pollwatch::Builder, events: &Events) -> pollwatch::Builder {
     let events = events.clone();
     builder.tokio(move |b| {
