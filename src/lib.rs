@@ -1,4 +1,11 @@
-#![doc = include_str!("../README.md")]
+// The README's examples use the Tokio integration; without it, a short page.
+#![cfg_attr(feature = "tokio", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "tokio"),
+    doc = "asyncio's debug mode for Tokio. This build has no `tokio` feature: \
+           `#[async_timed]`, slow-poll detection and the events work under any executor; \
+           enable `tokio` for `Builder`, `run` and `#[pollwatch::main]`. See README.md."
+)]
 
 mod callsite;
 mod config;

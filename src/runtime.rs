@@ -30,9 +30,8 @@ type Hook = Arc<dyn Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync>;
 /// - **every task poll is timed** (with `--cfg tokio_unstable`, through Tokio's task poll
 ///   hooks): an un-annotated task that blocks its worker is reported with its task id and spawn
 ///   location; inside a task, `#[async_timed]` fns are still blamed by name, with one warning per
-///   poll. Tokio keeps one callback per hook, so set yours through
-///   [`on_before_task_poll`](Self::on_before_task_poll) /
-///   [`on_after_task_poll`](Self::on_after_task_poll) here: both run.
+///   poll. Tokio keeps one callback per hook, so set yours through this builder's
+///   `on_before_task_poll` / `on_after_task_poll` (with `tokio_unstable`): both run.
 /// - **lag**: a `pollwatch::lag` warning when work waited at least the threshold because a poll
 ///   blocked: a heartbeat task measures how late a timer fires (aiodebug's `monitor_loop_lag`),
 ///   and with pollwatch's `schedule-latency` feature (Tokio's, needs `tokio_unstable` and a
@@ -128,8 +127,8 @@ impl Builder {
 
     /// Configures the wrapped `tokio::runtime::Builder` (thread names, stack size, …). Its task
     /// poll hooks are set by [`build`](Self::build): set yours with this builder's
-    /// [`on_before_task_poll`](Self::on_before_task_poll) and
-    /// [`on_after_task_poll`](Self::on_after_task_poll) instead.
+    /// `on_before_task_poll` and
+    /// `on_after_task_poll` instead.
     ///
     /// # Examples
     ///
