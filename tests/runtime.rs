@@ -272,6 +272,77 @@ mod hooks {
         );
     }
 
+    /// `tokio::spawn`, returning the line Tokio records as the spawn location.
+    #[track_caller]
+    fn spawn_at_line<F>(f: F) -> (tokio::task::JoinHandle<()>, u32)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        (tokio::spawn(f), std::panic::Location::caller().line())
+    }
+
+    #[test]
+    fn mixed_workload_reports_exactly_the_blockers() {
+        debug_on();
+        let events = Events::default();
+        let rt = routed(Builder::new_multi_thread().worker_threads(2), &events)
+            .build()
+            .unwrap();
+        let mut blocker_lines = Vec::new();
+        rt.block_on(async {
+            let mut handles = Vec::new();
+            for i in 0..1_000u64 {
+                handles.push(tokio::spawn(async move {
+                    for _ in 0..5 {
+                        if i % 2 == 0 {
+                            tokio::task::yield_now().await;
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                }));
+            }
+            for (h, line) in [
+                spawn_at_line(async { block_thread(MS150) }),
+                spawn_at_line(async {
+                    support::busy_loop(MS150);
+                }),
+                spawn_at_line(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    block_thread(Duration::from_millis(250));
+                }),
+            ] {
+                handles.push(h);
+                blocker_lines.push(line);
+            }
+            for h in handles {
+                h.await.unwrap();
+            }
+        });
+        drop(rt);
+        let expected: std::collections::BTreeSet<String> = blocker_lines
+            .iter()
+            .map(|l| format!("tests/runtime.rs:{l}"))
+            .collect();
+        let reported = || -> std::collections::BTreeSet<String> {
+            let slow = events.slow_polls();
+            slow.iter()
+                .filter_map(|e| e.field("spawned_at").map(str::to_owned))
+                .collect()
+        };
+        eventually("all three blockers", || {
+            (reported().len() >= 3).then_some(())
+        });
+        settle();
+        assert_eq!(reported(), expected, "false positives or negatives");
+        assert_eq!(
+            events.slow_polls().len(),
+            3,
+            "one warning each: {:?}",
+            events.slow_polls()
+        );
+    }
+
     #[test]
     fn busy_but_cooperative_tasks_raise_nothing() {
         debug_on();
