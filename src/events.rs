@@ -33,6 +33,9 @@ pub mod targets {
     pub const NEVER_POLLED: &str = "pollwatch::never_polled";
     /// A poll panicked: `ERROR`. The panic then continues unchanged.
     pub const PANICKED: &str = "pollwatch::panicked";
+    /// A poll is *still* blocking its thread past the threshold (reported by the watchdog while
+    /// it runs, then again after 1 s, 5 s, 30 s, and every 30 s): `WARN`.
+    pub const STALL: &str = "pollwatch::stall";
     /// A ready task waited at least the threshold before it was polled: `WARN`. Needs the
     /// runtime from [`Builder`](crate::Builder), [`run`](crate::run) or `#[pollwatch::main]`.
     pub const LAG: &str = "pollwatch::lag";
@@ -62,6 +65,12 @@ pub mod fields {
     pub const SPAWNED_AT: &str = "spawned_at";
     /// How long a ready task waited before it was polled. `lag`.
     pub const DELAY: &str = "delay";
+    /// The name of the blocked thread. `stall`.
+    pub const THREAD: &str = "thread";
+    /// How long the poll has been blocking so far. `stall`.
+    pub const BLOCKED_FOR: &str = "blocked_for";
+    /// 1 for a stall's first report, 2, 3, … for the reminders. `stall`.
+    pub const REPORT: &str = "report";
     /// How long the thread was blocked by the poll. `slow_poll`.
     pub const DURATION: &str = "duration";
     /// The culprit fn's own part of `duration` (summed over its `calls`), excluding instrumented
@@ -76,7 +85,9 @@ pub mod fields {
     /// How many calls of the culprit fn shared `self_time` in this one poll (e.g. three blocking
     /// calls run by one `join!`). `slow_poll`.
     pub const CALLS: &str = "calls";
-    /// `cpu-bound`, `blocking`, `mixed`, or `unknown` when no watchdog sampled the poll. `slow_poll`.
+    /// `cpu-bound` (on CPU ≥ 80 % of the time), `blocking` (≤ 20 %: sleeping, waiting on I/O or
+    /// a lock), `mixed`, or `unknown` when the watchdog did not sample the poll (it does for polls
+    /// it reports as stalls; Linux only). `slow_poll`, `stall`.
     pub const KIND: &str = "kind";
     /// How many warnings of this fn the rate limit suppressed before this one; only recorded
     /// when not zero. `slow_poll`.
@@ -212,7 +223,8 @@ static LAG_LIMITER: RateLimit = RateLimit::new();
 
 /// Reports a slow poll: to the `on_slow_poll` callback always, as an event subject to the
 /// culprit's rate limit.
-pub(crate) fn slow_poll(report: &SlowPoll, strict: bool, kind: &'static str) {
+pub(crate) fn slow_poll(report: &SlowPoll, strict: bool) {
+    let kind = report.kind;
     crate::notify::slow_poll(report, kind);
     let limiter = match report.culprit {
         Who::Fn(cs) => cs.limiter(),
@@ -273,10 +285,62 @@ impl fmt::Display for Headline<'_> {
             self.location
         )?;
         match r.culprit {
-            Who::Task { .. } => f.write_str(" (where it was spawned)"),
-            Who::Fn(_) => write!(f, " [{}]{}", r.chain, InTask(r.task)),
+            Who::Task { .. } => f.write_str(" (where it was spawned)")?,
+            Who::Fn(_) => write!(f, " [{}]{}", r.chain, InTask(r.task))?,
         }
+        if r.stalled {
+            f.write_str("; reported as a stall while it ran")?;
+        }
+        Ok(())
     }
+}
+
+/// A poll the watchdog found still blocking its thread.
+pub(crate) struct Stall {
+    /// The innermost instrumented fn on the blocked thread's stack, if any.
+    pub(crate) culprit: Option<&'static CallSite>,
+    pub(crate) task: Option<(u64, &'static std::panic::Location<'static>)>,
+    pub(crate) chain: String,
+    pub(crate) thread: String,
+    pub(crate) blocked: Duration,
+    pub(crate) threshold: Duration,
+    pub(crate) kind: &'static str,
+    /// 1 for the first report of this stall, 2+ for escalations.
+    pub(crate) nth: u32,
+}
+
+/// Reports a poll that is still running past the threshold (rate limited with the slow polls
+/// of the same fn, and per report: once, then at growing intervals).
+pub(crate) fn stall(s: &Stall) {
+    let location = s
+        .culprit
+        .and_then(CallSite::location)
+        .or_else(|| s.task.map(|(_, at)| Location::from(at)));
+    let who = match (s.culprit, s.task) {
+        (Some(cs), _) => cs.name().to_owned(),
+        (None, Some((id, _))) => format!("task {id}"),
+        (None, None) => "a poll".to_owned(),
+    };
+    event!(target: targets::STALL, Level::WARN,
+        { FN } = s.culprit.map(CallSite::name),
+        { TASK } = s.task.map(|(id, _)| id),
+        { SPAWNED_AT } = s.task.map(|(_, at)| display(Location::from(at))),
+        { LOCATION } = location.map(display),
+        { CHAIN } = %s.chain,
+        { THREAD } = %s.thread,
+        { BLOCKED_FOR } = %Dur(s.blocked),
+        { THRESHOLD } = %Dur(s.threshold),
+        { KIND } = %s.kind,
+        { REPORT } = s.nth,
+        "{} {} thread {} for {}{}{}{}; it is still running",
+        who,
+        if s.nth == 1 { "has been blocking" } else { "is still blocking" },
+        s.thread,
+        Dur(s.blocked),
+        KindSuffix(s.kind),
+        location.map_or(String::new(), |l| format!(" at {l}")),
+        if s.chain.is_empty() { String::new() } else { format!(" [{}]", s.chain) },
+    );
 }
 
 /// Reports that a task waited `delay` between being woken and being polled: the time every

@@ -13,6 +13,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::callsite::{CallSite, Location};
+use crate::watchdog::{self, Slot};
 
 /// Frames deeper than this are not tracked separately: their time counts as self time of the
 /// deepest tracked frame, and the chain ends in `…`.
@@ -92,6 +93,9 @@ struct Stack {
     exceeded_ns: Option<u64>,
     /// When the last slow poll on this thread ended: lag is only blamed on blocking.
     last_slow_end: Option<Instant>,
+    /// Where this thread publishes its polls for the watchdog (claimed on first use).
+    slot: Option<&'static Slot>,
+    slot_claimed: bool,
 }
 
 impl Stack {
@@ -103,6 +107,8 @@ impl Stack {
             n_blames: 0,
             exceeded_ns: None,
             last_slow_end: None,
+            slot: None,
+            slot_claimed: false,
         }
     }
 
@@ -152,12 +158,13 @@ pub(crate) struct Token {
     depth: usize,
 }
 
-/// Pushes a frame for one poll of `who`.
+/// Pushes a frame for one poll of `who`, which began at `start`.
 pub(crate) fn enter(
     who: Who,
     created_at: &'static std::panic::Location<'static>,
     poll: u64,
     global_threshold_ns: u64,
+    start: Instant,
 ) -> Option<Token> {
     let threshold_ns = match who {
         Who::Fn(cs) => cs.own_threshold_nanos().unwrap_or(global_threshold_ns),
@@ -181,6 +188,13 @@ pub(crate) fn enter(
                 });
             }
             s.depth = depth + 1;
+            if !s.slot_claimed {
+                s.slot_claimed = true;
+                s.slot = watchdog::claim();
+            }
+            if let Some(slot) = s.slot {
+                slot.enter(depth, who, start);
+            }
             Some(Token { depth })
         })
         .ok()
@@ -211,6 +225,7 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
                     parent.child_ns = parent.child_ns.saturating_add(dur_ns);
                 }
             }
+            let watched_kind = s.slot.and_then(|slot| slot.exit(depth));
             if depth != 0 {
                 return None;
             }
@@ -235,6 +250,8 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
                 blocked: duration,
                 self_time: Duration::from_nanos(culprit.self_ns),
                 threshold: Duration::from_nanos(exceeded_ns),
+                kind: watched_kind.unwrap_or("unknown"),
+                stalled: watched_kind.is_some(),
             })
         })
         .ok()
@@ -276,6 +293,10 @@ pub(crate) struct SlowPoll {
     pub(crate) self_time: Duration,
     /// The threshold that was exceeded (the smallest, if several frames exceeded theirs).
     pub(crate) threshold: Duration,
+    /// `cpu-bound` / `blocking` / `mixed` when the watchdog sampled the poll while it ran.
+    pub(crate) kind: &'static str,
+    /// The watchdog already reported this poll as a stall while it ran.
+    pub(crate) stalled: bool,
 }
 
 impl SlowPoll {
@@ -352,8 +373,8 @@ mod tests {
 
     #[test]
     fn nested_blocking_blames_the_inner_frame_once() {
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
-        let i = enter(Who::Fn(&INNER), loc(), 3, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 3, 100 * MS, Instant::now()).unwrap();
         assert!(
             exit(i, ms(150)).is_none(),
             "only the outermost frame reports"
@@ -369,8 +390,8 @@ mod tests {
 
     #[test]
     fn self_time_picks_the_parent_when_it_did_the_work() {
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
-        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         assert!(exit(i, ms(10)).is_none());
         let report = exit(o, ms(200)).unwrap();
         assert_eq!(report.culprit.to_string(), "outer");
@@ -380,13 +401,13 @@ mod tests {
 
     #[test]
     fn culprit_of_a_finished_sibling_keeps_its_own_chain() {
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
-        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS).unwrap();
-        let f = enter(Who::Fn(&FAST), loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let f = enter(Who::Fn(&FAST), loc(), 1, 100 * MS, Instant::now()).unwrap();
         assert!(exit(f, ms(80)).is_none());
         assert!(exit(i, ms(81)).is_none());
         // A sibling at depth 1 overwrites the slot `inner` used.
-        let o2 = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
+        let o2 = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         assert!(exit(o2, ms(5)).is_none());
         let report = exit(o, ms(90)).unwrap();
         assert_eq!(report.culprit.to_string(), "fast");
@@ -403,9 +424,9 @@ mod tests {
     fn self_time_is_summed_per_fn_within_one_poll() {
         // join!(inner(), inner(), inner()) in one poll of outer: 3 × 60 ms of inner beats
         // 100 ms of outer's own work.
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         for _ in 0..3 {
-            let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS).unwrap();
+            let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
             assert!(exit(i, ms(60)).is_none());
         }
         let report = exit(o, ms(280)).unwrap();
@@ -422,9 +443,9 @@ mod tests {
             a[11] = CallSite::new("big", "m", "a.rs", 10, 0, nop);
             a
         };
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         for (i, cs) in MANY.iter().enumerate() {
-            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS).unwrap();
+            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS, Instant::now()).unwrap();
             let d = if i == 11 { ms(50) } else { ms(1) };
             assert!(exit(t, d).is_none());
         }
@@ -434,9 +455,9 @@ mod tests {
             "outer",
             "outer's own 59 ms is the most"
         );
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         for (i, cs) in MANY.iter().enumerate() {
-            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS).unwrap();
+            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS, Instant::now()).unwrap();
             let d = if i == 11 { ms(90) } else { ms(1) };
             assert!(exit(t, d).is_none());
         }
@@ -450,16 +471,16 @@ mod tests {
 
     #[test]
     fn fast_polls_report_nothing_and_reset() {
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         assert!(exit(o, ms(99)).is_none());
-        let o = enter(Who::Fn(&OUTER), loc(), 2, 100 * MS).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 2, 100 * MS, Instant::now()).unwrap();
         assert!(exit(o, ms(1)).is_none());
     }
 
     #[test]
     fn deep_recursion_is_bounded() {
         let tokens: Vec<_> = (0..MAX_DEPTH + 10)
-            .map(|i| enter(Who::Fn(&INNER), loc(), i as u64, 100 * MS).unwrap())
+            .map(|i| enter(Who::Fn(&INNER), loc(), i as u64, 100 * MS, Instant::now()).unwrap())
             .collect();
         let mut report = None;
         for t in tokens.into_iter().rev() {

@@ -17,6 +17,7 @@ mod runtime;
 mod subscriber;
 mod timed;
 mod values;
+mod watchdog;
 
 pub use config::{Config, ConfigError, DebugMode, ENV_VARS, EnvVar, debug_mode, set_debug_mode};
 pub use events::{fields, targets};
@@ -24,6 +25,7 @@ pub use notify::SlowPollInfo;
 #[cfg(feature = "tokio")]
 pub use runtime::{Builder, Runtime, run};
 pub use subscriber::{DEFAULT_FILTER, InitError, init, try_init};
+pub use watchdog::{WatchdogGuard, watchdog};
 
 /// Instruments an `async fn`: logs its start (with arguments) and finish (elapsed, busy, idle,
 /// polls), and in debug mode reports polls that block the thread.

@@ -37,6 +37,8 @@ type Hook = Arc<dyn Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync>;
 ///   and with pollwatch's `schedule-latency` feature (Tokio's, needs `tokio_unstable` and a
 ///   64-bit target) each ready task that waited behind a slow poll on its worker is named.
 /// - [`Runtime::block_on`] times the root future too, which is not a task, so no hook sees it.
+/// - the [watchdog](crate::watchdog) runs while the runtime lives: a poll still blocking its
+///   worker past the threshold is reported as a `pollwatch::stall`, CPU-bound or blocking.
 ///
 /// Without `--cfg tokio_unstable`, only `#[async_timed]` fns and the root future are timed, and
 /// lag comes from the heartbeat.
@@ -247,7 +249,10 @@ impl Builder {
         if self.heartbeat.unwrap_or(true) {
             inner.spawn(heartbeat_task());
         }
-        Ok(Runtime { inner })
+        Ok(Runtime {
+            inner,
+            _watchdog: crate::watchdog::watchdog(),
+        })
     }
 
     #[cfg(tokio_unstable)]
@@ -289,7 +294,9 @@ const LAG_SLACK: Duration = Duration::from_millis(10);
 /// ```
 #[derive(Debug)]
 pub struct Runtime {
+    // Field order matters: the runtime shuts down before the watchdog stops.
     inner: tokio::runtime::Runtime,
+    _watchdog: crate::watchdog::WatchdogGuard,
 }
 
 impl Runtime {
@@ -308,7 +315,8 @@ impl Runtime {
             .block_on(crate::timed::timed(&ROOT, None, future))
     }
 
-    /// The wrapped Tokio runtime.
+    /// The wrapped Tokio runtime. The watchdog stops watching it (unless another
+    /// [`watchdog`](crate::watchdog) guard keeps it running).
     ///
     /// # Examples
     ///
@@ -438,8 +446,9 @@ fn task_poll_started(meta: &tokio::runtime::TaskMeta<'_>) {
         }
     }
     let who = frames::Who::Task { id, spawned_at };
-    if let Some(token) = frames::enter(who, spawned_at, 0, threshold_ns) {
-        let _ = TASK_POLL.try_with(|t| t.set(Some((token, Instant::now()))));
+    let start = Instant::now();
+    if let Some(token) = frames::enter(who, spawned_at, 0, threshold_ns, start) {
+        let _ = TASK_POLL.try_with(|t| t.set(Some((token, start))));
     }
 }
 
@@ -449,7 +458,7 @@ fn task_poll_ended() {
         return;
     };
     if let Some(report) = frames::exit(token, start.elapsed()) {
-        events::slow_poll(&report, config::debug_mode().is_strict(), "unknown");
+        events::slow_poll(&report, config::debug_mode().is_strict());
     }
 }
 

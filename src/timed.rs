@@ -187,15 +187,15 @@ impl<'a, O> PollGuard<'a, O> {
         if state.first_poll.is_none() {
             state.first_poll = start;
         }
-        let frame = if mode.is_on() {
-            frames::enter(
+        let frame = match (mode.is_on(), start) {
+            (true, Some(start)) => frames::enter(
                 frames::Who::Fn(state.cs),
                 state.created_at,
                 state.polls,
                 config::slow_poll_nanos(),
-            )
-        } else {
-            None
+                start,
+            ),
+            _ => None,
         };
         PollGuard {
             state,
@@ -221,7 +221,7 @@ impl<'a, O> PollGuard<'a, O> {
         self.state.last_poll_end = Some(end);
         if let Some(token) = self.frame.take() {
             if let Some(report) = frames::exit(token, duration) {
-                events::slow_poll(&report, self.mode.is_strict(), "unknown");
+                events::slow_poll(&report, self.mode.is_strict());
             }
         }
     }

@@ -23,6 +23,8 @@ pub struct Captured {
     pub level: Level,
     pub fields: BTreeMap<String, String>,
     pub thread: Option<String>,
+    /// When the event was emitted.
+    pub at: std::time::Instant,
 }
 
 impl Captured {
@@ -156,6 +158,7 @@ impl<S: Subscriber> Layer<S> for Capture {
             level: *event.metadata().level(),
             fields,
             thread: std::thread::current().name().map(str::to_owned),
+            at: std::time::Instant::now(),
         });
     }
 }

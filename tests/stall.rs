@@ -1,0 +1,185 @@
+//! The live stall watchdog: a poll still blocking its thread is reported while it runs, with
+//! what it is doing (CPU-bound or blocking), then again at growing intervals.
+//!
+//! The watchdog's events are emitted from its own thread, so they arrive in the harness's
+//! `unrouted()` sink: each test filters them by names of its own.
+#![cfg(feature = "tokio")]
+
+mod support;
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use pollwatch::{Builder, DebugMode, async_timed, targets};
+use support::{Captured, busy_loop, capture, eventually, unrouted};
+
+const THRESHOLD: Duration = Duration::from_millis(100);
+/// The watchdog ticks every quarter threshold.
+const TICK: Duration = Duration::from_millis(25);
+
+fn setup() {
+    pollwatch::Config::default()
+        .debug_mode(DebugMode::On)
+        .slow_poll(THRESHOLD)
+        .apply();
+}
+
+fn stalls_of(name: &str) -> Vec<Captured> {
+    unrouted().of_fn(targets::STALL, name)
+}
+
+static SLEEP_START: OnceLock<Instant> = OnceLock::new();
+
+#[async_timed]
+async fn stall_sleeping() {
+    SLEEP_START.get_or_init(Instant::now);
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+#[test]
+fn a_blocked_poll_is_reported_while_it_still_runs() {
+    setup();
+    let rt = Builder::new_current_thread().build().unwrap();
+    let ((), events) = capture(|| rt.block_on(stall_sleeping()));
+    let slow = events.of_fn(targets::SLOW_POLL, "stall_sleeping");
+    assert_eq!(slow.len(), 1);
+    let stalls = stalls_of("stall_sleeping");
+    assert!(
+        !stalls.is_empty(),
+        "{:?}",
+        unrouted().with_target(targets::STALL)
+    );
+    let first = &stalls[0];
+    let start = *SLEEP_START.get().unwrap();
+    let latency = first.at - start;
+    // Reported before the poll ended, and promptly: threshold + one tick, with the 25 % margin
+    // the watchdog is specified to.
+    assert!(
+        first.at < slow[0].at,
+        "the stall is reported before the poll ends"
+    );
+    assert!(
+        latency <= THRESHOLD * 5 / 4 + TICK,
+        "stall reported {latency:?} after the block began"
+    );
+    assert!(first.duration("blocked_for") >= THRESHOLD);
+    assert_eq!(first.count("report"), 1);
+    assert_eq!(
+        first.get("thread"),
+        "a_blocked_poll_is_reported_while_it_still_runs"
+    );
+    assert!(first.get("location").starts_with("tests/stall.rs:"));
+    assert_eq!(first.get("chain"), "main > stall_sleeping");
+    assert!(
+        first.message().contains("has been blocking thread"),
+        "{}",
+        first.message()
+    );
+    // One reminder at 1 s, none more before the poll ended at 1.5 s.
+    let reports: Vec<u64> = stalls.iter().map(|s| s.count("report")).collect();
+    assert_eq!(reports, [1, 2]);
+    assert!(stalls[1].duration("blocked_for") >= Duration::from_secs(1));
+    // The slow-poll warning at the end knows it was a stall, and what kind.
+    assert!(
+        slow[0]
+            .message()
+            .contains("reported as a stall while it ran"),
+        "{}",
+        slow[0].message()
+    );
+    if cfg!(target_os = "linux") {
+        assert_eq!(first.get("kind"), "blocking", "thread::sleep is off-CPU");
+        assert_eq!(slow[0].get("kind"), "blocking");
+    }
+}
+
+#[async_timed]
+async fn stall_spinning() -> u64 {
+    busy_loop(Duration::from_millis(400))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_busy_loop_is_cpu_bound() {
+    setup();
+    let rt = Builder::new_current_thread().build().unwrap();
+    let (_, events) = capture(|| rt.block_on(stall_spinning()));
+    let stalls = stalls_of("stall_spinning");
+    assert!(!stalls.is_empty());
+    assert_eq!(stalls[0].get("kind"), "cpu-bound");
+    let slow = events.of_fn(targets::SLOW_POLL, "stall_spinning");
+    assert_eq!(slow[0].get("kind"), "cpu-bound");
+    assert!(
+        slow[0].message().contains("(cpu-bound)"),
+        "{}",
+        slow[0].message()
+    );
+}
+
+#[async_timed]
+async fn stall_on_mutex(lock: Arc<Mutex<u32>>) -> u32 {
+    // A std Mutex held elsewhere: this poll cannot return until it is released.
+    *lock.lock().unwrap_or_else(|e| e.into_inner()) + 1
+}
+
+#[test]
+fn a_task_stuck_on_a_mutex_is_reported_before_it_returns() {
+    setup();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let lock = Arc::new(Mutex::new(41));
+    let guard = lock.lock().unwrap();
+    let task = rt.spawn(stall_on_mutex(lock.clone()));
+    // Only the watchdog can say anything now: the poll is stuck until we let go.
+    let stall = eventually("a stall report", || {
+        stalls_of("stall_on_mutex").into_iter().next()
+    });
+    assert!(!task.is_finished(), "still stuck when reported");
+    assert!(stall.get("thread").starts_with("tokio-r"), "{stall:?}");
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            stall.get("kind"),
+            "blocking",
+            "waiting on a lock is off-CPU"
+        );
+    }
+    drop(guard);
+    assert_eq!(rt.block_on(task).unwrap(), 42);
+}
+
+#[async_timed]
+async fn healthy_ticker() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[test]
+fn healthy_workloads_raise_no_stalls() {
+    setup();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .tokio(|b| {
+            b.thread_name("healthy-rt");
+        })
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..10_000)
+            .map(|_| tokio::spawn(healthy_ticker()))
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let stalls: Vec<_> = unrouted()
+        .with_target(targets::STALL)
+        .into_iter()
+        .filter(|s| {
+            s.field("fn") == Some("healthy_ticker") || s.field("thread") == Some("healthy-rt")
+        })
+        .collect();
+    assert!(stalls.is_empty(), "{stalls:?}");
+}

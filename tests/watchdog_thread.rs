@@ -1,0 +1,33 @@
+//! The watchdog thread lives exactly as long as something needs it (its own binary: the
+//! watchdog is process-wide, and other tests' runtimes would keep it alive).
+#![cfg(all(feature = "tokio", target_os = "linux"))]
+
+fn watchdog_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "pollwatch-wdog")
+        .count()
+}
+
+#[test]
+fn the_watchdog_thread_is_gone_after_the_runtime_is_dropped() {
+    assert_eq!(watchdog_threads(), 0);
+    let rt = pollwatch::Builder::new_multi_thread().build().unwrap();
+    let rt2 = pollwatch::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {});
+    assert_eq!(watchdog_threads(), 1, "one watchdog for all runtimes");
+    drop(rt);
+    assert_eq!(watchdog_threads(), 1, "still needed by the second runtime");
+    drop(rt2);
+    assert_eq!(
+        watchdog_threads(),
+        0,
+        "stopped and joined with the last runtime"
+    );
+
+    let guard = pollwatch::watchdog();
+    assert_eq!(watchdog_threads(), 1);
+    drop(guard);
+    assert_eq!(watchdog_threads(), 0);
+}
