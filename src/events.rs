@@ -332,7 +332,7 @@ pub(crate) fn stall(s: &Stall) {
         { THRESHOLD } = %Dur(s.threshold),
         { KIND } = %s.kind,
         { REPORT } = s.nth,
-        "{} {} thread {} for {}{}{}{}; it is still running",
+        "{} {} thread {} for {}{}{}{}{}",
         who,
         if s.nth == 1 { "has been blocking" } else { "is still blocking" },
         s.thread,
@@ -340,6 +340,7 @@ pub(crate) fn stall(s: &Stall) {
         KindSuffix(s.kind),
         location.map_or(String::new(), |l| format!(" at {l}")),
         if s.chain.is_empty() { String::new() } else { format!(" [{}]", s.chain) },
+        if s.nth == 1 { "; it is still running" } else { "" },
     );
 }
 

@@ -225,7 +225,7 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
                     parent.child_ns = parent.child_ns.saturating_add(dur_ns);
                 }
             }
-            let watched_kind = s.slot.and_then(|slot| slot.exit(depth));
+            let watched = s.slot.and_then(|slot| slot.exit(depth));
             if depth != 0 {
                 return None;
             }
@@ -233,6 +233,12 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
             s.last_slow_end = Some(Instant::now());
             let culprit = s.culprit()?;
             let frame = culprit.frame?;
+            // The watchdog's verdict holds for the fn it watched; another culprit gets none.
+            let watched = watched.filter(|(_, cs)| match (frame.who, cs) {
+                (Who::Fn(a), Some(b)) => std::ptr::eq(a, *b),
+                (Who::Task { .. }, None) => true,
+                _ => false,
+            });
             let task = match s.frames[0].map(|f| f.who) {
                 Some(Who::Task { id, spawned_at }) => Some((id, spawned_at)),
                 _ => None,
@@ -250,8 +256,8 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
                 blocked: duration,
                 self_time: Duration::from_nanos(culprit.self_ns),
                 threshold: Duration::from_nanos(exceeded_ns),
-                kind: watched_kind.unwrap_or("unknown"),
-                stalled: watched_kind.is_some(),
+                kind: watched.map_or("unknown", |(kind, _)| kind),
+                stalled: watched.is_some(),
             })
         })
         .ok()

@@ -88,15 +88,28 @@ struct Fields;
 const REPEATED: &[&str] = {
     use crate::fields::*;
     &[
-        FN, TASK, SPAWNED_AT, DURATION, SELF_TIME, LOCATION, CREATED_AT, CHAIN, ELAPSED, KIND,
+        FN,
+        TASK,
+        SPAWNED_AT,
+        DURATION,
+        SELF_TIME,
+        LOCATION,
+        CREATED_AT,
+        CHAIN,
+        ELAPSED,
+        KIND,
+        THREAD,
+        BLOCKED_FOR,
     ]
 };
 
 /// Values of pollwatch's fields that say nothing worth a column.
 fn is_default(name: &str, value: &str) -> bool {
-    use crate::fields::{CALLS, CHAIN, KIND};
+    use crate::fields::{CALLS, CHAIN, KIND, REPORT};
     matches!((name, value), (KIND, "unknown") | (CALLS, "1"))
         || name == CHAIN && value.starts_with("task ")
+        // "has been blocking" / "is still blocking" already says which report it is.
+        || name == REPORT
 }
 
 #[derive(Default)]

@@ -36,8 +36,10 @@ pub(crate) struct Slot {
     task_at: AtomicPtr<Location<'static>>,
     /// The thread's CPU clock id (Linux; such ids are negative), or [`NO_CLOCK`].
     cpu_clock: AtomicI64,
-    /// The kind the watchdog found for the poll that began at `kind_for` (a `start_ns`).
+    /// The kind the watchdog found for `kind_cs` (null: the task itself) during the poll that
+    /// began at `kind_for` (a `start_ns`).
     kind: AtomicU8,
+    kind_cs: AtomicPtr<CallSite>,
     kind_for: AtomicU64,
     name: Mutex<String>,
 }
@@ -52,6 +54,7 @@ const SLOT: Slot = Slot {
     task_at: AtomicPtr::new(std::ptr::null_mut()),
     cpu_clock: AtomicI64::new(NO_CLOCK),
     kind: AtomicU8::new(KIND_UNKNOWN),
+    kind_cs: AtomicPtr::new(std::ptr::null_mut()),
     kind_for: AtomicU64::new(0),
     name: Mutex::new(String::new()),
 };
@@ -96,10 +99,10 @@ impl Slot {
         self.depth.store(depth + 1, Release);
     }
 
-    /// Publishes a frame leaving; at depth 0 the thread goes idle. Returns the kind the
-    /// watchdog found for this poll, if it looked at it while it ran.
+    /// Publishes a frame leaving; at depth 0 the thread goes idle. Returns what the watchdog
+    /// found while this poll ran: the kind, for which fn (`None`: the task itself).
     #[inline]
-    pub(crate) fn exit(&self, depth: usize) -> Option<&'static str> {
+    pub(crate) fn exit(&self, depth: usize) -> Option<(&'static str, Option<&'static CallSite>)> {
         self.depth.store(depth, Release);
         if depth != 0 {
             return None;
@@ -108,7 +111,12 @@ impl Slot {
         // not a locked read-modify-write, on the per-poll path.
         let start = self.start_ns.load(Relaxed);
         self.start_ns.store(0, Release);
-        (self.kind_for.load(Acquire) == start).then(|| kind_name(self.kind.load(Relaxed)))
+        if self.kind_for.load(Acquire) != start {
+            return None;
+        }
+        // SAFETY: non-null pointers here are `&'static CallSite`s stored by the watchdog.
+        let cs = unsafe { self.kind_cs.load(Relaxed).as_ref() };
+        Some((kind_name(self.kind.load(Relaxed)), cs))
     }
 }
 
@@ -294,10 +302,17 @@ impl Drop for WatchdogGuard {
     }
 }
 
-/// What the watchdog remembers of a poll it is watching.
+/// What the watchdog remembers of a poll it is watching. One long poll can run several
+/// blocking fns one after the other (none of them yields): each is a stall of its own, tracked
+/// from when it became the innermost frame.
 struct Watch {
-    first_seen: Instant,
-    cpu_at_first: Option<Duration>,
+    /// The innermost frame (null: none, the task itself) and since when it was (the poll's
+    /// start for the first culprit of a poll).
+    culprit: *const CallSite,
+    since: Instant,
+    /// The thread's CPU time when the watchdog first saw this culprit, and when that was.
+    cpu_base: Option<Duration>,
+    cpu_base_at: Instant,
     reports: u32,
 }
 
@@ -352,48 +367,69 @@ fn run() {
                 continue;
             }
             let clock = slot.cpu_clock.load(Relaxed);
+            let blocked = Duration::from_nanos(now_ns.saturating_sub(start));
+            let poll_start = now.checked_sub(blocked).unwrap_or(now);
+            let culprit = innermost(slot);
             let watch = watching.entry((i, start)).or_insert_with(|| Watch {
-                first_seen: now,
-                cpu_at_first: cpu_time(clock),
+                culprit,
+                since: poll_start,
+                cpu_base: cpu_time(clock),
+                cpu_base_at: now,
                 reports: 0,
             });
-            let blocked = Duration::from_nanos(now_ns.saturating_sub(start));
-            let own = innermost_threshold(slot).unwrap_or(threshold);
-            if blocked < next_report_after(watch.reports, own) {
+            if !std::ptr::eq(watch.culprit, culprit) {
+                *watch = Watch {
+                    culprit,
+                    since: now,
+                    cpu_base: cpu_time(clock),
+                    cpu_base_at: now,
+                    reports: 0,
+                };
+            }
+            let blocking_for = now.saturating_duration_since(watch.since);
+            // SAFETY: non-null frame pointers are `&'static CallSite`s stored by `Slot::enter`.
+            let own = unsafe { culprit.as_ref() }
+                .and_then(CallSite::own_threshold_nanos)
+                .map_or(threshold, Duration::from_nanos);
+            if blocking_for < next_report_after(watch.reports, own) {
                 continue;
             }
             let kind = classify_now(watch, clock, now);
             slot.kind.store(kind, Relaxed);
+            slot.kind_cs.store(culprit.cast_mut(), Relaxed);
             slot.kind_for.store(start, Release);
             // The poll may have ended while we looked: then its slow-poll warning speaks.
             if slot.start_ns.load(Acquire) != start {
                 continue;
             }
             watch.reports += 1;
-            report(slot, blocked, kind_name(kind), watch.reports, own);
+            report(slot, blocking_for, kind_name(kind), watch.reports, own);
         }
     }
 }
 
-fn innermost_threshold(slot: &Slot) -> Option<Duration> {
+/// The innermost instrumented frame on the slot's stack (null if none).
+fn innermost(slot: &Slot) -> *const CallSite {
     let depth = slot.depth.load(Acquire).min(MAX_DEPTH);
-    let cs = slot.frames.get(depth.checked_sub(1)?)?.load(Relaxed);
-    // SAFETY: non-null frame pointers are `&'static CallSite`s stored by `Slot::enter`.
-    let cs = unsafe { cs.as_ref() }?;
-    cs.own_threshold_nanos().map(Duration::from_nanos)
+    slot.frames[..depth]
+        .iter()
+        .rev()
+        .map(|f| f.load(Relaxed).cast_const())
+        .find(|p| !p.is_null())
+        .unwrap_or(std::ptr::null())
 }
 
-/// CPU share since the watchdog first saw the poll; if it saw it only now, samples for a short
-/// while on this thread, so the very first report is already classified.
-fn classify_now(watch: &mut Watch, clock: i64, now: Instant) -> u8 {
-    let (Some(cpu0), Some(mut cpu1)) = (watch.cpu_at_first, cpu_time(clock)) else {
+/// CPU share since the watchdog first saw the culprit; if that was just now, samples for a
+/// short while on this thread, so that even the first report is classified.
+fn classify_now(watch: &Watch, clock: i64, now: Instant) -> u8 {
+    let (Some(cpu0), Some(mut cpu1)) = (watch.cpu_base, cpu_time(clock)) else {
         return KIND_UNKNOWN;
     };
-    let mut wall = now.saturating_duration_since(watch.first_seen);
+    let mut wall = now.saturating_duration_since(watch.cpu_base_at);
     if wall < Duration::from_millis(5) {
         std::thread::sleep(Duration::from_millis(10));
         cpu1 = cpu_time(clock).unwrap_or(cpu1);
-        wall = watch.first_seen.elapsed();
+        wall = watch.cpu_base_at.elapsed();
     }
     classify(cpu1.saturating_sub(cpu0), wall)
 }

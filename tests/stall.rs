@@ -183,3 +183,40 @@ fn healthy_workloads_raise_no_stalls() {
         .collect();
     assert!(stalls.is_empty(), "{stalls:?}");
 }
+
+#[async_timed]
+async fn stall_first_spin() -> u64 {
+    busy_loop(Duration::from_millis(300))
+}
+
+#[async_timed]
+async fn stall_then_sleep() {
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+#[test]
+fn two_blocking_fns_in_one_poll_are_two_stalls() {
+    setup();
+    let rt = Builder::new_current_thread().build().unwrap();
+    // Neither yields: both run inside one poll of the root future.
+    let ((), _) = capture(|| {
+        rt.block_on(async {
+            stall_first_spin().await;
+            stall_then_sleep().await;
+        })
+    });
+    let spin = stalls_of("stall_first_spin");
+    let sleep = stalls_of("stall_then_sleep");
+    assert_eq!(spin.len(), 1, "{spin:?}");
+    assert_eq!(
+        sleep.len(),
+        1,
+        "the second culprit is a stall of its own: {sleep:?}"
+    );
+    // Each is timed from when it started blocking, not from the start of the poll.
+    assert!(sleep[0].duration("blocked_for") < Duration::from_millis(300));
+    if cfg!(target_os = "linux") {
+        assert_eq!(spin[0].get("kind"), "cpu-bound");
+        assert_eq!(sleep[0].get("kind"), "blocking");
+    }
+}
