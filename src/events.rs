@@ -71,6 +71,12 @@ pub mod fields {
     pub const BLOCKED_FOR: &str = "blocked_for";
     /// 1 for a stall's first report, 2, 3, … for the reminders. `stall`.
     pub const REPORT: &str = "report";
+    /// The system call a blocked thread is in (`futex`, `clock_nanosleep`, `read`, …). `stall`,
+    /// first report, with the `stacks` feature on Linux.
+    pub const SYSCALL: &str = "syscall";
+    /// The blocked thread's native stack, innermost first, one `function (file:line)` a line;
+    /// read without interrupting the thread, so approximate. With `syscall`.
+    pub const STACK: &str = "stack";
     /// How long the thread was blocked by the poll. `slow_poll`.
     pub const DURATION: &str = "duration";
     /// The culprit fn's own part of `duration` (summed over its `calls`), excluding instrumented
@@ -316,11 +322,8 @@ pub(crate) fn stall(s: &Stall) {
         .culprit
         .and_then(CallSite::location)
         .or_else(|| s.task.map(|(_, at)| Location::from(at)));
-    let who = match (s.culprit, s.task) {
-        (Some(cs), _) => cs.name().to_owned(),
-        (None, Some((id, _))) => format!("task {id}"),
-        (None, None) => "a poll".to_owned(),
-    };
+    let who = s.who();
+
     event!(target: targets::STALL, Level::WARN,
         { FN } = s.culprit.map(CallSite::name),
         { TASK } = s.task.map(|(id, _)| id),
@@ -341,6 +344,36 @@ pub(crate) fn stall(s: &Stall) {
         location.map_or(String::new(), |l| format!(" at {l}")),
         if s.chain.is_empty() { String::new() } else { format!(" [{}]", s.chain) },
         if s.nth == 1 { "; it is still running" } else { "" },
+    );
+}
+
+impl Stall {
+    fn who(&self) -> String {
+        match (self.culprit, self.task) {
+            (Some(cs), _) => cs.name().to_owned(),
+            (None, Some((id, _))) => format!("task {id}"),
+            (None, None) => "a poll".to_owned(),
+        }
+    }
+}
+
+/// What a stalled thread is blocked in: its system call and native stack, read without
+/// interrupting it (`stacks` feature, Linux), as a follow-up line of the stall report.
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+pub(crate) fn stall_stack(s: &Stall, b: &crate::stacks::Blocked) {
+    let stack: String = b.frames.iter().map(|f| format!("\n    {f}")).collect();
+    event!(target: targets::STALL, Level::WARN,
+        { FN } = s.culprit.map(CallSite::name),
+        { TASK } = s.task.map(|(id, _)| id),
+        { THREAD } = %s.thread,
+        { KIND } = %s.kind,
+        { SYSCALL } = %b.syscall,
+        { STACK } = format!("(approximate, innermost first):{stack}").as_str(),
+        "{} was blocked in `{}` ({}){} when reported",
+        s.who(),
+        b.syscall,
+        crate::stacks::syscall_hint(&b.syscall),
+        b.user_frame.as_ref().map_or(String::new(), |f| format!(" called from {f}")),
     );
 }
 

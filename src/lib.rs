@@ -14,6 +14,8 @@ mod frames;
 mod notify;
 #[cfg(feature = "tokio")]
 mod runtime;
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+mod stacks;
 mod subscriber;
 mod timed;
 mod values;

@@ -116,10 +116,16 @@ fn is_default(name: &str, value: &str) -> bool {
 struct Collect {
     message: Option<String>,
     fields: Vec<(&'static str, String)>,
+    /// A stall's native stack, printed as lines of its own after the fields.
+    stack: Option<String>,
 }
 
 impl Visit for Collect {
     fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == crate::fields::STACK {
+            self.stack = Some(value.to_owned());
+            return;
+        }
         self.record_debug(field, &value);
     }
 
@@ -158,6 +164,9 @@ impl<'w> FormatFields<'w> for Fields {
                 write!(w, "{sep}{name}={value}")?;
             }
             sep = " ";
+        }
+        if let Some(stack) = &c.stack {
+            write!(w, "\n  native stack {stack}")?;
         }
         Ok(())
     }

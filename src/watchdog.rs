@@ -36,6 +36,8 @@ pub(crate) struct Slot {
     task_at: AtomicPtr<Location<'static>>,
     /// The thread's CPU clock id (Linux; such ids are negative), or [`NO_CLOCK`].
     cpu_clock: AtomicI64,
+    /// The thread's kernel id (Linux), for reading what it is blocked in; 0 if unknown.
+    tid: AtomicI64,
     /// The kind the watchdog found for `kind_cs` (null: the task itself) during the poll that
     /// began at `kind_for` (a `start_ns`).
     kind: AtomicU8,
@@ -53,6 +55,7 @@ const SLOT: Slot = Slot {
     task_id: AtomicU64::new(0),
     task_at: AtomicPtr::new(std::ptr::null_mut()),
     cpu_clock: AtomicI64::new(NO_CLOCK),
+    tid: AtomicI64::new(0),
     kind: AtomicU8::new(KIND_UNKNOWN),
     kind_cs: AtomicPtr::new(std::ptr::null_mut()),
     kind_for: AtomicU64::new(0),
@@ -131,6 +134,7 @@ pub(crate) fn claim() -> Option<&'static Slot> {
     slot.depth.store(0, Relaxed);
     slot.kind_for.store(0, Relaxed);
     slot.cpu_clock.store(current_thread_cpu_clock(), Relaxed);
+    slot.tid.store(current_tid(), Relaxed);
     if let Ok(mut name) = slot.name.lock() {
         name.clear();
         name.push_str(std::thread::current().name().unwrap_or("unnamed"));
@@ -200,6 +204,66 @@ fn current_thread_cpu_clock() -> i64 {
 #[cfg(not(target_os = "linux"))]
 fn current_thread_cpu_clock() -> i64 {
     NO_CLOCK
+}
+
+#[cfg(target_os = "linux")]
+fn current_tid() -> i64 {
+    // SAFETY: gettid has no preconditions.
+    i64::from(unsafe { libc::gettid() })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn current_tid() -> i64 {
+    0
+}
+
+/// Native stacks of stalled threads (`stacks` feature, Linux): captured here, symbolized and
+/// reported by a thread of their own, started and stopped with the watchdog.
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+struct Stacks(Option<crate::stacks::Symbolizer>);
+
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+impl Stacks {
+    fn start() -> Self {
+        Stacks(crate::stacks::symbolizer())
+    }
+
+    /// Captures what the stalled thread is blocked in and hands it over; `true` once done.
+    fn show(&self, slot: &Slot, kind: u8, stall: crate::events::Stall) -> bool {
+        // A CPU-bound thread is not in a system call: there is no frozen stack to read.
+        let tid = slot.tid.load(Relaxed);
+        if kind == KIND_CPU || tid <= 0 {
+            return false;
+        }
+        let (Some((tx, _)), Some(raw)) = (&self.0, crate::stacks::capture(tid)) else {
+            return false;
+        };
+        let _ = tx.send((stall, raw));
+        true
+    }
+
+    fn stop(self) {
+        if let Some((tx, handle)) = self.0 {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+}
+
+#[cfg(not(all(feature = "stacks", target_os = "linux")))]
+struct Stacks;
+
+#[cfg(not(all(feature = "stacks", target_os = "linux")))]
+impl Stacks {
+    fn start() -> Self {
+        Stacks
+    }
+
+    fn show(&self, _slot: &Slot, _kind: u8, _stall: crate::events::Stall) -> bool {
+        true
+    }
+
+    fn stop(self) {}
 }
 
 /// CPU time consumed so far by the thread owning `clock`; `None` if unavailable (not Linux, or
@@ -314,6 +378,7 @@ struct Watch {
     cpu_base: Option<Duration>,
     cpu_base_at: Instant,
     reports: u32,
+    stack_shown: bool,
 }
 
 /// Reports again after the poll has been blocked this long (then every 30 s).
@@ -338,6 +403,7 @@ fn next_report_after(reports: u32, threshold: Duration) -> Duration {
 }
 
 fn run() {
+    let stacks = Stacks::start();
     let mut watching: HashMap<(usize, u64), Watch> = HashMap::new();
     loop {
         let threshold = Duration::from_nanos(crate::config::slow_poll_nanos().max(1_000_000));
@@ -348,6 +414,8 @@ fn run() {
                 .wait_timeout_while(c, tick, |c| !c.stop)
                 .unwrap_or_else(|e| e.into_inner());
             if c.stop {
+                drop(c);
+                stacks.stop();
                 return;
             }
         }
@@ -376,6 +444,7 @@ fn run() {
                 cpu_base: cpu_time(clock),
                 cpu_base_at: now,
                 reports: 0,
+                stack_shown: false,
             });
             if !std::ptr::eq(watch.culprit, culprit) {
                 *watch = Watch {
@@ -384,6 +453,7 @@ fn run() {
                     cpu_base: cpu_time(clock),
                     cpu_base_at: now,
                     reports: 0,
+                    stack_shown: false,
                 };
             }
             let blocking_for = now.saturating_duration_since(watch.since);
@@ -403,7 +473,13 @@ fn run() {
                 continue;
             }
             watch.reports += 1;
-            report(slot, blocking_for, kind_name(kind), watch.reports, own);
+            let stall = stall_of(slot, blocking_for, kind_name(kind), watch.reports, own);
+            crate::events::stall(&stall);
+            // Then, once per stall, what the thread is blocked in: symbolizing can take a while
+            // (debug info is parsed lazily), so it never delays the report above.
+            if !watch.stack_shown {
+                watch.stack_shown = stacks.show(slot, kind, stall);
+            }
         }
     }
 }
@@ -434,7 +510,13 @@ fn classify_now(watch: &Watch, clock: i64, now: Instant) -> u8 {
     classify(cpu1.saturating_sub(cpu0), wall)
 }
 
-fn report(slot: &Slot, blocked: Duration, kind: &'static str, nth: u32, threshold: Duration) {
+fn stall_of(
+    slot: &Slot,
+    blocked: Duration,
+    kind: &'static str,
+    nth: u32,
+    threshold: Duration,
+) -> crate::events::Stall {
     let depth = slot.depth.load(Acquire).min(MAX_DEPTH);
     let mut chain: Vec<&'static str> = Vec::with_capacity(depth);
     let mut innermost: Option<&'static CallSite> = None;
@@ -449,7 +531,7 @@ fn report(slot: &Slot, blocked: Duration, kind: &'static str, nth: u32, threshol
     let task_at = unsafe { slot.task_at.load(Relaxed).as_ref() };
     let task = task_at.map(|at| (slot.task_id.load(Relaxed), at));
     let thread = slot.name.lock().map(|n| n.clone()).unwrap_or_default();
-    crate::events::stall(&crate::events::Stall {
+    crate::events::Stall {
         culprit: innermost,
         task,
         chain: chain.join(" > "),
@@ -458,7 +540,7 @@ fn report(slot: &Slot, blocked: Duration, kind: &'static str, nth: u32, threshol
         threshold,
         kind,
         nth,
-    });
+    }
 }
 
 #[cfg(test)]

@@ -24,8 +24,17 @@ fn setup() {
         .apply();
 }
 
+/// The stall reports of fn `name` (not the follow-up lines with a native stack).
 fn stalls_of(name: &str) -> Vec<Captured> {
-    unrouted().of_fn(targets::STALL, name)
+    let all = unrouted().of_fn(targets::STALL, name).into_iter();
+    all.filter(|e| e.field("report").is_some()).collect()
+}
+
+/// The follow-up lines saying what fn `name`'s thread is blocked in (`stacks` feature, Linux).
+#[allow(dead_code)]
+fn stacks_of(name: &str) -> Vec<Captured> {
+    let all = unrouted().of_fn(targets::STALL, name).into_iter();
+    all.filter(|e| e.field("stack").is_some()).collect()
 }
 
 static SLEEP_START: OnceLock<Instant> = OnceLock::new();
@@ -91,6 +100,21 @@ fn a_blocked_poll_is_reported_while_it_still_runs() {
         assert_eq!(first.get("kind"), "blocking", "thread::sleep is off-CPU");
         assert_eq!(slow[0].get("kind"), "blocking");
     }
+    #[cfg(all(feature = "stacks", target_os = "linux"))]
+    {
+        let stacks = stacks_of("stall_sleeping");
+        assert_eq!(stacks.len(), 1, "shown once per stall: {stacks:?}");
+        assert!(
+            stacks[0].get("syscall").contains("sleep"),
+            "{:?}",
+            stacks[0]
+        );
+        assert!(
+            stacks[0].get("stack").contains("std::thread"),
+            "{:?}",
+            stacks[0]
+        );
+    }
 }
 
 #[async_timed]
@@ -143,6 +167,27 @@ fn a_task_stuck_on_a_mutex_is_reported_before_it_returns() {
             stall.get("kind"),
             "blocking",
             "waiting on a lock is off-CPU"
+        );
+    }
+    #[cfg(all(feature = "stacks", target_os = "linux"))]
+    {
+        // What it is blocked in, read without interrupting it: a futex, called from our line.
+        let stack = eventually("the native stack", || {
+            stacks_of("stall_on_mutex").into_iter().next()
+        });
+        assert_eq!(stack.get("syscall"), "futex");
+        assert!(stack.get("stack").contains("Mutex"), "{stack:?}");
+        assert!(
+            stack
+                .message()
+                .contains("called from stall::stall_on_mutex"),
+            "{}",
+            stack.message()
+        );
+        assert!(
+            stack.message().contains("(tests/stall.rs:"),
+            "{}",
+            stack.message()
         );
     }
     drop(guard);
@@ -219,4 +264,6 @@ fn two_blocking_fns_in_one_poll_are_two_stalls() {
         assert_eq!(spin[0].get("kind"), "cpu-bound");
         assert_eq!(sleep[0].get("kind"), "blocking");
     }
+    // A CPU-bound thread is not in a system call: no stack is read for it.
+    assert!(stacks_of("stall_first_spin").is_empty());
 }
