@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use crate::stats::Stats;
 use crate::values::{Outcome, Values};
 
 /// What a call site's generated emitter is asked to do. The start and finish events must be
@@ -50,6 +51,7 @@ pub struct CallSite {
     slow_ns: u64,
     emit: EmitFn,
     limiter: RateLimit,
+    stats: Stats,
 }
 
 impl fmt::Debug for CallSite {
@@ -81,6 +83,7 @@ impl CallSite {
             slow_ns,
             emit,
             limiter: RateLimit::new(),
+            stats: Stats::new(),
         }
     }
 
@@ -109,6 +112,15 @@ impl CallSite {
 
     pub(crate) fn limiter(&self) -> &RateLimit {
         &self.limiter
+    }
+
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The module the fn is defined in.
+    pub(crate) fn module_path(&self) -> &'static str {
+        self.module_path
     }
 }
 

@@ -104,7 +104,7 @@ impl fmt::Display for DebugMode {
 ///
 /// ```
 /// let names: Vec<_> = pollwatch::ENV_VARS.iter().map(|v| v.name).collect();
-/// assert_eq!(names, ["POLLWATCH", "POLLWATCH_SLOW"]);
+/// assert_eq!(names, ["POLLWATCH", "POLLWATCH_SLOW", "POLLWATCH_REPORT", "POLLWATCH_SUMMARY"]);
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct EnvVar {
@@ -135,7 +135,39 @@ pub const ENV_VARS: &[EnvVar] = &[
         description: "slow-poll threshold (asyncio's `slow_callback_duration`); per fn: `#[async_timed(slow = \"…\")]`",
         parse: parse_slow,
     },
+    EnvVar {
+        name: "POLLWATCH_REPORT",
+        accepted: "a file path (`{pid}` is replaced by the process id) or a directory (`dir/`: one file per process)",
+        default: "unset: no file",
+        description: "where to write the JSON report (schema `pollwatch-report/1`) at the end of `run`, `#[pollwatch::main]` and each `#[pollwatch::test]`",
+        parse: parse_report,
+    },
+    EnvVar {
+        name: "POLLWATCH_SUMMARY",
+        accepted: "`0` or `1`",
+        default: "`0`",
+        description: "print the per-fn summary table to stderr at the end of `run` and `#[pollwatch::main]`",
+        parse: parse_summary,
+    },
 ];
+
+fn parse_report(value: &str, config: &mut Config) -> Result<(), ()> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(());
+    }
+    config.report_path = Some(value.to_owned());
+    Ok(())
+}
+
+fn parse_summary(value: &str, config: &mut Config) -> Result<(), ()> {
+    config.summary = match value.trim() {
+        "0" | "false" | "off" => false,
+        "1" | "true" | "on" => true,
+        _ => return Err(()),
+    };
+    Ok(())
+}
 
 fn parse_mode(value: &str, config: &mut Config) -> Result<(), ()> {
     config.mode = match value.trim().to_ascii_lowercase().as_str() {
@@ -229,6 +261,8 @@ pub struct Config {
     slow_poll: Duration,
     warnings_per_second: u32,
     on_slow_poll: Option<Callback>,
+    report_path: Option<String>,
+    summary: bool,
 }
 
 impl fmt::Debug for Config {
@@ -251,6 +285,8 @@ impl PartialEq for Config {
         self.mode == other.mode
             && self.slow_poll == other.slow_poll
             && self.warnings_per_second == other.warnings_per_second
+            && self.report_path == other.report_path
+            && self.summary == other.summary
             && match (&self.on_slow_poll, &other.on_slow_poll) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -270,6 +306,8 @@ impl Default for Config {
             slow_poll: Self::DEFAULT_SLOW_POLL,
             warnings_per_second: Self::DEFAULT_WARNINGS_PER_SECOND,
             on_slow_poll: None,
+            report_path: None,
+            summary: false,
         }
     }
 }
@@ -417,6 +455,57 @@ impl Config {
         self
     }
 
+    /// Writes the JSON report (see [`report`](crate::report())) to `path` at the end of
+    /// [`run`](crate::run), `#[pollwatch::main]` and each `#[pollwatch::test]`, as
+    /// `POLLWATCH_REPORT` does: a directory (trailing `/` or existing) gets one file per process,
+    /// `{pid}` in a file name is replaced by the process id. By default, none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::default().report_to("target/pollwatch/");
+    /// assert_eq!(config.report_path(), Some("target/pollwatch/"));
+    /// ```
+    pub fn report_to(mut self, path: impl Into<String>) -> Self {
+        self.report_path = Some(path.into());
+        self
+    }
+
+    /// Where the JSON report goes, if anywhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(pollwatch::Config::default().report_path(), None);
+    /// ```
+    pub fn report_path(&self) -> Option<&str> {
+        self.report_path.as_deref()
+    }
+
+    /// Prints the summary table (see [`report`](crate::report())) at the end of `run` and
+    /// `#[pollwatch::main]`, as `POLLWATCH_SUMMARY=1` does. By default, `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(pollwatch::Config::default().print_summary(true).summary());
+    /// ```
+    pub fn print_summary(mut self, yes: bool) -> Self {
+        self.summary = yes;
+        self
+    }
+
+    /// Whether the summary table is printed at the end of a run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!pollwatch::Config::default().summary());
+    /// ```
+    pub fn summary(&self) -> bool {
+        self.summary
+    }
+
     /// The debug mode this config sets.
     ///
     /// # Examples
@@ -476,11 +565,15 @@ impl Config {
     /// ```
     pub fn current() -> Self {
         ensure_init();
+        // One lock, held by a local: two `lock()` temporaries in one expression would deadlock.
+        let (report_path, summary) = OUTPUT.lock().unwrap_or_else(|e| e.into_inner()).clone();
         Config {
             mode: mode_from_u8(MODE.load(Acquire)),
             slow_poll: Duration::from_nanos(SLOW_NS.load(Relaxed)),
             warnings_per_second: WARNINGS_PER_SECOND.load(Relaxed),
             on_slow_poll: crate::notify::get(),
+            report_path,
+            summary,
         }
     }
 }
@@ -503,8 +596,13 @@ fn mode_from_u8(v: u8) -> DebugMode {
     }
 }
 
+/// Report path and summary flag: read only at the end of a run, so a plain lock.
+static OUTPUT: std::sync::Mutex<(Option<String>, bool)> = std::sync::Mutex::new((None, false));
+
 fn store(config: &Config) {
     crate::notify::set(config.on_slow_poll.clone());
+    *OUTPUT.lock().unwrap_or_else(|e| e.into_inner()) =
+        (config.report_path.clone(), config.summary);
     SLOW_NS.store(saturating_nanos(config.slow_poll), Relaxed);
     WARNINGS_PER_SECOND.store(config.warnings_per_second, Relaxed);
     // Release: whoever sees the mode (Acquire in `debug_mode`) also sees the settings above.
@@ -640,6 +738,19 @@ mod tests {
     fn slow_accepts_humantime() {
         let config = Config::from_env_with(env(&[("POLLWATCH_SLOW", "1s 500ms")])).unwrap();
         assert_eq!(config.get_slow_poll(), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn current_round_trips_every_setting() {
+        let config = Config::default()
+            .debug_mode(DebugMode::Strict)
+            .report_to("out-{pid}.json")
+            .print_summary(true);
+        config.clone().apply();
+        let now = Config::current();
+        assert_eq!(now.report_path(), Some("out-{pid}.json"));
+        assert!(now.summary());
+        Config::default().apply();
     }
 
     #[test]

@@ -231,6 +231,12 @@ static LAG_LIMITER: RateLimit = RateLimit::new();
 /// culprit's rate limit.
 pub(crate) fn slow_poll(report: &SlowPoll, strict: bool) {
     let kind = report.kind;
+    if let Who::Fn(cs) = report.culprit {
+        cs.stats()
+            .slow_polls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    crate::report::record_slow_poll(report, strict);
     crate::notify::slow_poll(report, kind);
     let limiter = match report.culprit {
         Who::Fn(cs) => cs.limiter(),
@@ -318,6 +324,7 @@ pub(crate) struct Stall {
 /// Reports a poll that is still running past the threshold (rate limited with the slow polls
 /// of the same fn, and per report: once, then at growing intervals).
 pub(crate) fn stall(s: &Stall) {
+    crate::report::record_stall(s);
     let location = s
         .culprit
         .and_then(CallSite::location)

@@ -96,6 +96,8 @@ struct Stack {
     /// Where this thread publishes its polls for the watchdog (claimed on first use).
     slot: Option<&'static Slot>,
     slot_claimed: bool,
+    /// A `#[pollwatch::test]`'s budget, applied to every poll on this thread while it runs.
+    budget_ns: Option<u64>,
 }
 
 impl Stack {
@@ -109,6 +111,7 @@ impl Stack {
             last_slow_end: None,
             slot: None,
             slot_claimed: false,
+            budget_ns: None,
         }
     }
 
@@ -166,13 +169,14 @@ pub(crate) fn enter(
     global_threshold_ns: u64,
     start: Instant,
 ) -> Option<Token> {
-    let threshold_ns = match who {
-        Who::Fn(cs) => cs.own_threshold_nanos().unwrap_or(global_threshold_ns),
-        Who::Task { .. } => global_threshold_ns,
-    };
     STACK
         .try_with(|s| {
             let mut s = s.try_borrow_mut().ok()?;
+            let own = match who {
+                Who::Fn(cs) => cs.own_threshold_nanos().unwrap_or(global_threshold_ns),
+                Who::Task { .. } => global_threshold_ns,
+            };
+            let threshold_ns = s.budget_ns.map_or(own, |b| b.min(own));
             let depth = s.depth;
             if depth == 0 {
                 s.n_blames = 0;
@@ -259,6 +263,20 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<SlowPoll> {
                 kind: watched.map_or("unknown", |(kind, _)| kind),
                 stalled: watched.is_some(),
             })
+        })
+        .ok()
+        .flatten()
+}
+
+/// Sets the budget of a `#[pollwatch::test]` for polls on this thread; returns the previous one.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) fn set_thread_budget(budget_ns: Option<u64>) -> Option<u64> {
+    STACK
+        .try_with(|s| {
+            s.try_borrow_mut()
+                .map(|mut s| std::mem::replace(&mut s.budget_ns, budget_ns))
+                .ok()
+                .flatten()
         })
         .ok()
         .flatten()

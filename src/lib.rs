@@ -12,10 +12,12 @@ mod config;
 mod events;
 mod frames;
 mod notify;
+mod report;
 #[cfg(feature = "tokio")]
 mod runtime;
 #[cfg(all(feature = "stacks", target_os = "linux"))]
 mod stacks;
+mod stats;
 mod subscriber;
 mod timed;
 mod values;
@@ -24,6 +26,9 @@ mod watchdog;
 pub use config::{Config, ConfigError, DebugMode, ENV_VARS, EnvVar, debug_mode, set_debug_mode};
 pub use events::{fields, targets};
 pub use notify::SlowPollInfo;
+pub use report::{
+    CallSiteSummary, ProcessInfo, REPORT_SCHEMA, Report, SlowPollRecord, StallRecord, report,
+};
 #[cfg(feature = "tokio")]
 pub use runtime::{Builder, Runtime, run};
 pub use subscriber::{DEFAULT_FILTER, InitError, init, try_init};
@@ -68,6 +73,34 @@ pub use pollwatch_macros::async_timed;
 #[cfg(feature = "tokio")]
 pub use pollwatch_macros::main;
 
+/// `#[tokio::test]` in debug mode that **fails the test if any poll in it blocked** the executor
+/// for its budget or longer, listing each offender (fn or task, location, chain, kind, count,
+/// longest duration).
+///
+/// Arguments: `#[tokio::test]`'s `flavor` (default `"current_thread"`), `worker_threads` and
+/// `start_paused`, plus `slow = "10ms"` (the budget; by default the slow-poll threshold) and
+/// `crate = "…"`. Each test runs on its own runtime whose threads report to that test only, so
+/// tests running in parallel never see each other's slow polls. Works with `#[should_panic]`
+/// (a blocking poll makes the test panic too: give `expected = "…"` to tell the two apart) and
+/// with tests returning `Result`.
+///
+/// # Examples
+///
+/// ```no_run
+/// #[pollwatch::async_timed]
+/// async fn handler() -> u32 {
+///     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+///     42
+/// }
+///
+/// #[pollwatch::test(slow = "10ms")]
+/// async fn handler_never_blocks() {
+///     assert_eq!(handler().await, 42);
+/// }
+/// ```
+#[cfg(feature = "tokio")]
+pub use pollwatch_macros::test;
+
 /// Not public API: used by the code `#[async_timed]` generates.
 #[doc(hidden)]
 pub mod __private {
@@ -76,7 +109,7 @@ pub mod __private {
     pub use crate::events::Dur;
     pub use crate::events::helpers::{dur_field, outcome_field, value_field};
     #[cfg(feature = "tokio")]
-    pub use crate::runtime::run_main;
+    pub use crate::runtime::{run_main, run_test};
     pub use crate::timed::{Timed, enabled, timed, timed_with};
     pub use crate::values::{AutoDebug, AutoDisplay, AutoOpaque, Outcome, Values, Wrap};
     pub use tracing;

@@ -368,7 +368,24 @@ fn root_emit(_: &'static CallSite, _: Emit<'_>) -> bool {
 #[track_caller]
 pub fn run<F: Future>(future: F) -> F::Output {
     let rt = prepare(Builder::new_multi_thread());
-    rt.block_on(future)
+    let out = rt.block_on(future);
+    drop(rt);
+    finish();
+    out
+}
+
+/// The end of `run` / `#[pollwatch::main]`: summary and JSON report if asked for; in strict mode,
+/// the process fails if any poll blocked past the threshold, listing each offender.
+fn finish() {
+    crate::report::finish_run();
+    if config::debug_mode().is_strict() {
+        let verdict = crate::report::process_verdict(Config::current().get_slow_poll());
+        if !verdict.is_empty() {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{verdict}\n(POLLWATCH=strict: failing)");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Debug mode on unless the environment chose, a subscriber if none is set, then build.
@@ -392,7 +409,53 @@ fn prepare(builder: Builder) -> Runtime {
 #[track_caller]
 pub fn run_main<F: Future>(builder: Builder, future: F) -> F::Output {
     let rt = prepare(builder);
-    rt.inner.block_on(future)
+    let out = rt.inner.block_on(future);
+    drop(rt);
+    finish();
+    out
+}
+
+/// What `#[pollwatch::test]` calls: runs the (instrumented) test body on its own runtime, with
+/// every poll on the runtime's threads checked against `budget_ns` (0: the threshold), and fails
+/// the test, listing each offender, if any poll blocked that long. Slow polls of tests running
+/// in parallel go to their own test: each runtime's threads report to their test's collector.
+///
+/// # Panics
+///
+/// That is how the test fails: with the list of offenders; also if the runtime cannot be built.
+#[doc(hidden)]
+#[track_caller]
+pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Output {
+    if std::env::var_os("POLLWATCH").is_none() {
+        config::set_debug_mode(DebugMode::On);
+    }
+    if !tracing::dispatcher::has_been_set() {
+        let _ = crate::subscriber::try_init_for_tests();
+    }
+    let budget = match budget_ns {
+        0 => Config::current().get_slow_poll(),
+        ns => Duration::from_nanos(ns),
+    };
+    let collector = crate::report::Collector::new(budget);
+    let workers = collector.clone();
+    let builder = builder.tokio(move |b| {
+        b.on_thread_start(move || crate::report::install_collector(workers.clone()));
+    });
+    let rt = match builder.build() {
+        Ok(rt) => rt,
+        Err(e) => panic!("pollwatch: failed to build the Tokio runtime: {e}"),
+    };
+    let out = {
+        let _route = crate::report::enter_collector(collector.clone());
+        rt.inner.block_on(future)
+    };
+    drop(rt);
+    crate::report::finish_run();
+    let verdict = collector.offenders();
+    if !verdict.is_empty() {
+        panic!("{verdict}");
+    }
+    out
 }
 
 /// `tokio::task::Id` has no public integer accessor; its `Hash` writes the id as one `u64`.

@@ -45,6 +45,19 @@ pub fn try_init() -> Result<(), InitError> {
         .map_err(|e| InitError(e.to_string()))
 }
 
+/// [`try_init`] for `#[pollwatch::test]`: output goes through the test harness, which shows it
+/// for failing tests only.
+pub(crate) fn try_init_for_tests() -> Result<(), InitError> {
+    tracing_subscriber::fmt()
+        .with_env_filter(filter_from_env())
+        .with_test_writer()
+        .with_ansi(false)
+        .with_timer(Elapsed(Instant::now()))
+        .fmt_fields(Fields)
+        .try_init()
+        .map_err(|e| InitError(e.to_string()))
+}
+
 /// [`try_init`] for programs: installs the subscriber.
 ///
 /// # Panics

@@ -16,7 +16,8 @@ use pin_project_lite::pin_project;
 use crate::callsite::{CallSite, Emit, Finished};
 use crate::config::{self, DebugMode};
 use crate::values::{Outcome, Values};
-use crate::{events, frames};
+use crate::{events, frames, stats};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Formats the output for the finish event (`ret` / `err`); written by the macro.
 pub(crate) type RecordFn<O> = fn(&O) -> Outcome;
@@ -106,6 +107,10 @@ fn new<F: Future>(
     record: Option<RecordFn<F::Output>>,
     inner: F,
 ) -> Timed<F> {
+    if config::debug_mode().is_on() {
+        stats::register(cs);
+        cs.stats().calls.fetch_add(1, Relaxed);
+    }
     Timed {
         inner,
         state: State {
@@ -220,6 +225,7 @@ impl<'a, O> PollGuard<'a, O> {
         self.state.busy = self.state.busy.saturating_add(duration);
         self.state.last_poll_end = Some(end);
         if let Some(token) = self.frame.take() {
+            self.state.cs.stats().poll(duration);
             if let Some(report) = frames::exit(token, duration) {
                 events::slow_poll(&report, self.mode.is_strict());
             }
@@ -233,6 +239,9 @@ impl<O> Drop for PollGuard<'_, O> {
             // Unwinding out of the inner poll.
             self.finish_poll();
             self.state.phase = Phase::Panicked;
+            if self.mode.is_on() {
+                self.state.cs.stats().panicked.fetch_add(1, Relaxed);
+            }
             events::panicked(self.state.cs, self.state.elapsed(), self.state.polls);
         }
     }
@@ -258,11 +267,18 @@ impl<O> State<O> {
     #[inline(never)]
     fn on_ready(&mut self, out: &O) {
         self.phase = Phase::Done;
+        let elapsed = self.elapsed().unwrap_or(self.busy);
+        if config::debug_mode().is_on() {
+            let stats = self.cs.stats();
+            stats.completed.fetch_add(1, Relaxed);
+            stats
+                .wall_ns
+                .fetch_add(config::saturating_nanos(elapsed), Relaxed);
+        }
         if !self.logged {
             return;
         }
         let outcome = self.record.map(|record| record(out));
-        let elapsed = self.elapsed().unwrap_or(self.busy);
         self.cs.emit(Emit::Finish(&Finished {
             elapsed,
             busy: self.busy,
@@ -279,6 +295,15 @@ impl<O> State<O> {
             return;
         }
         let debug = config::debug_mode().is_on();
+        if debug {
+            let stats = self.cs.stats();
+            let counter = if self.polls == 0 {
+                &stats.never_polled
+            } else {
+                &stats.cancelled
+            };
+            counter.fetch_add(1, Relaxed);
+        }
         if self.polls == 0 {
             events::never_polled(self.cs, self.created_at, debug);
         } else {

@@ -1,6 +1,6 @@
-//! `#[pollwatch::main]`: `#[tokio::main]` in debug mode. The body becomes an inner
-//! `#[async_timed]` fn (so it is the root of every chain, `main > …`), run on a
-//! `pollwatch::Builder` runtime by `run_main`.
+//! `#[pollwatch::main]` and `#[pollwatch::test]`: `#[tokio::main]` / `#[tokio::test]` in debug
+//! mode. The body becomes an inner `#[async_timed]` fn (so it is the root of every chain,
+//! `main > …`), run on a `pollwatch::Builder` runtime by `run_main` / `run_test`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -13,15 +13,22 @@ use crate::item::ItemFn;
 mod kw {
     syn::custom_keyword!(flavor);
     syn::custom_keyword!(worker_threads);
+    syn::custom_keyword!(start_paused);
     syn::custom_keyword!(slow);
 }
 
-const ACCEPTED: &str = "`flavor`, `worker_threads`, `slow`, `crate`";
+/// Which attribute is being expanded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    Main,
+    Test,
+}
 
 #[derive(Default)]
 pub(crate) struct MainArgs {
     current_thread: Option<(bool, Span)>,
     worker_threads: Option<(LitInt, Span)>,
+    start_paused: Option<(syn::LitBool, Span)>,
     timed: Args,
     errors: Option<syn::Error>,
 }
@@ -50,6 +57,7 @@ impl Parse for MainArgs {
             }
             input.parse::<Token![,]>()?;
         }
+        // `#[pollwatch::test]` defaults to the current-thread flavor, as `#[tokio::test]` does.
         if let (Some((true, _)), Some((_, span))) = (&args.current_thread, &args.worker_threads) {
             args.error(syn::Error::new(
                 *span,
@@ -97,6 +105,13 @@ fn parse_one(args: &mut MainArgs, input: ParseStream<'_>) -> syn::Result<()> {
         if args.worker_threads.replace((n, kw.span)).is_some() {
             return Err(syn::Error::new(kw.span, "`worker_threads` is given twice"));
         }
+    } else if lookahead.peek(kw::start_paused) {
+        let kw: kw::start_paused = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let b: syn::LitBool = input.parse()?;
+        if args.start_paused.replace((b, kw.span)).is_some() {
+            return Err(syn::Error::new(kw.span, "`start_paused` is given twice"));
+        }
     } else if lookahead.peek(kw::slow) || lookahead.peek(Token![crate]) {
         // Shared with `#[async_timed]`: same parsing, same messages ("given twice" included).
         crate::args::parse_one(&mut args.timed, input)?;
@@ -104,7 +119,10 @@ fn parse_one(args: &mut MainArgs, input: ParseStream<'_>) -> syn::Result<()> {
         let ident: syn::Ident = input.parse()?;
         return Err(syn::Error::new(
             ident.span(),
-            format!("unknown argument `{ident}`; expected one of {ACCEPTED}"),
+            format!(
+                "unknown argument `{ident}`; expected one of `flavor`, `worker_threads`, \
+                 `start_paused` (tests), `slow`, `crate`"
+            ),
         ));
     } else {
         return Err(lookahead.error());
@@ -112,21 +130,31 @@ fn parse_one(args: &mut MainArgs, input: ParseStream<'_>) -> syn::Result<()> {
     Ok(())
 }
 
-pub(crate) fn expand_main(mut args: MainArgs, item: ItemFn) -> syn::Result<TokenStream> {
+pub(crate) fn expand(mut args: MainArgs, item: ItemFn, entry: Entry) -> syn::Result<TokenStream> {
     if let Some(e) = args.errors.take() {
         return Err(e);
+    }
+    let attr = match entry {
+        Entry::Main => "#[pollwatch::main]",
+        Entry::Test => "#[pollwatch::test]",
+    };
+    if let (Entry::Main, Some((_, span))) = (entry, &args.start_paused) {
+        return Err(syn::Error::new(
+            *span,
+            "`start_paused` is for `#[pollwatch::test]`",
+        ));
     }
     let sig = &item.sig;
     if sig.asyncness.is_none() {
         return Err(syn::Error::new(
             sig.fn_token.span,
-            "`#[pollwatch::main]` goes on an `async fn`",
+            format!("`{attr}` goes on an `async fn`"),
         ));
     }
     if !sig.inputs.is_empty() {
         return Err(syn::Error::new_spanned(
             &sig.inputs,
-            "`#[pollwatch::main]` fns take no arguments",
+            format!("`{attr}` fns take no arguments"),
         ));
     }
     let krate = args.timed.krate();
@@ -144,24 +172,47 @@ pub(crate) fn expand_main(mut args: MainArgs, item: ItemFn) -> syn::Result<Token
     };
     let inner = crate::expand::expand(&args.timed, &inner)?;
 
-    let builder = match args.current_thread {
-        Some((true, _)) => quote!(#krate::Builder::new_current_thread()),
-        _ => quote!(#krate::Builder::new_multi_thread()),
+    let current_thread = match (args.current_thread, entry) {
+        (Some((current, _)), _) => current,
+        (None, Entry::Test) => true,
+        (None, Entry::Main) => false,
+    };
+    let builder = if current_thread {
+        quote!(#krate::Builder::new_current_thread())
+    } else {
+        quote!(#krate::Builder::new_multi_thread())
     };
     let workers = args
         .worker_threads
         .map(|(n, _)| quote!(.worker_threads(#n)));
+    let paused = args
+        .start_paused
+        .filter(|(b, _)| b.value)
+        .map(|_| quote!(.tokio(|__pollwatch_b| { __pollwatch_b.start_paused(true); })));
+    // For a test, `slow` is the budget of every poll in it; for main, the body's own threshold.
+    let budget = args.timed.slow_nanos.unwrap_or(0);
     let mut outer_sig = sig.clone();
     outer_sig.asyncness = None;
     let attrs = &item.outer_attrs;
     let inner_attrs = &item.inner_attrs;
     let vis = &item.vis;
+    let (test_attr, run) = match entry {
+        Entry::Main => (
+            None,
+            quote!(#krate::__private::run_main(#builder #workers, #inner_ident())),
+        ),
+        Entry::Test => (
+            Some(quote!(#[::core::prelude::v1::test])),
+            quote!(#krate::__private::run_test(#builder #workers #paused, #budget, #inner_ident())),
+        ),
+    };
     Ok(quote! {
+        #test_attr
         #(#attrs)*
         #vis #outer_sig {
             #(#inner_attrs)*
             #inner
-            #krate::__private::run_main(#builder #workers, #inner_ident())
+            #run
         }
     })
 }

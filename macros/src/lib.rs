@@ -30,9 +30,19 @@ pub fn async_timed(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[tokio::main]` in debug mode; see `pollwatch::main`.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry_point(args, item, entry::Entry::Main)
+}
+
+/// `#[tokio::test]` that fails when a poll blocks; see `pollwatch::test`.
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry_point(args, item, entry::Entry::Test)
+}
+
+fn entry_point(args: TokenStream, item: TokenStream, which: entry::Entry) -> TokenStream {
     let item2 = proc_macro2::TokenStream::from(item.clone());
     let result = syn::parse::<entry::MainArgs>(args)
-        .and_then(|args| entry::expand_main(args, syn::parse2(item2.clone())?));
+        .and_then(|args| entry::expand(args, syn::parse2(item2.clone())?, which));
     result
         .unwrap_or_else(|err| error_with_item(err, item2))
         .into()
