@@ -1,6 +1,10 @@
 //! Reports: every slow poll and stall (bounded), the per-call-site summary, the verdict that
 //! fails a `#[pollwatch::test]` or a strict run, and the JSON file for CI.
 
+// Tests, strict runs and the end-of-run report belong to the Tokio integration; without it only
+// `report()` remains.
+#![cfg_attr(not(feature = "tokio"), allow(dead_code))]
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;

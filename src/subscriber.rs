@@ -47,6 +47,7 @@ pub fn try_init() -> Result<(), InitError> {
 
 /// [`try_init`] for `#[pollwatch::test]`: output goes through the test harness, which shows it
 /// for failing tests only.
+#[cfg(feature = "tokio")]
 pub(crate) fn try_init_for_tests() -> Result<(), InitError> {
     tracing_subscriber::fmt()
         .with_env_filter(filter_from_env())
