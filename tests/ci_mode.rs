@@ -1,0 +1,181 @@
+//! CI mode end to end: a fixture suite with known blockers (`tests/fixtures/ci_fixture.rs`) run
+//! as a subprocess in strict mode fails exactly the blocking tests, each naming its fn, and
+//! leaves a JSON report that matches `schema/report-v1.json`.
+#![cfg(all(feature = "tokio", unix))]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The fixture test binary, built by the same `cargo test` next to this one.
+fn fixture_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap();
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("ci_fixture-") && p.extension().is_none()
+        })
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .expect("the ci_fixture test binary is built by `cargo test`")
+}
+
+/// Checks `value` against the subset of JSON Schema that `schema/report-v1.json` uses.
+fn validate(value: &Value, schema: &Value, path: &str, errors: &mut Vec<String>) {
+    if let Some(c) = schema.get("const") {
+        if value != c {
+            errors.push(format!("{path}: {value} is not {c}"));
+        }
+    }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+        if !options.contains(value) {
+            errors.push(format!("{path}: {value} is not one of {options:?}"));
+        }
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_u64() || value.is_i64(),
+            "null" => value.is_null(),
+            _ => false,
+        });
+        if !ok {
+            errors.push(format!("{path}: {value} is not of type {types:?}"));
+        }
+    }
+    if let (Some(obj), Some(required)) = (
+        value.as_object(),
+        schema.get("required").and_then(Value::as_array),
+    ) {
+        for key in required.iter().filter_map(Value::as_str) {
+            if !obj.contains_key(key) {
+                errors.push(format!("{path}: missing `{key}`"));
+            }
+        }
+    }
+    if let (Some(obj), Some(props)) = (
+        value.as_object(),
+        schema.get("properties").and_then(Value::as_object),
+    ) {
+        for (key, sub) in props {
+            if let Some(v) = obj.get(key) {
+                validate(v, sub, &format!("{path}.{key}"), errors);
+            }
+        }
+    }
+    if let (Some(items), Some(sub)) = (value.as_array(), schema.get("items")) {
+        for (i, v) in items.iter().enumerate() {
+            validate(v, sub, &format!("{path}[{i}]"), errors);
+        }
+    }
+}
+
+#[test]
+fn strict_suite_fails_exactly_the_blocking_tests_and_writes_a_valid_report() {
+    let reports = std::env::temp_dir().join(format!("pollwatch-ci-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&reports);
+    std::fs::create_dir_all(&reports).unwrap();
+    let out = Command::new(fixture_binary())
+        .env("POLLWATCH_FIXTURE", "1")
+        .env("POLLWATCH", "strict")
+        .env("POLLWATCH_REPORT", format!("{}/", reports.display()))
+        .arg("--test-threads=3")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "the suite must fail:\n{stdout}");
+
+    let verdicts = |word: &str| -> BTreeSet<String> {
+        stdout
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("test ")?
+                    .strip_suffix(&format!(" ... {word}"))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let failed = verdicts("FAILED");
+    let expected: BTreeSet<String> = [
+        "cpu_bound_handler",
+        "file_reading_handler",
+        "sleeping_handler",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(
+        failed, expected,
+        "exactly the blocking tests fail:\n{stdout}"
+    );
+    assert_eq!(verdicts("ok").len(), 3, "{stdout}");
+
+    // Each failure names the fn that blocked, where it is, and its chain.
+    for (test, culprit) in [
+        ("cpu_bound_handler", "crunch_numbers"),
+        ("sleeping_handler", "nap"),
+        ("file_reading_handler", "read_big_file"),
+    ] {
+        let section = stdout
+            .split(&format!("---- {test} stdout ----"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no failure output for {test}:\n{stdout}"));
+        let section = section.split("\n---- ").next().unwrap();
+        assert!(
+            section.contains(&format!("- {culprit} at tests/fixtures/ci_fixture.rs:")),
+            "{test} must name {culprit}:\n{section}"
+        );
+        assert!(
+            section.contains(&format!("[{test} > {culprit}]")),
+            "{section}"
+        );
+    }
+
+    // One process, one report file, valid against the schema.
+    let files: Vec<PathBuf> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    let schema: Value = serde_json::from_str(include_str!("../schema/report-v1.json")).unwrap();
+    let mut errors = Vec::new();
+    validate(&report, &schema, "$", &mut errors);
+    assert!(
+        errors.is_empty(),
+        "report does not match its schema: {errors:#?}"
+    );
+    assert_eq!(report["process"]["debug_mode"], "strict");
+    let slow_fns: BTreeSet<&str> = report["slow_polls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["fn"].as_str())
+        .collect();
+    for f in ["crunch_numbers", "nap", "read_big_file"] {
+        assert!(slow_fns.contains(f), "{f} in {slow_fns:?}");
+    }
+    let crunch = report["call_sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["fn"] == "crunch_numbers")
+        .expect("crunch_numbers in the summary");
+    assert_eq!(crunch["calls"], 1);
+    assert_eq!(crunch["completed"], 1);
+    assert!(crunch["slow_polls"].as_u64().unwrap() >= 1);
+    assert!(crunch["max_poll_ns"].as_u64().unwrap() >= 150_000_000);
+    let _ = std::fs::remove_dir_all(&reports);
+}
