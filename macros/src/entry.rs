@@ -108,7 +108,9 @@ fn parse_one(args: &mut MainArgs, input: ParseStream<'_>) -> syn::Result<()> {
     } else if lookahead.peek(kw::start_paused) {
         let kw: kw::start_paused = input.parse()?;
         input.parse::<Token![=]>()?;
-        let b: syn::LitBool = input.parse()?;
+        let b: syn::LitBool = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), "`start_paused` expects `true` or `false`"))?;
         if args.start_paused.replace((b, kw.span)).is_some() {
             return Err(syn::Error::new(kw.span, "`start_paused` is given twice"));
         }
