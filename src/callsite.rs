@@ -52,6 +52,9 @@ pub struct CallSite {
     emit: EmitFn,
     limiter: RateLimit,
     stats: Stats,
+    /// Scheduling delay (wake to poll), measured by tokio-metrics when asked for.
+    #[cfg(feature = "tokio")]
+    monitor: tokio_metrics::TaskMonitorCore,
 }
 
 impl fmt::Debug for CallSite {
@@ -84,6 +87,8 @@ impl CallSite {
             emit,
             limiter: RateLimit::new(),
             stats: Stats::new(),
+            #[cfg(feature = "tokio")]
+            monitor: tokio_metrics::TaskMonitorCore::new(),
         }
     }
 
@@ -116,6 +121,11 @@ impl CallSite {
 
     pub(crate) fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    #[cfg(feature = "tokio")]
+    pub(crate) fn monitor(&'static self) -> &'static tokio_metrics::TaskMonitorCore {
+        &self.monitor
     }
 
     /// The module the fn is defined in.

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::io::Write as _;
 use std::sync::atomic::{
-    AtomicU8, AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release,
 };
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -104,7 +105,10 @@ impl fmt::Display for DebugMode {
 ///
 /// ```
 /// let names: Vec<_> = pollwatch::ENV_VARS.iter().map(|v| v.name).collect();
-/// assert_eq!(names, ["POLLWATCH", "POLLWATCH_SLOW", "POLLWATCH_REPORT", "POLLWATCH_SUMMARY"]);
+/// assert_eq!(
+///     names,
+///     ["POLLWATCH", "POLLWATCH_SLOW", "POLLWATCH_SCHEDULING", "POLLWATCH_REPORT", "POLLWATCH_SUMMARY"]
+/// );
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct EnvVar {
@@ -136,6 +140,13 @@ pub const ENV_VARS: &[EnvVar] = &[
         parse: parse_slow,
     },
     EnvVar {
+        name: "POLLWATCH_SCHEDULING",
+        accepted: "`0` or `1`",
+        default: "`0`",
+        description: "measure each fn's scheduling delay (wake to poll, with tokio-metrics) for the summary; costs a waker wrap per poll",
+        parse: parse_scheduling,
+    },
+    EnvVar {
         name: "POLLWATCH_REPORT",
         accepted: "a file path (`{pid}` is replaced by the process id) or a directory (`dir/`: one file per process)",
         default: "unset: no file",
@@ -161,12 +172,21 @@ fn parse_report(value: &str, config: &mut Config) -> Result<(), ()> {
 }
 
 fn parse_summary(value: &str, config: &mut Config) -> Result<(), ()> {
-    config.summary = match value.trim() {
-        "0" | "false" | "off" => false,
-        "1" | "true" | "on" => true,
-        _ => return Err(()),
-    };
+    config.summary = parse_bool(value)?;
     Ok(())
+}
+
+fn parse_scheduling(value: &str, config: &mut Config) -> Result<(), ()> {
+    config.scheduling = parse_bool(value)?;
+    Ok(())
+}
+
+fn parse_bool(value: &str) -> Result<bool, ()> {
+    match value.trim() {
+        "0" | "false" | "off" => Ok(false),
+        "1" | "true" | "on" => Ok(true),
+        _ => Err(()),
+    }
 }
 
 fn parse_mode(value: &str, config: &mut Config) -> Result<(), ()> {
@@ -263,6 +283,7 @@ pub struct Config {
     on_slow_poll: Option<Callback>,
     report_path: Option<String>,
     summary: bool,
+    scheduling: bool,
 }
 
 impl fmt::Debug for Config {
@@ -287,6 +308,7 @@ impl PartialEq for Config {
             && self.warnings_per_second == other.warnings_per_second
             && self.report_path == other.report_path
             && self.summary == other.summary
+            && self.scheduling == other.scheduling
             && match (&self.on_slow_poll, &other.on_slow_poll) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -308,6 +330,7 @@ impl Default for Config {
             on_slow_poll: None,
             report_path: None,
             summary: false,
+            scheduling: false,
         }
     }
 }
@@ -506,6 +529,32 @@ impl Config {
         self.summary
     }
 
+    /// Measures each instrumented fn's scheduling delay (from a wake to the poll it causes) for the
+    /// summary, with tokio-metrics' `TaskMonitorCore`, as `POLLWATCH_SCHEDULING=1` does. It wraps
+    /// the waker on every poll, so it is off by default. Applies to calls made after it is set,
+    /// in debug mode.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(pollwatch::Config::default().measure_scheduling(true).scheduling());
+    /// ```
+    pub fn measure_scheduling(mut self, yes: bool) -> Self {
+        self.scheduling = yes;
+        self
+    }
+
+    /// Whether scheduling delay is measured.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!pollwatch::Config::default().scheduling());
+    /// ```
+    pub fn scheduling(&self) -> bool {
+        self.scheduling
+    }
+
     /// The debug mode this config sets.
     ///
     /// # Examples
@@ -574,6 +623,7 @@ impl Config {
             on_slow_poll: crate::notify::get(),
             report_path,
             summary,
+            scheduling: SCHEDULING.load(Relaxed),
         }
     }
 }
@@ -585,6 +635,7 @@ const MODE_STRICT: u8 = 3;
 
 static MODE: AtomicU8 = AtomicU8::new(MODE_UNINIT);
 static SLOW_NS: AtomicU64 = AtomicU64::new(0);
+static SCHEDULING: AtomicBool = AtomicBool::new(false);
 static WARNINGS_PER_SECOND: AtomicU32 = AtomicU32::new(Config::DEFAULT_WARNINGS_PER_SECOND);
 static ENV_ONCE: Once = Once::new();
 
@@ -605,6 +656,7 @@ fn store(config: &Config) {
         (config.report_path.clone(), config.summary);
     SLOW_NS.store(saturating_nanos(config.slow_poll), Relaxed);
     WARNINGS_PER_SECOND.store(config.warnings_per_second, Relaxed);
+    SCHEDULING.store(config.scheduling, Relaxed);
     // Release: whoever sees the mode (Acquire in `debug_mode`) also sees the settings above.
     MODE.store(config.mode.to_u8(), Release);
 }
@@ -668,6 +720,12 @@ pub fn set_debug_mode(mode: DebugMode) {
 /// `Once` check on this per-poll path.
 pub(crate) fn slow_poll_nanos() -> u64 {
     SLOW_NS.load(Relaxed)
+}
+
+/// Whether new calls get tokio-metrics' scheduling-delay instrumentation.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) fn measure_scheduling() -> bool {
+    SCHEDULING.load(Relaxed)
 }
 
 pub(crate) fn warnings_per_second() -> u32 {

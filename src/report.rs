@@ -338,6 +338,9 @@ pub struct CallSiteSummary {
     pub p99_poll_ns: Option<u64>,
     /// Slow polls blamed on this fn.
     pub slow_polls: u64,
+    /// Mean time from a wake to the poll it caused, in nanoseconds: how long this fn's futures
+    /// waited for a worker. Only with [`Config::measure_scheduling`](crate::Config::measure_scheduling).
+    pub mean_scheduling_delay_ns: Option<u64>,
 }
 
 /// What pollwatch saw in this process: a per-call-site summary, and every slow poll and stall
@@ -420,6 +423,7 @@ pub fn report() -> Report {
                 p50_poll_ns: s.poll_quantile(0.5).map(crate::config::saturating_nanos),
                 p99_poll_ns: s.poll_quantile(0.99).map(crate::config::saturating_nanos),
                 slow_polls: s.slow_polls.load(Relaxed),
+                mean_scheduling_delay_ns: scheduling_delay(cs),
             }
         })
         .collect();
@@ -439,6 +443,18 @@ pub fn report() -> Report {
         stalls: r.stalls.clone(),
         records_dropped: r.dropped,
     }
+}
+
+#[cfg(feature = "tokio")]
+fn scheduling_delay(cs: &'static crate::callsite::CallSite) -> Option<u64> {
+    let m = cs.monitor().cumulative();
+    (m.total_scheduled_count > 0)
+        .then(|| crate::config::saturating_nanos(m.mean_scheduled_duration()))
+}
+
+#[cfg(not(feature = "tokio"))]
+fn scheduling_delay(_cs: &'static crate::callsite::CallSite) -> Option<u64> {
+    None
 }
 
 fn executable() -> String {
@@ -486,13 +502,14 @@ impl fmt::Display for Report {
             "unpolled",
             "panic",
             "mean wall",
+            "sched",
             "busy",
             "p50 poll",
             "p99 poll",
             "max poll",
             "slow",
         ];
-        let rows: Vec<[String; 12]> = self
+        let rows: Vec<[String; 13]> = self
             .call_sites
             .iter()
             .map(|c| {
@@ -504,6 +521,7 @@ impl fmt::Display for Report {
                     c.never_polled.to_string(),
                     c.panicked.to_string(),
                     dur(c.wall_ns_mean),
+                    dur(c.mean_scheduling_delay_ns),
                     dur(Some(c.busy_ns)),
                     dur(c.p50_poll_ns),
                     dur(c.p99_poll_ns),

@@ -43,6 +43,36 @@ struct State<O> {
     phase: Phase,
 }
 
+#[cfg(feature = "tokio")]
+pin_project! {
+    /// The wrapped future, or (when scheduling delay is measured) tokio-metrics' instrumented
+    /// façade around it, which wraps the waker to time wake-to-poll.
+    #[project = InnerProj]
+    enum Inner<F> {
+        Plain { #[pin] fut: F },
+        Monitored { #[pin] fut: tokio_metrics::Instrumented<F, &'static tokio_metrics::TaskMonitorCore> },
+    }
+}
+
+#[cfg(not(feature = "tokio"))]
+pin_project! {
+    #[project = InnerProj]
+    enum Inner<F> {
+        Plain { #[pin] fut: F },
+    }
+}
+
+impl<F: Future> Inner<F> {
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.project() {
+            InnerProj::Plain { fut } => fut.poll(cx),
+            #[cfg(feature = "tokio")]
+            InnerProj::Monitored { fut } => fut.poll(cx),
+        }
+    }
+}
+
 pin_project! {
     /// A future instrumented by `#[async_timed]`. Behaves exactly like the future it wraps.
     #[must_use = "futures do nothing unless you `.await` or poll them"]
@@ -51,7 +81,7 @@ pin_project! {
         F: Future,
     {
         #[pin]
-        inner: F,
+        inner: Inner<F>,
         state: State<F::Output>,
     }
 
@@ -107,10 +137,21 @@ fn new<F: Future>(
     record: Option<RecordFn<F::Output>>,
     inner: F,
 ) -> Timed<F> {
-    if config::debug_mode().is_on() {
+    let debug = config::debug_mode().is_on();
+    if debug {
         stats::register(cs);
         cs.stats().calls.fetch_add(1, Relaxed);
     }
+    #[cfg(feature = "tokio")]
+    let inner = if debug && config::measure_scheduling() {
+        Inner::Monitored {
+            fut: cs.monitor().instrument(inner),
+        }
+    } else {
+        Inner::Plain { fut: inner }
+    };
+    #[cfg(not(feature = "tokio"))]
+    let inner = Inner::Plain { fut: inner };
     Timed {
         inner,
         state: State {
