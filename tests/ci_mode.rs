@@ -9,11 +9,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The fixture test binary, built by the same `cargo test` next to this one.
+/// The fixture test binary, built by the same `cargo test` next to this one. Builds with other
+/// features leave other `ci_fixture-*` binaries there: take the newest that has the tests.
 fn fixture_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap();
-    std::fs::read_dir(dir)
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -21,7 +22,16 @@ fn fixture_binary() -> PathBuf {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             name.starts_with("ci_fixture-") && p.extension().is_none()
         })
-        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .collect();
+    candidates.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    candidates
+        .into_iter()
+        .rev()
+        .find(|p| {
+            Command::new(p).arg("--list").output().is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout).contains("cpu_bound_handler: test")
+            })
+        })
         .expect("the ci_fixture test binary is built by `cargo test`")
 }
 
