@@ -1,6 +1,8 @@
 //! Per-poll overhead of `#[async_timed]`: the same future polled 1,000 times to completion, bare
 //! and instrumented, with debug mode off and on, with the start/finish events disabled (no
-//! subscriber) and enabled (a subscriber that accepts everything and writes nothing).
+//! subscriber) and enabled (a subscriber that accepts everything and writes nothing); and, for
+//! comparison, the same future under `tracing::Instrument` (with a subscriber that enables the
+//! span) and under `tokio_metrics::TaskMonitor::instrument`.
 //!
 //! Polled by hand with a no-op waker so that no executor cost hides the instrumentation cost.
 //! Divide the reported time by 1,000 for the cost per poll.
@@ -80,6 +82,20 @@ fn overhead(c: &mut Criterion) {
         pollwatch::set_debug_mode(DebugMode::On);
         g.bench_function("async_timed, debug on, events on", |b| {
             b.iter(|| drive(timed(black_box(POLLS))))
+        });
+    });
+    // The alternatives, on the same future.
+    let monitor = tokio_metrics::TaskMonitor::new();
+    g.bench_function("tokio_metrics::TaskMonitor::instrument", |b| {
+        b.iter(|| drive(monitor.instrument(bare(black_box(POLLS)))))
+    });
+    let sink = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::with_default(sink, || {
+        use tracing::Instrument as _;
+        g.bench_function("tracing::Instrument (span enabled)", |b| {
+            b.iter(|| drive(bare(black_box(POLLS)).instrument(tracing::info_span!("bare"))))
         });
     });
     g.finish();

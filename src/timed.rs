@@ -39,6 +39,8 @@ struct State<O> {
     first_poll: Option<Instant>,
     last_poll_end: Option<Instant>,
     busy: Duration,
+    /// The longest poll (debug mode), added to the call site's statistics once per call.
+    max_poll: Duration,
     polls: u64,
     phase: Phase,
 }
@@ -163,6 +165,7 @@ fn new<F: Future>(
             first_poll: None,
             last_poll_end: None,
             busy: Duration::ZERO,
+            max_poll: Duration::ZERO,
             polls: 0,
             phase: Phase::Pending,
         },
@@ -267,6 +270,7 @@ impl<'a, O> PollGuard<'a, O> {
         self.state.last_poll_end = Some(end);
         if let Some(token) = self.frame.take() {
             self.state.cs.stats().poll(duration);
+            self.state.max_poll = self.state.max_poll.max(duration);
             if let Some(report) = frames::exit(token, duration) {
                 events::slow_poll(&report, self.mode.is_strict());
             }
@@ -281,7 +285,9 @@ impl<O> Drop for PollGuard<'_, O> {
             self.finish_poll();
             self.state.phase = Phase::Panicked;
             if self.mode.is_on() {
-                self.state.cs.stats().panicked.fetch_add(1, Relaxed);
+                let stats = self.state.cs.stats();
+                stats.panicked.fetch_add(1, Relaxed);
+                stats.call_done(self.state.polls, self.state.busy, self.state.max_poll);
             }
             events::panicked(self.state.cs, self.state.elapsed(), self.state.polls);
         }
@@ -315,6 +321,7 @@ impl<O> State<O> {
             stats
                 .wall_ns
                 .fetch_add(config::saturating_nanos(elapsed), Relaxed);
+            stats.call_done(self.polls, self.busy, self.max_poll);
         }
         if !self.logged {
             return;
@@ -344,6 +351,7 @@ impl<O> State<O> {
                 &stats.cancelled
             };
             counter.fetch_add(1, Relaxed);
+            stats.call_done(self.polls, self.busy, self.max_poll);
         }
         if self.polls == 0 {
             events::never_polled(self.cs, self.created_at, debug);

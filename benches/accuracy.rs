@@ -1,0 +1,114 @@
+//! Detection accuracy and latency, measured with real blocking (not a timing benchmark: a table).
+//!
+//! For injected blocks of 50, 150 and 500 ms (`std::thread::sleep` and a busy loop) inside an
+//! `#[async_timed]` fn, with the threshold at 20 ms:
+//! - the error of the reported `duration` against the block measured around the blocking call;
+//! - the latency of the first `pollwatch::stall` report, from the start of the block.
+//!
+//! ```text
+//! cargo bench --bench accuracy
+//! ```
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pollwatch::{Config, DebugMode, async_timed};
+use tracing::Subscriber;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+
+const THRESHOLD: Duration = Duration::from_millis(20);
+const ROUNDS: usize = 5;
+
+/// When the block under test began (set by the blocking fn).
+static BLOCK_START: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Records when each stall event was emitted.
+struct StallTimes(Arc<Mutex<Vec<Instant>>>);
+
+impl<S: Subscriber> Layer<S> for StallTimes {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let m = event.metadata();
+        if m.target() == pollwatch::targets::STALL && m.fields().field("report").is_some() {
+            self.0.lock().unwrap().push(Instant::now());
+        }
+    }
+}
+
+#[async_timed]
+async fn sleeps(ms: u64) -> Duration {
+    let start = Instant::now();
+    *BLOCK_START.lock().unwrap() = Some(start);
+    std::thread::sleep(Duration::from_millis(ms));
+    start.elapsed()
+}
+
+#[async_timed]
+async fn spins(ms: u64) -> Duration {
+    let start = Instant::now();
+    *BLOCK_START.lock().unwrap() = Some(start);
+    while start.elapsed() < Duration::from_millis(ms) {
+        std::hint::black_box(0);
+    }
+    start.elapsed()
+}
+
+fn main() {
+    let reported = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let sink = reported.clone();
+    Config::default()
+        .debug_mode(DebugMode::On)
+        .slow_poll(THRESHOLD)
+        .warnings_per_second(0)
+        .on_slow_poll(move |info| sink.lock().unwrap().push(info.duration()))
+        .apply();
+    let stalls = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(StallTimes(stalls.clone()));
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let rt = pollwatch::Builder::new_current_thread().build().unwrap();
+
+    println!("threshold {THRESHOLD:?}, {ROUNDS} rounds each; errors are reported - actual");
+    println!(
+        "| block | kind | mean error of `duration` | max error | mean stall latency | max stall latency |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for ms in [50u64, 150, 500] {
+        for kind in ["sleep", "busy loop"] {
+            let (mut errors, mut latencies) = (Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                reported.lock().unwrap().clear();
+                stalls.lock().unwrap().clear();
+                let actual = rt.block_on(async {
+                    if kind == "sleep" {
+                        sleeps(ms).await
+                    } else {
+                        spins(ms).await
+                    }
+                });
+                let start = BLOCK_START.lock().unwrap().take().unwrap();
+                let got = *reported.lock().unwrap().first().expect("reported");
+                errors.push(got.as_secs_f64() - actual.as_secs_f64());
+                if let Some(first) = stalls.lock().unwrap().first() {
+                    latencies.push(first.duration_since(start).as_secs_f64());
+                }
+            }
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let max = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);
+            println!(
+                "| {ms} ms | {kind} | {:+.3} ms | {:+.3} ms | {} | {} |",
+                mean(&errors) * 1e3,
+                max(&errors) * 1e3,
+                if latencies.is_empty() {
+                    "-".into()
+                } else {
+                    format!("{:.1} ms", mean(&latencies) * 1e3)
+                },
+                if latencies.is_empty() {
+                    "-".into()
+                } else {
+                    format!("{:.1} ms", max(&latencies) * 1e3)
+                },
+            );
+        }
+    }
+}
