@@ -267,3 +267,54 @@ fn two_blocking_fns_in_one_poll_are_two_stalls() {
     // A CPU-bound thread is not in a system call: no stack is read for it.
     assert!(stacks_of("stall_first_spin").is_empty());
 }
+
+#[async_timed]
+async fn stall_reading_a_socket(mut socket: std::os::unix::net::UnixStream) -> usize {
+    use std::io::Read as _;
+    // A synchronous read on a socket whose peer writes 400 ms later.
+    let mut buf = [0u8; 8];
+    socket.read(&mut buf).unwrap_or(0)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_blocking_read_is_reported_while_it_waits() {
+    setup();
+    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        std::io::Write::write_all(&mut peer, b"late").unwrap();
+    });
+    let rt = Builder::new_current_thread().build().unwrap();
+    let (n, _) = capture(|| rt.block_on(stall_reading_a_socket(ours)));
+    writer.join().unwrap();
+    assert_eq!(n, 4);
+    let stalls = stalls_of("stall_reading_a_socket");
+    assert!(!stalls.is_empty());
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            stalls[0].get("kind"),
+            "blocking",
+            "waiting for data is off-CPU"
+        );
+    }
+    #[cfg(all(feature = "stacks", target_os = "linux"))]
+    {
+        let stack = eventually("the native stack", || {
+            stacks_of("stall_reading_a_socket").into_iter().next()
+        });
+        assert_eq!(stack.get("syscall"), "recvfrom", "std reads a socket with recv");
+        assert!(
+            stack.message().contains("(synchronous I/O)"),
+            "{}",
+            stack.message()
+        );
+        assert!(
+            stack
+                .message()
+                .contains("called from stall::stall_reading_a_socket"),
+            "{}",
+            stack.message()
+        );
+    }
+}
