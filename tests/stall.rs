@@ -303,7 +303,11 @@ fn a_blocking_read_is_reported_while_it_waits() {
         let stack = eventually("the native stack", || {
             stacks_of("stall_reading_a_socket").into_iter().next()
         });
-        assert_eq!(stack.get("syscall"), "recvfrom", "std reads a socket with recv");
+        assert_eq!(
+            stack.get("syscall"),
+            "recvfrom",
+            "std reads a socket with recv"
+        );
         assert!(
             stack.message().contains("(synchronous I/O)"),
             "{}",
