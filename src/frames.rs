@@ -195,6 +195,9 @@ pub(crate) fn enter(
             if !s.slot_claimed {
                 s.slot_claimed = true;
                 s.slot = watchdog::claim();
+                if let Some(slot) = s.slot {
+                    slot.set_budget(s.budget_ns);
+                }
             }
             if let Some(slot) = s.slot {
                 slot.enter(depth, who, start);
@@ -274,7 +277,13 @@ pub(crate) fn set_thread_budget(budget_ns: Option<u64>) -> Option<u64> {
     STACK
         .try_with(|s| {
             s.try_borrow_mut()
-                .map(|mut s| std::mem::replace(&mut s.budget_ns, budget_ns))
+                .map(|mut s| {
+                    // The watchdog applies the budget too, so short stalls in a test are seen.
+                    if let Some(slot) = s.slot {
+                        slot.set_budget(budget_ns);
+                    }
+                    std::mem::replace(&mut s.budget_ns, budget_ns)
+                })
                 .ok()
                 .flatten()
         })

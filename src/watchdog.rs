@@ -38,6 +38,8 @@ pub(crate) struct Slot {
     cpu_clock: AtomicI64,
     /// The thread's kernel id (Linux), for reading what it is blocked in; 0 if unknown.
     tid: AtomicI64,
+    /// A `#[pollwatch::test]`'s budget on this thread (0: none): stalls are reported from it.
+    budget_ns: AtomicU64,
     /// The kind the watchdog found for `kind_cs` (null: the task itself) during the poll that
     /// began at `kind_for` (a `start_ns`).
     kind: AtomicU8,
@@ -56,6 +58,7 @@ const SLOT: Slot = Slot {
     task_at: AtomicPtr::new(std::ptr::null_mut()),
     cpu_clock: AtomicI64::new(NO_CLOCK),
     tid: AtomicI64::new(0),
+    budget_ns: AtomicU64::new(0),
     kind: AtomicU8::new(KIND_UNKNOWN),
     kind_cs: AtomicPtr::new(std::ptr::null_mut()),
     kind_for: AtomicU64::new(0),
@@ -102,6 +105,11 @@ impl Slot {
         self.depth.store(depth + 1, Release);
     }
 
+    /// Publishes the budget of the test running on this thread (`None`: the threshold applies).
+    pub(crate) fn set_budget(&self, budget_ns: Option<u64>) {
+        self.budget_ns.store(budget_ns.unwrap_or(0), Relaxed);
+    }
+
     /// Publishes a frame leaving; at depth 0 the thread goes idle. Returns what the watchdog
     /// found while this poll ran: the kind, for which fn (`None`: the task itself).
     #[inline]
@@ -133,6 +141,7 @@ pub(crate) fn claim() -> Option<&'static Slot> {
     slot.start_ns.store(0, Relaxed);
     slot.depth.store(0, Relaxed);
     slot.kind_for.store(0, Relaxed);
+    slot.budget_ns.store(0, Relaxed);
     slot.cpu_clock.store(current_thread_cpu_clock(), Relaxed);
     slot.tid.store(current_tid(), Relaxed);
     if let Ok(mut name) = slot.name.lock() {
@@ -461,6 +470,10 @@ fn run() {
             let own = unsafe { culprit.as_ref() }
                 .and_then(CallSite::own_threshold_nanos)
                 .map_or(threshold, Duration::from_nanos);
+            let own = match slot.budget_ns.load(Relaxed) {
+                0 => own,
+                budget => own.min(Duration::from_nanos(budget)),
+            };
             if blocking_for < next_report_after(watch.reports, own) {
                 continue;
             }

@@ -37,6 +37,15 @@ async fn the_budget_is_per_test() {
     blocks_for(40).await;
 }
 
+// The watchdog applies the test's budget too, so a block shorter than the global threshold
+// (100 ms) is classified while it runs.
+#[cfg(target_os = "linux")]
+#[pollwatch::test(slow = "10ms")]
+#[should_panic(expected = "ms, blocking")]
+async fn short_blocks_in_a_test_are_classified() {
+    blocks_for(90).await;
+}
+
 #[pollwatch::test(slow = "200ms")]
 async fn a_generous_budget_lets_a_block_pass() {
     blocks_for(40).await;
