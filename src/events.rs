@@ -39,6 +39,9 @@ pub mod targets {
     /// A ready task waited at least the threshold before it was polled: `WARN`. Needs the
     /// runtime from [`Builder`](crate::Builder), [`run`](crate::run) or `#[pollwatch::main]`.
     pub const LAG: &str = "pollwatch::lag";
+    /// Where the tokio-console server listens, once, when [`init`](crate::init) starts it
+    /// (`console` feature): `INFO`.
+    pub const CONSOLE: &str = "pollwatch::console";
 }
 
 /// The field names of pollwatch's events. Durations are recorded with `Display` in adaptive units

@@ -293,7 +293,10 @@ pub(crate) fn set_thread_budget(budget_ns: Option<u64>) -> Option<u64> {
 
 /// Whether a slow poll ended on this thread within the last `window`: a task that waited that
 /// long to be polled here waited because of it (and not merely behind many quick polls).
-#[cfg_attr(not(tokio_unstable), allow(dead_code))]
+#[cfg_attr(
+    not(all(tokio_unstable, feature = "schedule-latency")),
+    allow(dead_code)
+)]
 pub(crate) fn slow_poll_within(window: Duration) -> bool {
     STACK
         .try_with(|s| {

@@ -9,12 +9,16 @@
 
 mod callsite;
 mod config;
+#[cfg(feature = "console")]
+mod console;
 mod events;
 mod frames;
 mod notify;
 mod report;
 #[cfg(feature = "tokio")]
 mod runtime;
+#[cfg(feature = "tokio")]
+mod spawn;
 #[cfg(all(feature = "stacks", target_os = "linux"))]
 mod stacks;
 mod stats;
@@ -24,6 +28,8 @@ mod values;
 mod watchdog;
 
 pub use config::{Config, ConfigError, DebugMode, ENV_VARS, EnvVar, debug_mode, set_debug_mode};
+#[cfg(feature = "console")]
+pub use console::{DEFAULT_CONSOLE_BIND, console_addr};
 pub use events::{fields, targets};
 pub use notify::SlowPollInfo;
 pub use report::{
@@ -31,7 +37,9 @@ pub use report::{
 };
 #[cfg(feature = "tokio")]
 pub use runtime::{Builder, Runtime, run};
-pub use subscriber::{DEFAULT_FILTER, InitError, init, try_init};
+#[cfg(feature = "tokio")]
+pub use spawn::{spawn, spawn_local};
+pub use subscriber::{DEFAULT_FILTER, InitError, init, layer, try_init};
 pub use watchdog::{WatchdogGuard, watchdog};
 
 /// Instruments an `async fn`: logs its start (with arguments) and finish (elapsed, busy, idle,

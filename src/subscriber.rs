@@ -1,5 +1,5 @@
 //! A ready-made subscriber for programs that have none: tracing-subscriber's `fmt` layer to
-//! stderr, filtered by `RUST_LOG`.
+//! stderr, filtered by `RUST_LOG`, plus tokio-console with the `console` feature.
 
 use std::fmt;
 use std::io::{IsTerminal as _, Write as _};
@@ -7,17 +7,23 @@ use std::io::{IsTerminal as _, Write as _};
 use std::time::Instant;
 
 use tracing::field::{Field, Visit};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::MakeWriter;
+#[cfg(feature = "tokio")]
+use tracing_subscriber::fmt::TestWriter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// The filter used when `RUST_LOG` is unset: everything at `INFO` and above, which includes
 /// pollwatch's start/finish events and its warnings.
 pub const DEFAULT_FILTER: &str = "info";
 
-/// Installs a global `fmt` subscriber writing to stderr, filtered by `RUST_LOG`.
+/// Installs a global subscriber: [`layer`] on a registry, so pollwatch's events print to stderr,
+/// filtered by `RUST_LOG` (and, with the `console` feature, tokio-console is served).
 ///
 /// Without `RUST_LOG`, [`DEFAULT_FILTER`] applies. A `RUST_LOG` that does not mention
 /// `pollwatch` gets `pollwatch=warn` added, so slow-poll warnings are never silenced by accident
@@ -35,28 +41,65 @@ pub const DEFAULT_FILTER: &str = "info";
 /// let _ = pollwatch::try_init();
 /// ```
 pub fn try_init() -> Result<(), InitError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter_from_env())
-        .with_writer(std::io::stderr)
-        .with_ansi(use_color())
+    let subscriber = tracing_subscriber::registry().with(layer());
+    tracing::subscriber::set_global_default(subscriber).map_err(|e| InitError(e.to_string()))?;
+    #[cfg(feature = "console")]
+    if let Some(addr) = crate::console::console_addr() {
+        tracing::info!(
+            target: crate::targets::CONSOLE,
+            "tokio-console: serving on {addr}; connect with `tokio-console http://{addr}`"
+        );
+    }
+    Ok(())
+}
+
+/// pollwatch's subscriber as a [`Layer`], for programs that compose their own registry: the
+/// `fmt` layer of [`init`] (stderr, pollwatch's field format) behind its own `RUST_LOG` filter,
+/// plus, with the `console` feature, the tokio-console layer with its server started
+/// (see [`console_addr`](crate::console_addr)).
+///
+/// The filter applies to the `fmt` output only, so other layers see every event they enable.
+///
+/// # Examples
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt as _;
+///
+/// let subscriber = tracing_subscriber::registry()
+///     .with(pollwatch::layer())
+///     // .with(your_own_layer)
+///     ;
+/// let _ = tracing::subscriber::set_global_default(subscriber);
+/// ```
+pub fn layer<S>() -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    let fmt = fmt_layer(std::io::stderr, use_color());
+    #[cfg(feature = "console")]
+    let fmt = fmt.and_then(crate::console::layer::<S>());
+    fmt
+}
+
+fn fmt_layer<S, W>(writer: W, ansi: bool) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(ansi)
         .with_timer(Elapsed(Instant::now()))
         .fmt_fields(Fields)
-        .try_init()
-        .map_err(|e| InitError(e.to_string()))
+        .with_filter(filter_from_env())
 }
 
 /// [`try_init`] for `#[pollwatch::test]`: output goes through the test harness, which shows it
-/// for failing tests only.
+/// for failing tests only. No console: parallel test binaries would compete for its port.
 #[cfg(feature = "tokio")]
 pub(crate) fn try_init_for_tests() -> Result<(), InitError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter_from_env())
-        .with_test_writer()
-        .with_ansi(false)
-        .with_timer(Elapsed(Instant::now()))
-        .fmt_fields(Fields)
-        .try_init()
-        .map_err(|e| InitError(e.to_string()))
+    let subscriber = tracing_subscriber::registry().with(fmt_layer(TestWriter::default(), false));
+    tracing::subscriber::set_global_default(subscriber).map_err(|e| InitError(e.to_string()))
 }
 
 /// [`try_init`] for programs: installs the subscriber.

@@ -154,6 +154,8 @@ fn new<F: Future>(
     };
     #[cfg(not(feature = "tokio"))]
     let inner = Inner::Plain { fut: inner };
+    #[cfg(all(tokio_unstable, feature = "console"))]
+    crate::spawn::created::<Timed<F>>(cs);
     Timed {
         inner,
         state: State {

@@ -147,6 +147,13 @@ impl Visit for FieldVisitor<'_> {
 }
 
 impl<S: Subscriber> Layer<S> for Capture {
+    /// Tokio's own instrumentation (the `console` feature turns on its `tracing` feature: a span
+    /// per task, an event per wake) is not what tests look at, and capturing 100k of those
+    /// would slow the runtime under test into lag of the harness's making.
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        !(meta.target().starts_with("tokio") || meta.target().starts_with("runtime"))
+    }
+
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = BTreeMap::new();
         event.record(&mut FieldVisitor(&mut fields));

@@ -1,0 +1,416 @@
+//! tokio-console, checked with a real console client: the `console-api` gRPC client connects
+//! (`Instrument` service, `WatchUpdates`) and must find the tasks by name, with their spawn
+//! locations and poll counts.
+//!
+//! 1. In process: `pollwatch::try_init()` on `TOKIO_CONSOLE_BIND=127.0.0.1:0`, tasks spawned
+//!    with `pollwatch::spawn` (named) and without (unnamed).
+//! 2. The `console` example as a subprocess, as a user runs it: its tasks, their busy time
+//!    against their polls, and pollwatch's WARN lines still printed next to the console.
+//!
+//! Without `--cfg tokio_unstable` the example must say, in one line, why there is no console.
+//!
+//! `harness = false`: the in-process check sets an environment variable before any thread runs.
+
+fn main() {
+    #[cfg(all(feature = "console", unix))]
+    checks::run();
+    #[cfg(not(all(feature = "console", unix)))]
+    println!("console: needs the `console` feature (and --cfg tokio_unstable for the client)");
+}
+
+#[cfg(all(feature = "console", unix))]
+mod checks {
+    use std::io::{BufRead as _, BufReader};
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    /// The `console` example, built by the same `cargo test` (which builds the examples).
+    pub(super) fn example_binary() -> PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        // target/<profile>/deps/console-<hash> → target/<profile>/examples/console
+        let path = exe
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("examples/console");
+        let built = std::fs::metadata(&path).and_then(|m| m.modified());
+        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/console.rs");
+        let edited = std::fs::metadata(source)
+            .and_then(|m| m.modified())
+            .unwrap();
+        assert!(
+            built.is_ok_and(|built| built >= edited),
+            "{} is missing or older than examples/console.rs: `cargo test --features console` \
+             builds it (a `--test console` filter does not; `cargo build --example console \
+             --features console` with the same RUSTFLAGS does)",
+            path.display()
+        );
+        path
+    }
+
+    /// A child process killed on drop, its stderr collected line by line.
+    pub(super) struct Example {
+        child: Child,
+        pub(super) stderr: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Example {
+        pub(super) fn start(envs: &[(&str, &str)], run_for: &str) -> Example {
+            let mut child = Command::new(example_binary())
+                .arg(run_for)
+                .envs(envs.iter().copied())
+                .env("NO_COLOR", "1")
+                .env_remove("RUST_LOG")
+                .env_remove("POLLWATCH")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the example starts");
+            let stderr = Arc::new(Mutex::new(Vec::new()));
+            let lines = stderr.clone();
+            let pipe = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+            Example { child, stderr }
+        }
+
+        /// The first stderr line for which `f` returns something, waiting up to `timeout`.
+        #[cfg_attr(not(tokio_unstable), allow(dead_code))]
+        pub(super) fn wait_line<T>(&self, timeout: Duration, f: impl Fn(&str) -> Option<T>) -> T {
+            let deadline = Instant::now() + timeout;
+            loop {
+                if let Some(t) = self.stderr.lock().unwrap().iter().find_map(|l| f(l)) {
+                    return t;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "not printed within {timeout:?}; stderr:\n{}",
+                    self.stderr.lock().unwrap().join("\n")
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+
+        pub(super) fn wait(mut self) -> std::process::ExitStatus {
+            let status = self.child.wait().unwrap();
+            // Let the reader thread drain the pipe.
+            std::thread::sleep(Duration::from_millis(100));
+            status
+        }
+    }
+
+    impl Drop for Example {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    #[cfg(tokio_unstable)]
+    pub(super) fn run() {
+        client::in_process();
+        println!("console: in-process tasks seen by a console client ... ok");
+        let addr = client::example();
+        println!("console: the `console` example seen by a console client ... ok");
+        taken_port(addr);
+        println!("console: a taken port is one line, and the warnings still print ... ok");
+    }
+
+    /// Runs the example for 3 s with `TOKIO_CONSOLE_BIND=bind`; checks that exactly one stderr
+    /// line is about the console and starts with `about`, and that pollwatch's slow-poll warning
+    /// still printed (the console's absence changes nothing else). Returns that line.
+    fn one_line_about_the_console(bind: &str, about: &str) -> String {
+        let example = Example::start(&[("TOKIO_CONSOLE_BIND", bind)], "3s");
+        let lines = example.stderr.clone();
+        assert!(example.wait().success());
+        let lines = lines.lock().unwrap();
+        let said: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("tokio-console"))
+            .collect();
+        assert_eq!(said.len(), 1, "one line about the console: {lines:#?}");
+        assert!(said[0].starts_with(about), "{}", said[0]);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("WARN pollwatch::slow_poll: refresh_rates blocked")),
+            "{lines:#?}"
+        );
+        said[0].clone()
+    }
+
+    /// A second program on the same port: one line says why there is no console.
+    #[cfg(tokio_unstable)]
+    fn taken_port(addr: std::net::SocketAddr) {
+        let _listener = std::net::TcpListener::bind(addr).ok();
+        let about = format!("pollwatch: tokio-console not served: cannot listen on {addr}: ");
+        one_line_about_the_console(&addr.to_string(), &about);
+    }
+
+    #[cfg(not(tokio_unstable))]
+    pub(super) fn run() {
+        let line = one_line_about_the_console(
+            "127.0.0.1:0",
+            "pollwatch: tokio-console unavailable: this build lacks `--cfg tokio_unstable`",
+        );
+        assert!(
+            line.contains("RUSTFLAGS=\"--cfg tokio_unstable\""),
+            "{line}"
+        );
+        println!("console: without tokio_unstable, one line says why, and nothing panics ... ok");
+    }
+
+    #[cfg(tokio_unstable)]
+    mod client {
+        use std::collections::HashMap;
+        use std::time::{Duration, Instant};
+
+        use console_api::field;
+        use console_api::instrument::InstrumentRequest;
+        use console_api::instrument::instrument_client::InstrumentClient;
+        use tracing::Instrument as _;
+
+        use super::Example;
+
+        /// What the console knows of one task.
+        #[derive(Debug, Default, Clone)]
+        pub(super) struct Task {
+            pub(super) name: Option<String>,
+            pub(super) file: String,
+            pub(super) line: u32,
+            pub(super) polls: u64,
+            pub(super) busy: Duration,
+        }
+
+        /// Watches `addr` as tokio-console does until `done` is satisfied by the tasks seen, or
+        /// panics after `timeout` showing them.
+        pub(super) fn watch(
+            addr: std::net::SocketAddr,
+            timeout: Duration,
+            done: impl Fn(&HashMap<u64, Task>) -> bool,
+        ) -> HashMap<u64, Task> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let deadline = Instant::now() + timeout;
+                let mut client = loop {
+                    match InstrumentClient::connect(format!("http://{addr}")).await {
+                        Ok(c) => break c,
+                        Err(e) if Instant::now() > deadline => panic!("cannot connect: {e}"),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                };
+                let mut updates = client
+                    .watch_updates(InstrumentRequest {})
+                    .await
+                    .expect("WatchUpdates")
+                    .into_inner();
+                let mut field_names: HashMap<u64, Vec<String>> = HashMap::new();
+                let mut tasks: HashMap<u64, Task> = HashMap::new();
+                while !done(&tasks) {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let update = match tokio::time::timeout(left, updates.message()).await {
+                        Ok(Ok(Some(update))) => update,
+                        other => panic!("no more updates ({other:?}); tasks seen: {tasks:#?}"),
+                    };
+                    for m in update.new_metadata.into_iter().flat_map(|m| m.metadata) {
+                        if let (Some(id), Some(meta)) = (m.id, m.metadata) {
+                            field_names.insert(id.id, meta.field_names);
+                        }
+                    }
+                    let Some(update) = update.task_update else {
+                        continue;
+                    };
+                    for t in update.new_tasks {
+                        let id = t.id.expect("a task id").id;
+                        let names = t.metadata.and_then(|m| field_names.get(&m.id));
+                        let name = t.fields.iter().find_map(|f| {
+                            let fname = match f.name.as_ref()? {
+                                field::Name::StrName(s) => s.clone(),
+                                field::Name::NameIdx(i) => names?.get(*i as usize)?.clone(),
+                            };
+                            (fname == "task.name").then(|| match f.value.as_ref() {
+                                Some(field::Value::StrVal(s)) => s.clone(),
+                                Some(field::Value::DebugVal(s)) => s.trim_matches('"').to_owned(),
+                                other => format!("{other:?}"),
+                            })
+                        });
+                        // Tokio records an unnamed task's name as "".
+                        let name = name.filter(|n| !n.is_empty());
+                        let loc = t.location.unwrap_or_default();
+                        let task = tasks.entry(id).or_default();
+                        task.name = name;
+                        task.file = loc.file.unwrap_or_default();
+                        task.line = loc.line.unwrap_or_default();
+                    }
+                    for (id, stats) in update.stats_update {
+                        let poll = stats.poll_stats.unwrap_or_default();
+                        let task = tasks.entry(id).or_default();
+                        task.polls = poll.polls;
+                        task.busy = poll
+                            .busy_time
+                            .and_then(|d| Duration::try_from(d).ok())
+                            .unwrap_or_default();
+                    }
+                }
+                tasks
+            })
+        }
+
+        fn named<'a>(tasks: &'a HashMap<u64, Task>, name: &str) -> Vec<&'a Task> {
+            tasks
+                .values()
+                .filter(|t| t.name.as_deref() == Some(name))
+                .collect()
+        }
+
+        #[pollwatch::async_timed]
+        async fn ticker(period_ms: u64) {
+            loop {
+                tokio::time::sleep(Duration::from_millis(period_ms)).await;
+            }
+        }
+
+        #[pollwatch::async_timed]
+        async fn other_ticker(period_ms: u64) {
+            loop {
+                tokio::time::sleep(Duration::from_millis(period_ms)).await;
+            }
+        }
+
+        pub(super) fn in_process() {
+            // SAFETY: no other thread exists yet (`harness = false`, nothing spawned).
+            unsafe { std::env::set_var("TOKIO_CONSOLE_BIND", "127.0.0.1:0") };
+            pollwatch::try_init().expect("the first subscriber of this process");
+            let addr = pollwatch::console_addr().expect("the console server is up");
+            assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+
+            let rt = pollwatch::Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap();
+            let lines = rt.block_on(async {
+                let named = (line!(), pollwatch::spawn(ticker(10)));
+                let traced = other_ticker(10).instrument(tracing::info_span!("traced"));
+                let wrapped = (line!(), pollwatch::spawn(traced));
+                let plain = (line!(), tokio::spawn(ticker(10)));
+                // Created before another annotated fn's future: not misnamed `ticker`.
+                let early = other_ticker(10);
+                let _later = ticker(10);
+                let stale = (line!(), pollwatch::spawn(early));
+                [named.0, wrapped.0, plain.0, stale.0]
+            });
+            let [named_line, wrapped_line, plain_line, stale_line] = lines;
+
+            let file = file!();
+            let tasks = watch(addr, Duration::from_secs(60), |tasks| {
+                let at = |line| {
+                    tasks
+                        .values()
+                        .find(|t| t.file.ends_with(file) && t.line == line)
+                };
+                [named_line, wrapped_line, plain_line, stale_line]
+                    .iter()
+                    .all(|&line| at(line).is_some_and(|t| t.polls >= 5))
+            });
+            let at = |line| {
+                tasks
+                    .values()
+                    .find(|t| t.file.ends_with(file) && t.line == line)
+                    .unwrap()
+            };
+            assert_eq!(at(named_line).name.as_deref(), Some("ticker"), "{tasks:#?}");
+            assert_eq!(
+                at(wrapped_line).name.as_deref(),
+                Some("other_ticker"),
+                "{tasks:#?}"
+            );
+            assert_eq!(
+                at(plain_line).name,
+                None,
+                "tokio::spawn names nothing: {tasks:#?}"
+            );
+            assert_eq!(at(stale_line).name, None, "never misnamed: {tasks:#?}");
+            drop(rt);
+        }
+
+        /// Returns the example's console address.
+        pub(super) fn example() -> std::net::SocketAddr {
+            let example = Example::start(&[("TOKIO_CONSOLE_BIND", "127.0.0.1:0")], "60s");
+            let addr: std::net::SocketAddr = example.wait_line(Duration::from_secs(30), |l| {
+                let rest = l.split("tokio-console: serving on ").nth(1)?;
+                rest.split(';').next()?.parse().ok()
+            });
+            let src = include_str!("../examples/console.rs");
+            let spawn_line = |call: &str| {
+                1 + src
+                    .lines()
+                    .position(|l| l.contains(&format!("pollwatch::spawn({call}")))
+                    .unwrap_or_else(|| panic!("examples/console.rs spawns {call}"))
+                    as u32
+            };
+            let tasks = watch(addr, Duration::from_secs(50), |tasks| {
+                let polled = |name| named(tasks, name).iter().any(|t| t.polls > 0);
+                // refresh_rates blocks 300 ms every 2 s: wait for two of its blocks.
+                named(tasks, "poll_prices").len() == 3
+                    && polled("serve_requests")
+                    && polled("handle_request")
+                    && named(tasks, "refresh_rates")
+                        .first()
+                        .is_some_and(|t| t.busy >= Duration::from_millis(550))
+            });
+            for (name, call) in [
+                ("poll_prices", "poll_prices"),
+                ("refresh_rates", "refresh_rates"),
+                ("serve_requests", "serve_requests"),
+                ("handle_request", "handle_request"),
+            ] {
+                for t in named(&tasks, name) {
+                    assert_eq!(t.file, "examples/console.rs", "{name}: {t:?}");
+                    assert_eq!(t.line, spawn_line(call), "{name}: {t:?}");
+                }
+            }
+            let mut seen: Vec<&Task> = tasks.values().filter(|t| t.name.is_some()).collect();
+            seen.sort_by_key(|t| (t.line, t.name.clone()));
+            for t in seen
+                .iter()
+                .filter(|t| t.name.as_deref() != Some("handle_request"))
+            {
+                println!(
+                    "  {:<16} {}:{:<4} polls {:>4}  busy {:>10.1?}",
+                    t.name.as_deref().unwrap_or(""),
+                    t.file,
+                    t.line,
+                    t.polls,
+                    t.busy
+                );
+            }
+            // What the README tells users to look at: the blocker's busy time grows by whole
+            // blocks per poll, the healthy feeds' by microseconds over many polls.
+            let refresh = named(&tasks, "refresh_rates")[0];
+            let per_poll = |t: &Task| t.busy / u32::try_from(t.polls.max(1)).unwrap();
+            assert!(
+                per_poll(refresh) >= Duration::from_millis(100),
+                "{refresh:?}"
+            );
+            for feed in named(&tasks, "poll_prices") {
+                assert!(feed.polls >= 20, "{feed:?}");
+                assert!(per_poll(feed) < Duration::from_millis(10), "{feed:?}");
+            }
+            // And pollwatch's own warnings still print next to the console.
+            example.wait_line(Duration::from_secs(10), |l| {
+                l.contains("WARN pollwatch::slow_poll: refresh_rates blocked the executor for")
+                    .then_some(())
+            });
+            addr
+        }
+    }
+}
