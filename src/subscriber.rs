@@ -56,7 +56,7 @@ pub fn try_init() -> Result<(), InitError> {
 /// pollwatch's subscriber as a [`Layer`], for programs that compose their own registry: the
 /// `fmt` layer of [`init`] (stderr, pollwatch's field format) behind its own `RUST_LOG` filter,
 /// plus, with the `console` feature, the tokio-console layer with its server started
-/// (see [`console_addr`](crate::console_addr)).
+/// (see `console_addr`).
 ///
 /// The filter applies to the `fmt` output only, so other layers see every event they enable.
 ///
