@@ -651,6 +651,9 @@ fn mode_from_u8(v: u8) -> DebugMode {
 static OUTPUT: std::sync::Mutex<(Option<String>, bool)> = std::sync::Mutex::new((None, false));
 
 fn store(config: &Config) {
+    if config.mode.is_on() {
+        crate::clock::warm_up();
+    }
     crate::notify::set(config.on_slow_poll.clone());
     *OUTPUT.lock().unwrap_or_else(|e| e.into_inner()) =
         (config.report_path.clone(), config.summary);

@@ -8,6 +8,7 @@
 )]
 
 mod callsite;
+mod clock;
 mod config;
 #[cfg(feature = "console")]
 mod console;

@@ -11,7 +11,9 @@ use std::io;
 use std::ops::Deref;
 #[cfg(tokio_unstable)]
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use crate::callsite::{CallSite, Emit};
 use crate::config::{self, Config, DebugMode};

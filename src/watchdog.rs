@@ -16,7 +16,9 @@ use std::sync::atomic::{
 };
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use crate::callsite::CallSite;
 use crate::frames::{MAX_DEPTH, Who};
@@ -339,6 +341,7 @@ static WAKE: Condvar = Condvar::new();
 /// let _watchdog = pollwatch::watchdog();
 /// ```
 pub fn watchdog() -> WatchdogGuard {
+    crate::clock::warm_up();
     let mut c = CONTROL.lock().unwrap_or_else(|e| e.into_inner());
     c.users += 1;
     if c.thread.is_none() {
