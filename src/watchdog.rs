@@ -27,7 +27,9 @@ use crate::frames::{MAX_DEPTH, Who};
 /// reported when they end).
 const SLOTS: usize = 128;
 
-/// One thread's published state.
+/// One thread's published state. Aligned to two cache lines (the adjacent-line prefetcher's
+/// unit) so that workers publishing their polls never write to a line another worker's slot is on.
+#[repr(align(128))]
 pub(crate) struct Slot {
     claimed: AtomicBool,
     /// Nanoseconds since [`epoch`] (+1, so never 0) when the outermost poll began; 0 when idle.
