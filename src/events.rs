@@ -430,7 +430,8 @@ impl fmt::Display for LagMessage {
             ),
             None => write!(
                 f,
-                "the executor ran a ready task {} late: a poll kept the worker from running it",
+                "the executor ran a ready task {} late: a poll blocked its worker, or the workers \
+                 had more ready work than they could run",
                 Dur(self.1)
             ),
         }
