@@ -209,6 +209,27 @@ mod hooks {
         assert!(w.message().starts_with("task "), "{}", w.message());
     }
 
+    /// `pollwatch::spawn` is `#[track_caller]`: the task's spawn location is this file's line,
+    /// not a line of pollwatch (with or without the `console` feature's naming).
+    #[test]
+    fn pollwatch_spawn_keeps_the_callers_spawn_line() {
+        debug_on();
+        let events = Events::default();
+        let rt = routed(Builder::new_multi_thread().worker_threads(2), &events)
+            .build()
+            .unwrap();
+        let (line, task) =
+            rt.block_on(async { (line!(), pollwatch::spawn(async { block_thread(MS150) })) });
+        rt.block_on(task).unwrap();
+        let at = format!("tests/runtime.rs:{line}");
+        eventually("the slow-poll warning at the caller's line", || {
+            let slow = events.slow_polls();
+            slow.iter()
+                .any(|e| e.field("spawned_at") == Some(&at))
+                .then_some(())
+        });
+    }
+
     #[async_timed]
     async fn annotated_in_task() {
         block_thread(MS150);
