@@ -4,26 +4,39 @@
 //! console-subscriber's own `Builder::with_default_env` and `spawn` panic on a malformed variable,
 //! a path that cannot be created or a port already in use (the last one on a background thread,
 //! leaving a program that looks served and is not). pollwatch reads the same variables itself,
-//! binds the listener before returning, and reports every problem in one line on stderr, then
-//! runs without the console.
+//! rejects values that would make console-subscriber panic later (a zero publish interval, a
+//! buffer larger than Tokio's channels allow), binds the listener before returning, and reports
+//! every problem in one line on stderr, then runs without the console.
+//!
+//! One server per process, living as long as its layer: when the layer is dropped (its
+//! subscriber failed to install, or a scoped subscriber ended), the aggregator sees its channel
+//! close, the server stops and the port is released.
 
 use std::io::Write as _;
 #[cfg(tokio_unstable)]
 use std::net::TcpListener;
 use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Where the console listens when `TOKIO_CONSOLE_BIND` is unset: loopback only, console's port.
 pub const DEFAULT_CONSOLE_BIND: &str = "127.0.0.1:6669";
 
-/// The address of the first console server started by this process.
-static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+/// The most events `TOKIO_CONSOLE_BUFFER_CAPACITY` may ask for (Tokio's channels panic past
+/// `usize::MAX >> 3`; a billion events is already gigabytes).
+const MAX_BUFFER_CAPACITY: usize = 1 << 30;
 
-/// The address the tokio-console server listens on, once [`init`](crate::init) or
-/// [`layer`](crate::layer) started it; `None` if it was not started (built without
-/// `--cfg tokio_unstable`, or the address could not be bound).
+/// The address of the console server running in this process, if any.
+static SERVING: Mutex<Option<SocketAddr>> = Mutex::new(None);
+
+fn serving() -> std::sync::MutexGuard<'static, Option<SocketAddr>> {
+    SERVING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The address the tokio-console server listens on, while the layer that [`init`](crate::init)
+/// or [`layer`](crate::layer) started serves; `None` if none does (built without
+/// `--cfg tokio_unstable`, the address could not be bound, or the layer was dropped).
 ///
 /// With `TOKIO_CONSOLE_BIND=127.0.0.1:0` the system picks a free port; this returns it.
 ///
@@ -36,7 +49,7 @@ static ADDR: OnceLock<SocketAddr> = OnceLock::new();
 /// }
 /// ```
 pub fn console_addr() -> Option<SocketAddr> {
-    ADDR.get().copied()
+    *serving()
 }
 
 fn say(line: std::fmt::Arguments<'_>) {
@@ -57,17 +70,46 @@ struct Settings {
 
 #[cfg_attr(not(tokio_unstable), allow(dead_code))]
 impl Settings {
-    /// Reads the `TOKIO_CONSOLE_*` variables through `var`; each bad value is one message in
-    /// the second half, and leaves its default.
-    fn from_lookup(var: impl Fn(&str) -> Option<String>) -> (Settings, Vec<String>) {
-        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    /// Reads the `TOKIO_CONSOLE_*` variables through `var` (`Err`: set, but not UTF-8); each bad
+    /// value is one message in the second half, and leaves its default.
+    fn from_lookup(
+        var: impl Fn(&str) -> Option<Result<String, std::ffi::OsString>>,
+    ) -> (Settings, Vec<String>) {
         let mut errors = Vec::new();
+        let mut text = |name: &str| match var(name)? {
+            Ok(v) if v.trim().is_empty() => None,
+            Ok(v) => Some(v),
+            Err(raw) => {
+                errors.push(format!("ignoring {name}={raw:?}: not valid UTF-8"));
+                None
+            }
+        };
+        let bind = text("TOKIO_CONSOLE_BIND");
+        let retention = text("TOKIO_CONSOLE_RETENTION");
+        let publish_interval = text("TOKIO_CONSOLE_PUBLISH_INTERVAL");
+        let buffer_capacity = text("TOKIO_CONSOLE_BUFFER_CAPACITY");
+        let record_path = match var("TOKIO_CONSOLE_RECORD_PATH") {
+            Some(Ok(v)) if v.trim().is_empty() => None,
+            Some(Ok(v)) => Some(PathBuf::from(v)),
+            // Any bytes make a path on Unix.
+            #[cfg(unix)]
+            Some(Err(raw)) => Some(PathBuf::from(raw)),
+            #[cfg(not(unix))]
+            Some(Err(raw)) => {
+                errors.push(format!(
+                    "ignoring TOKIO_CONSOLE_RECORD_PATH={raw:?}: not valid Unicode"
+                ));
+                None
+            }
+            None => None,
+        };
+
         let default_bind = || {
             DEFAULT_CONSOLE_BIND
                 .parse()
                 .expect("a valid socket address")
         };
-        let bind = match var("TOKIO_CONSOLE_BIND") {
+        let bind = match bind {
             None => default_bind(),
             Some(value) => parse_bind(&value).unwrap_or_else(|e| {
                 errors.push(format!(
@@ -77,45 +119,48 @@ impl Settings {
                 default_bind()
             }),
         };
-        let mut duration = |name: &str| {
-            let value = var(name)?;
+        let mut duration = |name: &str, value: Option<String>, zero_ok: bool| {
+            let value = value?;
+            let expected = "expected a positive duration such as `500ms` or `1h`";
             match value.trim().parse::<humantime::Duration>() {
-                Ok(d) => Some(d.into()),
+                Ok(d) if zero_ok || !d.is_zero() => Some(d.into()),
+                Ok(_) => {
+                    errors.push(format!("ignoring {name}={value:?}: {expected}"));
+                    None
+                }
                 Err(e) => {
-                    errors.push(format!(
-                        "ignoring {name}={value:?}: {e}; expected a duration such as `500ms` or \
-                         `1h`"
-                    ));
+                    errors.push(format!("ignoring {name}={value:?}: {e}; {expected}"));
                     None
                 }
             }
         };
-        let retention = duration("TOKIO_CONSOLE_RETENTION");
-        let publish_interval = duration("TOKIO_CONSOLE_PUBLISH_INTERVAL");
-        let buffer_capacity = var("TOKIO_CONSOLE_BUFFER_CAPACITY").and_then(|value| {
-            match value.trim().parse::<usize>() {
-                Ok(n) if n > 0 => Some(n),
+        let retention = duration("TOKIO_CONSOLE_RETENTION", retention, true);
+        // A zero interval would panic in the aggregator's `tokio::time::interval`.
+        let publish_interval = duration("TOKIO_CONSOLE_PUBLISH_INTERVAL", publish_interval, false);
+        let buffer_capacity =
+            buffer_capacity.and_then(|value| match value.trim().parse::<usize>() {
+                Ok(n) if (1..=MAX_BUFFER_CAPACITY).contains(&n) => Some(n),
                 _ => {
                     errors.push(format!(
-                        "ignoring TOKIO_CONSOLE_BUFFER_CAPACITY={value:?}: expected a positive \
-                         number of events such as `102400`"
+                        "ignoring TOKIO_CONSOLE_BUFFER_CAPACITY={value:?}: expected a number of \
+                     events from 1 to {MAX_BUFFER_CAPACITY}, such as `102400`"
                     ));
                     None
                 }
-            }
-        });
+            });
         let settings = Settings {
             bind,
             retention,
             publish_interval,
-            record_path: var("TOKIO_CONSOLE_RECORD_PATH").map(PathBuf::from),
+            record_path,
             buffer_capacity,
         };
         (settings, errors)
     }
 
     fn from_env() -> Settings {
-        let (settings, errors) = Settings::from_lookup(|name| std::env::var(name).ok());
+        let (settings, errors) =
+            Settings::from_lookup(|name| std::env::var_os(name).map(|v| v.into_string()));
         for e in errors {
             say(format_args!("{e}"));
         }
@@ -155,9 +200,17 @@ where
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::filter::FilterFn;
 
+    let mut serving = serving();
+    if let Some(addr) = *serving {
+        say(format_args!(
+            "tokio-console already served on {addr} by an earlier `init`/`layer`; this layer adds \
+             no second server"
+        ));
+        return tracing_subscriber::layer::Identity::new().boxed();
+    }
     match start(Settings::from_env()) {
         Ok((layer, addr)) => {
-            let _ = ADDR.set(addr);
+            *serving = Some(addr);
             layer
                 .with_filter(FilterFn::new(
                     console_filter as for<'r, 's> fn(&'r tracing::Metadata<'s>) -> bool,
@@ -215,9 +268,12 @@ fn start(settings: Settings) -> Result<(console_subscriber::ConsoleLayer, Socket
     Ok((layer, addr))
 }
 
-/// Runs the console's aggregator and gRPC server until the process ends.
+/// Runs the console's aggregator and gRPC server until the layer is dropped (the aggregator's
+/// channel closes) or either fails; then releases the port.
 #[cfg(tokio_unstable)]
 fn serve(server: console_subscriber::Server, listener: TcpListener, addr: SocketAddr) {
+    use std::task::Poll;
+
     // The console's own tasks are not the user's: keep them out of every subscriber.
     let _no_trace = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -230,22 +286,52 @@ fn serve(server: console_subscriber::Server, listener: TcpListener, addr: Socket
             say(format_args!(
                 "tokio-console not served: cannot start its runtime: {e}"
             ));
+            stopped(addr);
             return;
         }
     };
-    let result = runtime.block_on(async move {
+    let stop = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let parts = server.into_parts();
-        let aggregator = tokio::spawn(parts.aggregator.run());
-        let served = tonic::transport::Server::builder()
-            .add_service(parts.instrument_server)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await;
+        let mut aggregator = tokio::spawn(parts.aggregator.run());
+        let mut served = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(parts.instrument_server)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        // Whichever ends first ends both.
+        let ended = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = std::pin::Pin::new(&mut aggregator).poll(cx) {
+                return Poll::Ready(match r {
+                    Ok(()) => None, // its layer was dropped: nothing left to serve
+                    Err(e) => Some(format!("its aggregator failed: {e}")),
+                });
+            }
+            std::pin::Pin::new(&mut served).poll(cx).map(|r| match r {
+                Ok(Ok(())) => Some("the server ended".to_owned()),
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            })
+        })
+        .await;
         aggregator.abort();
-        served.map_err(std::io::Error::other)
+        served.abort();
+        Ok::<_, std::io::Error>(ended)
     });
-    if let Err(e) = result {
-        say(format_args!("tokio-console server on {addr} stopped: {e}"));
+    stopped(addr);
+    match stop {
+        Ok(None) => {}
+        Ok(Some(why)) => say(format_args!("tokio-console on {addr} stopped: {why}")),
+        Err(e) => say(format_args!("tokio-console on {addr} stopped: {e}")),
+    }
+}
+
+/// Forgets the server on `addr`, so that a later `init` / `layer` may start another.
+#[cfg(tokio_unstable)]
+fn stopped(addr: SocketAddr) {
+    let mut serving = serving();
+    if *serving == Some(addr) {
+        *serving = None;
     }
 }
 
@@ -271,17 +357,23 @@ where
 mod tests {
     use super::*;
 
-    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        |name| {
+    fn lookup<V: ToString>(
+        vars: &[(&str, V)],
+    ) -> impl Fn(&str) -> Option<Result<String, std::ffi::OsString>> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.to_string()))
+            .collect();
+        move |name| {
             vars.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| Ok(v.clone()))
         }
     }
 
     #[test]
     fn defaults_to_loopback_on_the_console_port() {
-        let (s, errors) = Settings::from_lookup(lookup(&[]));
+        let (s, errors) = Settings::from_lookup(lookup::<&str>(&[]));
         assert!(errors.is_empty());
         assert_eq!(s.bind, "127.0.0.1:6669".parse().unwrap());
         assert!(s.bind.ip().is_loopback());
@@ -334,11 +426,54 @@ mod tests {
         );
     }
 
+    /// Values console-subscriber would accept and then panic on, later, on its own thread.
+    #[test]
+    fn values_that_would_panic_in_console_subscriber_are_rejected() {
+        let huge = (usize::MAX >> 2).to_string();
+        let (s, errors) = Settings::from_lookup(lookup(&[
+            ("TOKIO_CONSOLE_PUBLISH_INTERVAL", "0s"),
+            ("TOKIO_CONSOLE_BUFFER_CAPACITY", huge.as_str()),
+            ("TOKIO_CONSOLE_RETENTION", "0s"),
+        ]));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0]
+                .starts_with("ignoring TOKIO_CONSOLE_PUBLISH_INTERVAL=\"0s\": expected a positive")
+        );
+        assert!(errors[1].starts_with("ignoring TOKIO_CONSOLE_BUFFER_CAPACITY="));
+        assert_eq!((s.publish_interval, s.buffer_capacity), (None, None));
+        assert_eq!(
+            s.retention,
+            Some(Duration::ZERO),
+            "keep nothing finished: allowed"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_values_are_named_and_a_non_utf8_record_path_is_a_path() {
+        use std::os::unix::ffi::OsStringExt as _;
+        let raw = || std::ffi::OsString::from_vec(vec![b'r', 0xff, b'c']);
+        let (s, errors) = Settings::from_lookup(|name| match name {
+            "TOKIO_CONSOLE_BIND" | "TOKIO_CONSOLE_RECORD_PATH" => Some(Err(raw())),
+            _ => None,
+        });
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("ignoring TOKIO_CONSOLE_BIND="),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[0].ends_with("not valid UTF-8"), "{}", errors[0]);
+        assert_eq!(s.bind.to_string(), DEFAULT_CONSOLE_BIND);
+        assert_eq!(s.record_path, Some(PathBuf::from(raw())));
+    }
+
     #[cfg(tokio_unstable)]
     #[test]
     fn a_taken_port_is_an_error_not_a_panic() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let (mut settings, _) = Settings::from_lookup(lookup(&[]));
+        let (mut settings, _) = Settings::from_lookup(lookup::<&str>(&[]));
         settings.bind = taken.local_addr().unwrap();
         let Err(err) = start(settings) else {
             panic!("the port is taken")

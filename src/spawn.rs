@@ -15,8 +15,10 @@ use tokio::task::JoinHandle;
 #[cfg(all(tokio_unstable, feature = "console"))]
 mod naming {
     use std::cell::Cell;
+    use std::sync::OnceLock;
 
     use crate::callsite::CallSite;
+    use crate::timed::Timed;
 
     thread_local! {
         /// The type name of the last `Timed` created on this thread, and its call site.
@@ -29,12 +31,42 @@ mod naming {
         let _ = LAST.try_with(|last| last.set(Some((std::any::type_name::<T>(), cs))));
     }
 
-    /// The fn name for a future of type `F`, if the last `Timed` created here is `F` or inside it.
+    /// Called after a `Timed` whose type does not identify its fn (one wrapping the future a
+    /// plain fn returned: two such fns may both return `Timed<Sleep>`): nothing to name.
+    #[inline]
+    pub(crate) fn forget() {
+        let _ = LAST.try_with(|last| last.set(None));
+    }
+
+    /// `pollwatch::timed::Timed<`, however the compiler spells it.
+    fn timed_prefix() -> &'static str {
+        static PREFIX: OnceLock<&'static str> = OnceLock::new();
+        PREFIX.get_or_init(|| {
+            let full = std::any::type_name::<Timed<std::future::Ready<()>>>();
+            full.find('<').map_or(full, |i| &full[..=i])
+        })
+    }
+
+    /// The fn name for a future of type `F`: if the last `Timed` created here is `F` or inside
+    /// it, and it is the only `Timed` in `F` (`select(a(), b())` is neither `a` nor `b`).
     pub(crate) fn name_of<F>() -> Option<&'static str> {
         let (timed, cs) = LAST.try_with(Cell::get).ok().flatten()?;
         let spawned = std::any::type_name::<F>();
-        (std::ptr::eq(timed, spawned) || spawned.contains(timed)).then(|| cs.name())
+        if std::ptr::eq(timed, spawned) {
+            return Some(cs.name());
+        }
+        let only = spawned.matches(timed_prefix()).count() == 1;
+        (only && spawned.contains(timed)).then(|| cs.name())
     }
+}
+
+/// Marks the last `Timed` created on this thread as not nameable; called by the code
+/// `#[async_timed]` generates for fns returning `impl Future`.
+#[doc(hidden)]
+#[inline]
+pub fn not_nameable() {
+    #[cfg(all(tokio_unstable, feature = "console"))]
+    naming::forget();
 }
 
 #[cfg(all(tokio_unstable, feature = "console"))]
@@ -135,6 +167,7 @@ where
 mod tests {
     use super::naming::{created, name_of};
     use crate::callsite::{CallSite, Emit};
+    use crate::timed::Timed;
 
     fn nop(_: &'static CallSite, _: Emit<'_>) -> bool {
         false
@@ -142,18 +175,26 @@ mod tests {
     static CS: CallSite = CallSite::new("work", "m", "a.rs", 1, 0, nop);
 
     struct Wrapper<T>(T);
+    type A = Timed<std::future::Ready<u8>>;
+    type B = Timed<std::future::Ready<u16>>;
 
     #[test]
     fn names_the_type_created_last_or_a_wrapper_of_it() {
-        created::<Vec<u8>>(&CS);
-        assert_eq!(name_of::<Vec<u8>>(), Some("work"));
-        assert_eq!(name_of::<Wrapper<Vec<u8>>>(), Some("work"));
-        assert_eq!(name_of::<Vec<u16>>(), None);
-        created::<Vec<u16>>(&CS);
-        assert_eq!(
-            name_of::<Vec<u8>>(),
-            None,
-            "an older future is not misnamed"
-        );
+        created::<A>(&CS);
+        assert_eq!(name_of::<A>(), Some("work"));
+        assert_eq!(name_of::<Wrapper<A>>(), Some("work"));
+        assert_eq!(name_of::<B>(), None);
+        created::<B>(&CS);
+        assert_eq!(name_of::<A>(), None, "an older future is not misnamed");
+        super::not_nameable();
+        assert_eq!(name_of::<B>(), None, "forgotten");
+    }
+
+    #[test]
+    fn a_future_holding_two_timed_futures_is_neither() {
+        created::<B>(&CS);
+        assert_eq!(name_of::<Wrapper<B>>(), Some("work"));
+        assert_eq!(name_of::<(A, B)>(), None);
+        assert_eq!(name_of::<Wrapper<(B, B)>>(), None);
     }
 }

@@ -41,6 +41,12 @@ pub const DEFAULT_FILTER: &str = "info";
 /// let _ = pollwatch::try_init();
 /// ```
 pub fn try_init() -> Result<(), InitError> {
+    // Before building anything: `layer()` starts the console server.
+    if tracing::dispatcher::has_been_set() {
+        return Err(InitError(
+            "a global default trace dispatcher has already been set".into(),
+        ));
+    }
     let subscriber = tracing_subscriber::registry().with(layer());
     tracing::subscriber::set_global_default(subscriber).map_err(|e| InitError(e.to_string()))?;
     #[cfg(feature = "console")]
@@ -56,13 +62,14 @@ pub fn try_init() -> Result<(), InitError> {
 /// pollwatch's subscriber as a [`Layer`], for programs that compose their own registry: the
 /// `fmt` layer of [`init`] (stderr, pollwatch's field format) behind its own `RUST_LOG` filter,
 /// plus, with the `console` feature, the tokio-console layer with its server started
-/// (see `console_addr`).
+/// (see `console_addr`): one server per process, stopped when its layer is dropped; a second
+/// `layer()` while it serves adds none and says so.
 ///
 /// The filter applies to the `fmt` output only, so other layers see every event they enable.
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// use tracing_subscriber::layer::SubscriberExt as _;
 ///
 /// let subscriber = tracing_subscriber::registry()

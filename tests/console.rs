@@ -55,6 +55,7 @@ mod checks {
     pub(super) struct Example {
         child: Child,
         pub(super) stderr: Arc<Mutex<Vec<String>>>,
+        reader: Option<std::thread::JoinHandle<()>>,
     }
 
     impl Example {
@@ -72,12 +73,16 @@ mod checks {
             let stderr = Arc::new(Mutex::new(Vec::new()));
             let lines = stderr.clone();
             let pipe = child.stderr.take().unwrap();
-            std::thread::spawn(move || {
+            let reader = std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                     lines.lock().unwrap().push(line);
                 }
             });
-            Example { child, stderr }
+            Example {
+                child,
+                stderr,
+                reader: Some(reader),
+            }
         }
 
         /// The first stderr line for which `f` returns something, waiting up to `timeout`.
@@ -97,10 +102,12 @@ mod checks {
             }
         }
 
+        /// Waits for the process to exit and for its stderr to be read to the end.
         pub(super) fn wait(mut self) -> std::process::ExitStatus {
             let status = self.child.wait().unwrap();
-            // Let the reader thread drain the pipe.
-            std::thread::sleep(Duration::from_millis(100));
+            if let Some(reader) = self.reader.take() {
+                reader.join().unwrap();
+            }
             status
         }
     }
@@ -120,34 +127,75 @@ mod checks {
         println!("console: the `console` example seen by a console client ... ok");
         taken_port(addr);
         println!("console: a taken port is one line, and the warnings still print ... ok");
+        bad_values_are_one_line_each();
+        println!("console: bad TOKIO_CONSOLE_* values are one line each, never a panic ... ok");
     }
 
-    /// Runs the example for 3 s with `TOKIO_CONSOLE_BIND=bind`; checks that exactly one stderr
-    /// line is about the console and starts with `about`, and that pollwatch's slow-poll warning
-    /// still printed (the console's absence changes nothing else). Returns that line.
-    fn one_line_about_the_console(bind: &str, about: &str) -> String {
-        let example = Example::start(&[("TOKIO_CONSOLE_BIND", bind)], "3s");
+    /// Runs the example for 5 s (its blocking task first blocks at 2 s) with `envs`; checks
+    /// that it exits cleanly without a panic and that pollwatch's slow-poll warning printed (the
+    /// console, or its absence, changes nothing else). Returns its stderr.
+    fn run_example(envs: &[(&str, &str)]) -> Vec<String> {
+        let example = Example::start(envs, "5s");
         let lines = example.stderr.clone();
-        assert!(example.wait().success());
-        let lines = lines.lock().unwrap();
-        let said: Vec<&String> = lines
-            .iter()
-            .filter(|l| l.contains("tokio-console"))
-            .collect();
-        assert_eq!(said.len(), 1, "one line about the console: {lines:#?}");
-        assert!(said[0].starts_with(about), "{}", said[0]);
+        let status = example.wait();
+        let lines = lines.lock().unwrap().clone();
+        assert!(status.success(), "{status}: {lines:#?}");
+        assert!(!lines.iter().any(|l| l.contains("panicked")), "{lines:#?}");
         assert!(
             lines
                 .iter()
                 .any(|l| l.contains("WARN pollwatch::slow_poll: refresh_rates blocked")),
             "{lines:#?}"
         );
+        lines
+    }
+
+    /// Runs the example with `TOKIO_CONSOLE_BIND=bind`; checks that exactly one stderr line is
+    /// about the console and starts with `about`. Returns that line.
+    fn one_line_about_the_console(bind: &str, about: &str) -> String {
+        let lines = run_example(&[("TOKIO_CONSOLE_BIND", bind)]);
+        let said: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("tokio-console"))
+            .collect();
+        assert_eq!(said.len(), 1, "one line about the console: {lines:#?}");
+        assert!(said[0].starts_with(about), "{}", said[0]);
         said[0].clone()
+    }
+
+    /// Values console-subscriber itself would panic on (some later, on its own thread): one line
+    /// each naming the variable, and the console served with the defaults.
+    #[cfg(tokio_unstable)]
+    fn bad_values_are_one_line_each() {
+        let huge = (usize::MAX >> 2).to_string();
+        let lines = run_example(&[
+            ("TOKIO_CONSOLE_BIND", "127.0.0.1:0"),
+            ("TOKIO_CONSOLE_PUBLISH_INTERVAL", "0s"),
+            ("TOKIO_CONSOLE_RETENTION", "a while"),
+            ("TOKIO_CONSOLE_BUFFER_CAPACITY", huge.as_str()),
+            ("TOKIO_CONSOLE_RECORD_PATH", "/nonexistent-dir/console.rec"),
+        ]);
+        for start in [
+            "pollwatch: ignoring TOKIO_CONSOLE_PUBLISH_INTERVAL=\"0s\": expected a positive",
+            "pollwatch: ignoring TOKIO_CONSOLE_RETENTION=\"a while\": ",
+            "pollwatch: ignoring TOKIO_CONSOLE_BUFFER_CAPACITY=",
+            "pollwatch: not recording: TOKIO_CONSOLE_RECORD_PATH=/nonexistent-dir/console.rec: ",
+        ] {
+            let n = lines.iter().filter(|l| l.starts_with(start)).count();
+            assert_eq!(n, 1, "{start}: {lines:#?}");
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("tokio-console: serving on 127.0.0.1:"))
+        );
+        assert!(!lines.iter().any(|l| l.contains("stopped")), "{lines:#?}");
     }
 
     /// A second program on the same port: one line says why there is no console.
     #[cfg(tokio_unstable)]
     fn taken_port(addr: std::net::SocketAddr) {
+        // Taken by us, or (if binding fails) by someone else: taken either way.
         let _listener = std::net::TcpListener::bind(addr).ok();
         let about = format!("pollwatch: tokio-console not served: cannot listen on {addr}: ");
         one_line_about_the_console(&addr.to_string(), &about);
@@ -286,18 +334,61 @@ mod checks {
             }
         }
 
+        /// Plain fns returning `impl Future`: both return `Timed<Sleep>`, so the type cannot
+        /// say which fn made the future, and `pollwatch::spawn` must not guess.
+        #[pollwatch::async_timed]
+        fn nap_a() -> impl std::future::Future<Output = ()> {
+            tokio::time::sleep(Duration::from_secs(3600))
+        }
+
+        #[pollwatch::async_timed]
+        fn nap_b() -> impl std::future::Future<Output = ()> {
+            tokio::time::sleep(Duration::from_secs(3600))
+        }
+
+        #[pollwatch::async_timed(skip(shared))]
+        async fn local_ticker(shared: std::rc::Rc<u64>) {
+            loop {
+                tokio::time::sleep(Duration::from_millis(*shared)).await;
+            }
+        }
+
+        fn registry_with_pollwatch() -> impl tracing::Subscriber + Send + Sync {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            tracing_subscriber::registry().with(pollwatch::layer())
+        }
+
         pub(super) fn in_process() {
             // SAFETY: no other thread exists yet (`harness = false`, nothing spawned).
             unsafe { std::env::set_var("TOKIO_CONSOLE_BIND", "127.0.0.1:0") };
-            pollwatch::try_init().expect("the first subscriber of this process");
+
+            // The server lives as long as its layer: a scoped subscriber's ends with it.
+            let scoped = registry_with_pollwatch();
+            let first = pollwatch::console_addr().expect("the console server is up");
+            drop(scoped);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while pollwatch::console_addr().is_some() || std::net::TcpStream::connect(first).is_ok()
+            {
+                assert!(Instant::now() < deadline, "the server outlived its layer");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+
+            // A user's own registry with `pollwatch::layer()` in it.
+            tracing::subscriber::set_global_default(registry_with_pollwatch()).unwrap();
             let addr = pollwatch::console_addr().expect("the console server is up");
             assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+            // A second layer while it serves: no second server, the first one unchanged.
+            drop(registry_with_pollwatch());
+            assert_eq!(pollwatch::console_addr(), Some(addr));
+            // `try_init` with a subscriber already set starts nothing either.
+            assert!(pollwatch::try_init().is_err());
+            assert_eq!(pollwatch::console_addr(), Some(addr));
 
             let rt = pollwatch::Builder::new_multi_thread()
                 .worker_threads(2)
                 .build()
                 .unwrap();
-            let lines = rt.block_on(async {
+            let mut expected: Vec<(u32, Option<&str>, &str)> = rt.block_on(async {
                 let named = (line!(), pollwatch::spawn(ticker(10)));
                 let traced = other_ticker(10).instrument(tracing::info_span!("traced"));
                 let wrapped = (line!(), pollwatch::spawn(traced));
@@ -306,39 +397,58 @@ mod checks {
                 let early = other_ticker(10);
                 let _later = ticker(10);
                 let stale = (line!(), pollwatch::spawn(early));
-                [named.0, wrapped.0, plain.0, stale.0]
+                let both = futures::future::join(ticker(10), other_ticker(10));
+                let joined = (line!(), pollwatch::spawn(both));
+                let nap = nap_a();
+                let _other_nap = nap_b();
+                let napping = (line!(), pollwatch::spawn(nap));
+                vec![
+                    (named.0, Some("ticker"), "named after its fn"),
+                    (wrapped.0, Some("other_ticker"), "named through a wrapper"),
+                    (plain.0, None, "tokio::spawn names nothing"),
+                    (stale.0, None, "an older future is not misnamed"),
+                    (joined.0, None, "two fns' futures are neither"),
+                    (napping.0, None, "`impl Future` fns' types do not name them"),
+                ]
             });
-            let [named_line, wrapped_line, plain_line, stale_line] = lines;
+            // `spawn_local` on a thread of its own, driving its `LocalSet` for good.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&rt, async {
+                    let period = std::rc::Rc::new(10);
+                    let (line, task) = (line!(), pollwatch::spawn_local(local_ticker(period)));
+                    tx.send(line).unwrap();
+                    task.await.unwrap();
+                });
+            });
+            expected.push((rx.recv().unwrap(), Some("local_ticker"), "spawn_local"));
 
             let file = file!();
-            let tasks = watch(addr, Duration::from_secs(60), |tasks| {
-                let at = |line| {
-                    tasks
-                        .values()
-                        .find(|t| t.file.ends_with(file) && t.line == line)
-                };
-                [named_line, wrapped_line, plain_line, stale_line]
-                    .iter()
-                    .all(|&line| at(line).is_some_and(|t| t.polls >= 5))
-            });
-            let at = |line| {
-                tasks
+            let at = |tasks: &HashMap<u64, Task>, line| -> Option<Task> {
+                let mut here = tasks
                     .values()
-                    .find(|t| t.file.ends_with(file) && t.line == line)
-                    .unwrap()
+                    .filter(|t| t.file.ends_with(file) && t.line == line);
+                here.next().cloned()
             };
-            assert_eq!(at(named_line).name.as_deref(), Some("ticker"), "{tasks:#?}");
-            assert_eq!(
-                at(wrapped_line).name.as_deref(),
-                Some("other_ticker"),
-                "{tasks:#?}"
-            );
-            assert_eq!(
-                at(plain_line).name,
-                None,
-                "tokio::spawn names nothing: {tasks:#?}"
-            );
-            assert_eq!(at(stale_line).name, None, "never misnamed: {tasks:#?}");
+            let tasks = watch(addr, Duration::from_secs(60), |tasks| {
+                expected
+                    .iter()
+                    .all(|&(line, ..)| at(tasks, line).is_some_and(|t| t.polls >= 1))
+                    && at(tasks, expected[0].0).is_some_and(|t| t.polls >= 5)
+            });
+            for (line, name, why) in &expected {
+                let task = at(&tasks, *line).unwrap();
+                assert_eq!(
+                    task.name.as_deref(),
+                    *name,
+                    "line {line}, {why}: {tasks:#?}"
+                );
+            }
             drop(rt);
         }
 

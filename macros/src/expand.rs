@@ -72,7 +72,16 @@ pub(crate) fn expand(args: &Args, item: &ItemFn) -> syn::Result<TokenStream> {
         Mode::WrapReturn => {
             let body = &item.body;
             let timed = wrap(quote!((|| { #body })()));
-            emit_fn(item, &item.sig, true, quote! { #callsite #values #timed })
+            // The wrapped type is the body's own (two fns may return the same `Sleep`), so it
+            // cannot tell `pollwatch::spawn` which fn made the future.
+            let out = Ident::new("__pollwatch_fut", Span::call_site());
+            let body = quote! {
+                #callsite #values
+                let #out = #timed;
+                #krate::__private::not_nameable();
+                #out
+            };
+            emit_fn(item, &item.sig, true, body)
         }
         Mode::BoxPin => {
             let mut block: syn::Block = syn::parse2(braced(&item.body))?;
