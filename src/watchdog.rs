@@ -605,6 +605,10 @@ mod tests {
             }
             used = cpu_time(clock).unwrap() - before;
         }
-        assert!(used >= Duration::from_millis(15), "{used:?} after {:?}", start.elapsed());
+        assert!(
+            used >= Duration::from_millis(15),
+            "{used:?} after {:?}",
+            start.elapsed()
+        );
     }
 }
