@@ -210,7 +210,7 @@ impl<'w> FormatFields<'w> for Fields {
         let message = c.message.as_deref().unwrap_or("");
         let ours = c.fields.iter().any(|(name, value)| {
             [crate::fields::FN, crate::fields::TASK].contains(name)
-                && message.contains(value.trim_matches('"'))
+                && shows(message, value.trim_matches('"'))
         });
         let mut sep = "";
         if !message.is_empty() {
@@ -218,7 +218,7 @@ impl<'w> FormatFields<'w> for Fields {
             sep = " ";
         }
         for (name, value) in &c.fields {
-            let value_shown = message.contains(value.trim_matches('"'));
+            let value_shown = shows(message, value.trim_matches('"'));
             if ours && (REPEATED.contains(name) && value_shown || is_default(name, value)) {
                 continue;
             }
@@ -234,6 +234,18 @@ impl<'w> FormatFields<'w> for Fields {
         }
         Ok(())
     }
+}
+
+/// Whether `message` shows `value` as a whole word: task `10` is not shown by `100.7ms`.
+fn shows(message: &str, value: &str) -> bool {
+    if value.is_empty() {
+        return false;
+    }
+    let part_of_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    message.match_indices(value).any(|(i, _)| {
+        !part_of_word(message[..i].chars().next_back())
+            && !part_of_word(message[i + value.len()..].chars().next())
+    })
 }
 
 fn use_color() -> bool {
@@ -280,3 +292,20 @@ impl fmt::Display for InitError {
 }
 
 impl std::error::Error for InitError {}
+
+#[cfg(test)]
+mod tests {
+    use super::shows;
+
+    #[test]
+    fn a_value_is_shown_only_as_a_whole_word() {
+        let message = "refresh_rates has been blocking for 100.7ms at examples/console.rs:45";
+        assert!(!shows(message, "10"), "a task id inside a duration");
+        assert!(!shows(message, "refresh"));
+        assert!(shows(message, "refresh_rates"));
+        assert!(shows(message, "100.7ms"));
+        assert!(shows(message, "examples/console.rs:45"));
+        assert!(shows("in task 10 spawned", "10"));
+        assert!(!shows(message, ""));
+    }
+}
