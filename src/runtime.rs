@@ -249,7 +249,7 @@ impl Builder {
         self.install_hooks();
         let inner = self.inner.build()?;
         if self.heartbeat.unwrap_or(true) {
-            inner.spawn(heartbeat_task());
+            spawn_heartbeat(&inner)?;
         }
         Ok(Runtime {
             inner,
@@ -529,6 +529,21 @@ fn task_poll_ended() {
 
 /// aiodebug's `monitor_loop_lag`: sleep, and see how late the runtime woke us. Sleeps half the
 /// threshold, so lag of a full threshold cannot hide between two beats.
+/// Spawns the heartbeat; named where Tokio has task names, so tokio-console does not list it as
+/// an anonymous task of `runtime.rs`.
+fn spawn_heartbeat(rt: &tokio::runtime::Runtime) -> io::Result<()> {
+    #[cfg(all(tokio_unstable, feature = "console"))]
+    return tokio::task::Builder::new()
+        .name("pollwatch heartbeat")
+        .spawn_on(heartbeat_task(), rt.handle())
+        .map(drop);
+    #[cfg(not(all(tokio_unstable, feature = "console")))]
+    {
+        rt.spawn(heartbeat_task());
+        Ok(())
+    }
+}
+
 async fn heartbeat_task() {
     loop {
         // `debug_mode` first: it initializes the config the threshold comes from.

@@ -503,6 +503,14 @@ mod checks {
                     t.busy
                 );
             }
+            // pollwatch's own task says what it is.
+            let heartbeat = named(&tasks, "pollwatch heartbeat");
+            assert_eq!(heartbeat.len(), 1, "{tasks:#?}");
+            assert!(
+                heartbeat[0].file.ends_with("src/runtime.rs"),
+                "{:?}",
+                heartbeat[0]
+            );
             // What the README tells users to look at: the blocker's busy time grows by whole
             // blocks per poll, the healthy feeds' by microseconds over many polls.
             let refresh = named(&tasks, "refresh_rates")[0];
