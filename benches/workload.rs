@@ -20,7 +20,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use pollwatch::{DebugMode, async_timed};
 
 const TASKS: u64 = 10_000;
@@ -84,31 +85,54 @@ where
     sum
 }
 
+/// Benches `task` × 10,000 on the plain Tokio runtime `rt`, with debug mode as `mode`.
+fn on_tokio<F, Fut>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    mode: DebugMode,
+    task: F,
+) where
+    F: Fn(u64) -> Fut + Copy,
+    Fut: std::future::Future<Output = u64> + Send + 'static,
+{
+    pollwatch::set_debug_mode(mode);
+    g.bench_function(name, |b| b.iter(|| black_box(rt.block_on(spawn_all(task)))));
+}
+
+fn new_tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn workload(c: &mut Criterion) {
     let mut g = c.benchmark_group("10k tasks x 100 yields");
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(5));
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let tokio_rt = new_tokio_runtime();
 
-    g.bench_function("plain tokio", |b| {
-        b.iter(|| black_box(tokio_rt.block_on(spawn_all(plain_task))))
-    });
+    on_tokio(&mut g, &tokio_rt, "plain tokio", DebugMode::Off, plain_task);
     let monitor = tokio_metrics::TaskMonitor::new();
     g.bench_function("plain tokio, TaskMonitor::instrument", |b| {
         b.iter(|| black_box(tokio_rt.block_on(spawn_all(|n| monitor.instrument(plain_task(n))))))
     });
-    pollwatch::set_debug_mode(DebugMode::Off);
-    g.bench_function("async_timed, debug off", |b| {
-        b.iter(|| black_box(tokio_rt.block_on(spawn_all(timed_task))))
-    });
-    pollwatch::set_debug_mode(DebugMode::On);
-    g.bench_function("async_timed, debug on", |b| {
-        b.iter(|| black_box(tokio_rt.block_on(spawn_all(timed_task))))
-    });
+    on_tokio(
+        &mut g,
+        &tokio_rt,
+        "async_timed, debug off",
+        DebugMode::Off,
+        timed_task,
+    );
+    on_tokio(
+        &mut g,
+        &tokio_rt,
+        "async_timed, debug on",
+        DebugMode::On,
+        timed_task,
+    );
     drop(tokio_rt);
 
     let pollwatch_rt = pollwatch::Builder::new_multi_thread().build().unwrap();
@@ -135,21 +159,28 @@ fn working(c: &mut Criterion) {
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(8));
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    g.bench_function("plain tokio", |b| {
-        b.iter(|| black_box(tokio_rt.block_on(spawn_all(plain_working_task))))
-    });
-    pollwatch::set_debug_mode(DebugMode::Off);
-    g.bench_function("async_timed, debug off", |b| {
-        b.iter(|| black_box(tokio_rt.block_on(spawn_all(timed_working_task))))
-    });
-    pollwatch::set_debug_mode(DebugMode::On);
-    g.bench_function("async_timed, debug on", |b| {
-        b.iter(|| black_box(tokio_rt.block_on(spawn_all(timed_working_task))))
-    });
+    let rt = new_tokio_runtime();
+    on_tokio(
+        &mut g,
+        &rt,
+        "plain tokio",
+        DebugMode::Off,
+        plain_working_task,
+    );
+    on_tokio(
+        &mut g,
+        &rt,
+        "async_timed, debug off",
+        DebugMode::Off,
+        timed_working_task,
+    );
+    on_tokio(
+        &mut g,
+        &rt,
+        "async_timed, debug on",
+        DebugMode::On,
+        timed_working_task,
+    );
     g.finish();
 }
 
