@@ -119,12 +119,7 @@ pub mod __private {
     pub use crate::events::helpers::{dur_field, outcome_field, value_field};
     #[cfg(feature = "tokio")]
     pub use crate::runtime::{run_main, run_test};
-    #[cfg(feature = "tokio")]
-    pub use crate::spawn::not_nameable;
-    #[cfg(not(feature = "tokio"))]
-    #[inline]
-    pub fn not_nameable() {}
-    pub use crate::timed::{Timed, enabled, timed, timed_with};
+    pub use crate::timed::{Timed, enabled, not_nameable, timed, timed_with};
     pub use crate::values::{AutoDebug, AutoDisplay, AutoOpaque, Outcome, Values, Wrap};
     pub use tracing;
 }

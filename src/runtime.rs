@@ -527,8 +527,6 @@ fn task_poll_ended() {
     }
 }
 
-/// aiodebug's `monitor_loop_lag`: sleep, and see how late the runtime woke us. Sleeps half the
-/// threshold, so lag of a full threshold cannot hide between two beats.
 /// Spawns the heartbeat; named where Tokio has task names, so tokio-console does not list it as
 /// an anonymous task of `runtime.rs`.
 fn spawn_heartbeat(rt: &tokio::runtime::Runtime) -> io::Result<()> {
@@ -544,6 +542,8 @@ fn spawn_heartbeat(rt: &tokio::runtime::Runtime) -> io::Result<()> {
     }
 }
 
+/// aiodebug's `monitor_loop_lag`: sleep, and see how late the runtime woke us. Sleeps half the
+/// threshold, so lag of a full threshold cannot hide between two beats.
 async fn heartbeat_task() {
     loop {
         // `debug_mode` first: it initializes the config the threshold comes from.

@@ -60,17 +60,8 @@ mod naming {
     }
 }
 
-/// Marks the last `Timed` created on this thread as not nameable; called by the code
-/// `#[async_timed]` generates for fns returning `impl Future`.
-#[doc(hidden)]
-#[inline]
-pub fn not_nameable() {
-    #[cfg(all(tokio_unstable, feature = "console"))]
-    naming::forget();
-}
-
 #[cfg(all(tokio_unstable, feature = "console"))]
-pub(crate) use naming::created;
+pub(crate) use naming::{created, forget};
 
 /// [`tokio::spawn`], naming the task after the `#[async_timed]` fn that made `future`.
 ///
@@ -186,7 +177,7 @@ mod tests {
         assert_eq!(name_of::<B>(), None);
         created::<B>(&CS);
         assert_eq!(name_of::<A>(), None, "an older future is not misnamed");
-        super::not_nameable();
+        super::forget();
         assert_eq!(name_of::<B>(), None, "forgotten");
     }
 

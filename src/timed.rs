@@ -128,6 +128,15 @@ pub fn timed_with<F: Future>(
     new(cs, values, Some(record), fut)
 }
 
+/// Tells `pollwatch::spawn` that the `Timed` just created cannot name its task: called by the
+/// code `#[async_timed]` generates for fns returning `impl Future`, whose wrapped type is the
+/// body's own (two fns may both return `Sleep`) and so does not identify the fn.
+#[inline]
+pub fn not_nameable() {
+    #[cfg(all(tokio_unstable, feature = "console"))]
+    crate::spawn::forget();
+}
+
 /// Whether the start/finish events of `cs` are enabled: the macro captures arguments only then.
 #[inline]
 pub fn enabled(cs: &'static CallSite) -> bool {
