@@ -8,6 +8,8 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Expr, Ident, LitStr, Path, Token};
 
+use crate::errors::{Errors, parse_list};
+
 mod kw {
     syn::custom_keyword!(name);
     syn::custom_keyword!(target);
@@ -57,7 +59,7 @@ pub(crate) struct Args {
     pub(crate) slow_nanos: Option<u64>,
     pub(crate) krate: Option<Path>,
     /// Errors collected while parsing; reported together.
-    pub(crate) errors: Option<syn::Error>,
+    pub(crate) errors: Errors,
 }
 
 impl Args {
@@ -68,50 +70,18 @@ impl Args {
             None => quote!(::pollwatch),
         }
     }
-
-    fn error(&mut self, err: syn::Error) {
-        match &mut self.errors {
-            Some(errors) => errors.combine(err),
-            None => self.errors = Some(err),
-        }
-    }
-}
-
-/// Stores `value` in `slot`, or reports the argument as given twice.
-fn set_once<T>(
-    args: &mut Args,
-    slot: impl FnOnce(&mut Args) -> &mut Option<T>,
-    value: T,
-    span: Span,
-    name: &str,
-) {
-    let slot = slot(args);
-    if slot.is_some() {
-        args.error(syn::Error::new(span, format!("`{name}` is given twice")));
-    } else {
-        *slot = Some(value);
-    }
 }
 
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = Args::default();
-        while !input.is_empty() {
-            if let Err(e) = parse_one(&mut args, input) {
-                args.error(e);
-                skip_to_comma(input);
-            }
-            if input.is_empty() {
-                break;
-            }
-            if let Err(e) = input.parse::<Token![,]>() {
-                args.error(e);
-                skip_to_comma(input);
-                let _ = input.parse::<Option<Token![,]>>();
-            }
-        }
+        let mut errors = Errors::default();
+        parse_list(input, &mut errors, |input, errors| {
+            parse_one(&mut args, errors, input)
+        });
+        args.errors = errors;
         if let (Some(span), Some(_)) = (args.skip_all, &args.skip) {
-            args.error(syn::Error::new(
+            args.errors.push(syn::Error::new(
                 span,
                 "`skip_all` and `skip(...)` are given together; use one of them",
             ));
@@ -120,29 +90,28 @@ impl Parse for Args {
     }
 }
 
-fn skip_to_comma(input: ParseStream<'_>) {
-    while !input.is_empty() && !input.peek(Token![,]) {
-        let _ = input.parse::<proc_macro2::TokenTree>();
-    }
-}
-
-pub(crate) fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<()> {
+/// Parses one argument into `args`; "given twice" goes to `errors`, other problems are returned.
+pub(crate) fn parse_one(
+    args: &mut Args,
+    errors: &mut Errors,
+    input: ParseStream<'_>,
+) -> syn::Result<()> {
     let lookahead = input.lookahead1();
     if lookahead.peek(kw::name) {
         let kw: kw::name = input.parse()?;
         let value = parse_non_empty(input, "name", "a name such as `\"fetch_user\"`")?;
-        set_once(args, |a| &mut a.name, value, kw.span, "name");
+        errors.set_once(&mut args.name, value, kw.span, "name");
     } else if lookahead.peek(kw::target) {
         let kw: kw::target = input.parse()?;
         let value = parse_non_empty(input, "target", "a target such as `\"my_app::db\"`")?;
-        set_once(args, |a| &mut a.target, value, kw.span, "target");
+        errors.set_once(&mut args.target, value, kw.span, "target");
     } else if lookahead.peek(kw::level) {
         let kw: kw::level = input.parse()?;
         let level = parse_level(input)?;
-        set_once(args, |a| &mut a.level, level, kw.span, "level");
+        errors.set_once(&mut args.level, level, kw.span, "level");
     } else if lookahead.peek(kw::skip_all) {
         let kw: kw::skip_all = input.parse()?;
-        set_once(args, |a| &mut a.skip_all, kw.span, kw.span, "skip_all");
+        errors.set_once(&mut args.skip_all, kw.span, kw.span, "skip_all");
     } else if lookahead.peek(kw::skip) {
         let kw: kw::skip = input.parse()?;
         let names = parse_group(input, |content| {
@@ -154,19 +123,12 @@ pub(crate) fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<
                 "`skip(...)` takes argument names, such as `skip(token, password)`",
             )
         })?;
-        set_once(
-            args,
-            |a| &mut a.skip,
-            names.into_iter().collect(),
-            kw.span,
-            "skip",
-        );
+        errors.set_once(&mut args.skip, names.into_iter().collect(), kw.span, "skip");
     } else if lookahead.peek(kw::fields) {
         let kw: kw::fields = input.parse()?;
         let fields = parse_group(input, Punctuated::<Field, Token![,]>::parse_terminated)?;
-        set_once(
-            args,
-            |a| &mut a.fields,
+        errors.set_once(
+            &mut args.fields,
             fields.into_iter().collect(),
             kw.span,
             "fields",
@@ -174,16 +136,16 @@ pub(crate) fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<
     } else if lookahead.peek(kw::ret) {
         let kw: kw::ret = input.parse()?;
         let fmt = parse_fmt_mode(input, Fmt::Debug, "ret")?;
-        set_once(args, |a| &mut a.ret, fmt, kw.span, "ret");
+        errors.set_once(&mut args.ret, fmt, kw.span, "ret");
     } else if lookahead.peek(kw::err) {
         let kw: kw::err = input.parse()?;
         let fmt = parse_fmt_mode(input, Fmt::Display, "err")?;
-        set_once(args, |a| &mut a.err, fmt, kw.span, "err");
+        errors.set_once(&mut args.err, fmt, kw.span, "err");
     } else if lookahead.peek(kw::slow) {
         let kw: kw::slow = input.parse()?;
         let lit = parse_str_value(input, "slow", "a duration such as `\"20ms\"`")?;
         let nanos = parse_duration(&lit)?;
-        set_once(args, |a| &mut a.slow_nanos, nanos, kw.span, "slow");
+        errors.set_once(&mut args.slow_nanos, nanos, kw.span, "slow");
     } else if lookahead.peek(Token![crate]) {
         let kw: Token![crate] = input.parse()?;
         let lit = parse_str_value(input, "crate", "a path such as `\"my_pollwatch\"`")?;
@@ -196,7 +158,7 @@ pub(crate) fn parse_one(args: &mut Args, input: ParseStream<'_>) -> syn::Result<
                 ),
             )
         })?;
-        set_once(args, |a| &mut a.krate, path, kw.span, "crate");
+        errors.set_once(&mut args.krate, path, kw.span, "crate");
     } else if input.peek(Ident::peek_any) {
         let ident = input.call(Ident::parse_any)?;
         return Err(syn::Error::new(

@@ -8,6 +8,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::{LitInt, LitStr, Token};
 
 use crate::args::Args;
+use crate::errors::{Errors, parse_list};
 use crate::item::ItemFn;
 
 mod kw {
@@ -24,54 +25,39 @@ pub(crate) enum Entry {
     Test,
 }
 
+/// The arguments of `#[pollwatch::main]` / `#[pollwatch::test]`.
 #[derive(Default)]
-pub(crate) struct MainArgs {
+pub(crate) struct EntryArgs {
     current_thread: Option<(bool, Span)>,
     worker_threads: Option<(LitInt, Span)>,
     start_paused: Option<(syn::LitBool, Span)>,
     timed: Args,
-    errors: Option<syn::Error>,
+    errors: Errors,
 }
 
-impl MainArgs {
-    fn error(&mut self, e: syn::Error) {
-        match &mut self.errors {
-            Some(errors) => errors.combine(e),
-            None => self.errors = Some(e),
-        }
-    }
-}
-
-impl Parse for MainArgs {
+impl Parse for EntryArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let mut args = MainArgs::default();
-        while !input.is_empty() {
-            if let Err(e) = parse_one(&mut args, input) {
-                args.error(e);
-                while !input.is_empty() && !input.peek(Token![,]) {
-                    let _ = input.parse::<proc_macro2::TokenTree>();
-                }
-            }
-            if input.is_empty() {
-                break;
-            }
-            input.parse::<Token![,]>()?;
-        }
+        let mut args = EntryArgs::default();
+        let mut errors = Errors::default();
+        parse_list(input, &mut errors, |input, errors| {
+            parse_one(&mut args, errors, input)
+        });
         // `#[pollwatch::test]` defaults to the current-thread flavor, as `#[tokio::test]` does.
         if let (Some((true, _)), Some((_, span))) = (&args.current_thread, &args.worker_threads) {
-            args.error(syn::Error::new(
+            errors.push(syn::Error::new(
                 *span,
                 "`worker_threads` applies to the `multi_thread` flavor only",
             ));
         }
         if let Some(e) = args.timed.errors.take() {
-            args.error(e);
+            errors.push(e);
         }
+        args.errors = errors;
         Ok(args)
     }
 }
 
-fn parse_one(args: &mut MainArgs, input: ParseStream<'_>) -> syn::Result<()> {
+fn parse_one(args: &mut EntryArgs, errors: &mut Errors, input: ParseStream<'_>) -> syn::Result<()> {
     let lookahead = input.lookahead1();
     if lookahead.peek(kw::flavor) {
         let kw: kw::flavor = input.parse()?;
@@ -89,9 +75,12 @@ fn parse_one(args: &mut MainArgs, input: ParseStream<'_>) -> syn::Result<()> {
                 ));
             }
         };
-        if args.current_thread.replace((current, kw.span)).is_some() {
-            return Err(syn::Error::new(kw.span, "`flavor` is given twice"));
-        }
+        errors.set_once(
+            &mut args.current_thread,
+            (current, kw.span),
+            kw.span,
+            "flavor",
+        );
     } else if lookahead.peek(kw::worker_threads) {
         let kw: kw::worker_threads = input.parse()?;
         input.parse::<Token![=]>()?;
@@ -102,21 +91,27 @@ fn parse_one(args: &mut MainArgs, input: ParseStream<'_>) -> syn::Result<()> {
                 "`worker_threads` must be at least 1",
             ));
         }
-        if args.worker_threads.replace((n, kw.span)).is_some() {
-            return Err(syn::Error::new(kw.span, "`worker_threads` is given twice"));
-        }
+        errors.set_once(
+            &mut args.worker_threads,
+            (n, kw.span),
+            kw.span,
+            "worker_threads",
+        );
     } else if lookahead.peek(kw::start_paused) {
         let kw: kw::start_paused = input.parse()?;
         input.parse::<Token![=]>()?;
         let b: syn::LitBool = input
             .parse()
             .map_err(|e| syn::Error::new(e.span(), "`start_paused` expects `true` or `false`"))?;
-        if args.start_paused.replace((b, kw.span)).is_some() {
-            return Err(syn::Error::new(kw.span, "`start_paused` is given twice"));
-        }
+        errors.set_once(
+            &mut args.start_paused,
+            (b, kw.span),
+            kw.span,
+            "start_paused",
+        );
     } else if lookahead.peek(kw::slow) || lookahead.peek(Token![crate]) {
         // Shared with `#[async_timed]`: same parsing, same messages ("given twice" included).
-        crate::args::parse_one(&mut args.timed, input)?;
+        crate::args::parse_one(&mut args.timed, errors, input)?;
     } else if input.peek(syn::Ident) {
         let ident: syn::Ident = input.parse()?;
         return Err(syn::Error::new(
@@ -132,7 +127,7 @@ fn parse_one(args: &mut MainArgs, input: ParseStream<'_>) -> syn::Result<()> {
     Ok(())
 }
 
-pub(crate) fn expand(mut args: MainArgs, item: ItemFn, entry: Entry) -> syn::Result<TokenStream> {
+pub(crate) fn expand(mut args: EntryArgs, item: ItemFn, entry: Entry) -> syn::Result<TokenStream> {
     if let Some(e) = args.errors.take() {
         return Err(e);
     }

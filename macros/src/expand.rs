@@ -15,6 +15,7 @@ use syn::visit_mut::VisitMut;
 use syn::{Expr, FnArg, Ident, Pat, ReturnType, Signature, Stmt, Type, TypeParamBound};
 
 use crate::args::{Args, Fmt};
+use crate::errors::Errors;
 use crate::item::ItemFn;
 
 /// How the annotated fn is turned into an instrumented one.
@@ -237,7 +238,7 @@ fn check_skips(args: &Args, sig: &Signature, params: &[Param]) -> syn::Result<()
         .filter(|p| !matches!(p.kind, ParamKind::Pattern(_)))
         .map(|p| p.name.as_str())
         .collect();
-    let mut errors: Option<syn::Error> = None;
+    let mut errors = Errors::default();
     for skip in skips {
         let skip_name = skip.unraw().to_string();
         if !names.contains(&skip_name.as_str()) {
@@ -260,13 +261,10 @@ fn check_skips(args: &Args, sig: &Signature, params: &[Param]) -> syn::Result<()
                     sig.ident
                 ),
             );
-            match &mut errors {
-                Some(e) => e.combine(err),
-                None => errors = Some(err),
-            }
+            errors.push(err);
         }
     }
-    errors.map_or(Ok(()), Err)
+    errors.check()
 }
 
 /// Arguments whose values the start event records: not skipped, not shadowed by a field of

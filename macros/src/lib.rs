@@ -3,6 +3,7 @@
 
 mod args;
 mod entry;
+mod errors;
 mod expand;
 mod item;
 
@@ -14,16 +15,11 @@ pub fn async_timed(args: TokenStream, item: TokenStream) -> TokenStream {
     let item2 = proc_macro2::TokenStream::from(item.clone());
     let result = syn::parse::<args::Args>(args).and_then(|args| {
         let parsed = syn::parse2::<item::ItemFn>(item2.clone())?;
-        args.errors.clone().map_or(Ok(()), Err)?;
+        args.errors.check()?;
         expand::expand(&args, &parsed)
     });
-    // On error, still emit the user's item so the IDE and the rest of the crate keep working.
     result
-        .unwrap_or_else(|err| {
-            let mut out = err.to_compile_error();
-            out.extend(item2);
-            out
-        })
+        .unwrap_or_else(|err| errors::with_item(err, item2))
         .into()
 }
 
@@ -41,16 +37,9 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 
 fn entry_point(args: TokenStream, item: TokenStream, which: entry::Entry) -> TokenStream {
     let item2 = proc_macro2::TokenStream::from(item.clone());
-    let result = syn::parse::<entry::MainArgs>(args)
+    let result = syn::parse::<entry::EntryArgs>(args)
         .and_then(|args| entry::expand(args, syn::parse2(item2.clone())?, which));
     result
-        .unwrap_or_else(|err| error_with_item(err, item2))
+        .unwrap_or_else(|err| errors::with_item(err, item2))
         .into()
-}
-
-/// On error, the user's item is still emitted so the IDE and the rest of the crate keep working.
-fn error_with_item(err: syn::Error, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
-    let mut out = err.to_compile_error();
-    out.extend(item);
-    out
 }
