@@ -7,41 +7,33 @@
            enable `tokio` for `Builder`, `run` and `#[pollwatch::main]`. See README.md."
 )]
 
-mod callsite;
+// The layers, in the one direction data flows (README.md, "How it works"; `tests/layers.rs`
+// fails if an import goes against it):
+// `timed` → `detect` → `dispatch` → `site` + `sink`; all of them use `record`, `config`, `clock`,
+// `util`; `tokio` wires it into a runtime.
 mod clock;
 mod config;
-#[cfg(feature = "console")]
-mod console;
-mod events;
-mod frames;
-mod notify;
-mod report;
-#[cfg(feature = "tokio")]
-mod runtime;
-#[cfg(feature = "tokio")]
-mod spawn;
-#[cfg(all(feature = "stacks", target_os = "linux"))]
-mod stacks;
-mod stats;
-mod subscriber;
+mod detect;
+mod dispatch;
+mod record;
+mod sink;
+mod site;
 mod timed;
-mod values;
-mod watchdog;
+#[cfg(feature = "tokio")]
+mod tokio;
+mod util;
 
 pub use config::{Config, ConfigError, DebugMode, ENV_VARS, EnvVar, debug_mode, set_debug_mode};
-#[cfg(feature = "console")]
-pub use console::{DEFAULT_CONSOLE_BIND, console_addr};
-pub use events::{fields, targets};
-pub use notify::SlowPollInfo;
-pub use report::{
-    CallSiteSummary, ProcessInfo, REPORT_SCHEMA, Report, SlowPollRecord, StallRecord, report,
+pub use detect::{WatchdogGuard, watchdog};
+pub use record::SlowPollInfo;
+pub use sink::{
+    CallSiteSummary, DEFAULT_FILTER, InitError, ProcessInfo, REPORT_SCHEMA, Report, SlowPollRecord,
+    StallRecord, fields, init, layer, report, targets, try_init,
 };
+#[cfg(feature = "console")]
+pub use sink::{DEFAULT_CONSOLE_BIND, console_addr};
 #[cfg(feature = "tokio")]
-pub use runtime::{Builder, Runtime, run};
-#[cfg(feature = "tokio")]
-pub use spawn::{spawn, spawn_local};
-pub use subscriber::{DEFAULT_FILTER, InitError, init, layer, try_init};
-pub use watchdog::{WatchdogGuard, watchdog};
+pub use tokio::{Builder, Runtime, run, spawn, spawn_local};
 
 /// Instruments an `async fn`: logs its start (with arguments) and finish (elapsed, busy, idle,
 /// polls), and in debug mode reports polls that block the thread.
@@ -114,12 +106,13 @@ pub use pollwatch_macros::test;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__emit_timed as emit_timed;
-    pub use crate::callsite::{CallSite, Emit, Finished};
-    pub use crate::events::Dur;
-    pub use crate::events::helpers::{dur_field, outcome_field, value_field};
-    #[cfg(feature = "tokio")]
-    pub use crate::runtime::{run_main, run_test};
+    pub use crate::sink::events::helpers::{dur_field, outcome_field, value_field};
+    pub use crate::site::{
+        AutoDebug, AutoDisplay, AutoOpaque, CallSite, Emit, Finished, Outcome, Values, Wrap,
+    };
     pub use crate::timed::{Timed, enabled, not_nameable, timed, timed_with};
-    pub use crate::values::{AutoDebug, AutoDisplay, AutoOpaque, Outcome, Values, Wrap};
+    #[cfg(feature = "tokio")]
+    pub use crate::tokio::{run_main, run_test};
+    pub use crate::util::Dur;
     pub use tracing;
 }

@@ -11,15 +11,20 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::clock::Instant;
-
 use pin_project_lite::pin_project;
 
-use crate::callsite::{CallSite, Emit, Finished};
+use crate::clock::Instant;
 use crate::config::{self, DebugMode};
-use crate::values::{Outcome, Values};
-use crate::{events, frames, stats};
-use std::sync::atomic::Ordering::Relaxed;
+use crate::detect::frames;
+use crate::dispatch;
+use crate::record::Who;
+use crate::site::{CallSite, Emit, Finished, Outcome, Values};
+
+#[cfg_attr(
+    not(all(tokio_unstable, feature = "console")),
+    path = "timed/naming_mock.rs"
+)]
+pub(crate) mod naming;
 
 /// Formats the output for the finish event (`ret` / `err`); written by the macro.
 pub(crate) type RecordFn<O> = fn(&O) -> Outcome;
@@ -133,8 +138,7 @@ pub fn timed_with<F: Future>(
 /// body's own (two fns may both return `Sleep`) and so does not identify the fn.
 #[inline]
 pub fn not_nameable() {
-    #[cfg(all(tokio_unstable, feature = "console"))]
-    crate::spawn::forget();
+    naming::forget();
 }
 
 /// Whether the start/finish events of `cs` are enabled: the macro captures arguments only then.
@@ -152,8 +156,8 @@ fn new<F: Future>(
 ) -> Timed<F> {
     let debug = config::debug_mode().is_on();
     if debug {
-        stats::register(cs);
-        cs.stats().calls.fetch_add(1, Relaxed);
+        cs.register();
+        cs.stats().on_call();
     }
     #[cfg(feature = "tokio")]
     let inner = if debug && config::measure_scheduling() {
@@ -165,8 +169,7 @@ fn new<F: Future>(
     };
     #[cfg(not(feature = "tokio"))]
     let inner = Inner::Plain { fut: inner };
-    #[cfg(all(tokio_unstable, feature = "console"))]
-    crate::spawn::created::<Timed<F>>(cs);
+    naming::created::<Timed<F>>(cs);
     Timed {
         inner,
         state: State {
@@ -227,7 +230,7 @@ impl<O> Drop for PanicGuard<'_, O> {
     #[cold]
     fn drop(&mut self) {
         self.0.phase = Phase::Panicked;
-        events::panicked(self.0.cs, self.0.elapsed(), self.0.polls);
+        dispatch::panicked(self.0.cs, self.0.elapsed(), self.0.polls, None);
     }
 }
 
@@ -251,7 +254,7 @@ impl<'a, O> PollGuard<'a, O> {
         }
         let frame = match (mode.is_on(), start) {
             (true, Some(start)) => frames::enter(
-                frames::Who::Fn(state.cs),
+                Who::Fn(state.cs),
                 state.created_at,
                 state.polls,
                 config::slow_poll_nanos(),
@@ -282,10 +285,10 @@ impl<'a, O> PollGuard<'a, O> {
         self.state.busy = self.state.busy.saturating_add(duration);
         self.state.last_poll_end = Some(end);
         if let Some(token) = self.frame.take() {
-            self.state.cs.stats().poll(duration);
+            self.state.cs.stats().on_poll(duration);
             self.state.max_poll = self.state.max_poll.max(duration);
-            if let Some(report) = frames::exit(token, duration) {
-                events::slow_poll(&report, self.mode.is_strict());
+            if let Some(slow) = frames::exit(token, duration) {
+                dispatch::slow_poll(&slow, self.mode.is_strict());
             }
         }
     }
@@ -297,12 +300,16 @@ impl<O> Drop for PollGuard<'_, O> {
             // Unwinding out of the inner poll.
             self.finish_poll();
             self.state.phase = Phase::Panicked;
-            if self.mode.is_on() {
-                let stats = self.state.cs.stats();
-                stats.panicked.fetch_add(1, Relaxed);
-                stats.call_done(self.state.polls, self.state.busy, self.state.max_poll);
-            }
-            events::panicked(self.state.cs, self.state.elapsed(), self.state.polls);
+            let counted = self
+                .mode
+                .is_on()
+                .then_some((self.state.busy, self.state.max_poll));
+            dispatch::panicked(
+                self.state.cs,
+                self.state.elapsed(),
+                self.state.polls,
+                counted,
+            );
         }
     }
 }
@@ -329,12 +336,7 @@ impl<O> State<O> {
         self.phase = Phase::Done;
         let elapsed = self.elapsed().unwrap_or(self.busy);
         if config::debug_mode().is_on() {
-            let stats = self.cs.stats();
-            stats.completed.fetch_add(1, Relaxed);
-            stats
-                .wall_ns
-                .fetch_add(config::saturating_nanos(elapsed), Relaxed);
-            stats.call_done(self.polls, self.busy, self.max_poll);
+            dispatch::completed(self.cs, elapsed, self.polls, self.busy, self.max_poll);
         }
         if !self.logged {
             return;
@@ -356,27 +358,16 @@ impl<O> State<O> {
             return;
         }
         let debug = config::debug_mode().is_on();
-        if debug {
-            let stats = self.cs.stats();
-            let counter = if self.polls == 0 {
-                &stats.never_polled
-            } else {
-                &stats.cancelled
-            };
-            counter.fetch_add(1, Relaxed);
-            stats.call_done(self.polls, self.busy, self.max_poll);
-        }
         if self.polls == 0 {
-            events::never_polled(self.cs, self.created_at, debug);
+            dispatch::never_polled(self.cs, self.created_at, debug);
         } else {
             // Until now, the moment of cancellation, not the end of the last poll.
             let elapsed = self.first_poll.map(|start| start.elapsed());
-            events::cancelled(
+            dispatch::cancelled(
                 self.cs,
                 self.created_at,
                 elapsed,
-                self.busy,
-                self.polls,
+                (self.polls, self.busy, self.max_poll),
                 debug,
             );
         }

@@ -507,7 +507,7 @@ mod checks {
             let heartbeat = named(&tasks, "pollwatch heartbeat");
             assert_eq!(heartbeat.len(), 1, "{tasks:#?}");
             assert!(
-                heartbeat[0].file.ends_with("src/runtime.rs"),
+                heartbeat[0].file.ends_with("src/tokio/heartbeat.rs"),
                 "{:?}",
                 heartbeat[0]
             );

@@ -1,0 +1,356 @@
+//! [`Config`]: the in-code builder of debug-mode settings, by-value setters and their getters.
+//! Applying it process-wide ([`Config::apply`], [`Config::current`]) is `global.rs`'s part.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::env::{ConfigError, ENV_VARS, Setting};
+use super::mode::DebugMode;
+use crate::record::SlowPollInfo;
+
+/// The callback type of [`Config::on_slow_poll`].
+pub(crate) type Callback = Arc<dyn Fn(&SlowPollInfo<'_>) + Send + Sync>;
+
+/// Debug-mode settings, applied process-wide with [`Config::apply`].
+///
+/// Without any call, pollwatch reads [`ENV_VARS`] once, on first use, on top of
+/// [`Config::default`]. Settings applied in code win over the environment; start from
+/// [`Config::from_env`] to honour both.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use pollwatch::{Config, DebugMode};
+///
+/// Config::from_env()
+///     .unwrap_or_default()
+///     .debug_mode(DebugMode::On)
+///     .slow_poll(Duration::from_millis(50))
+///     .apply();
+/// assert_eq!(Config::current().get_slow_poll(), Duration::from_millis(50));
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(super) mode: DebugMode,
+    pub(super) slow_poll: Duration,
+    pub(super) warnings_per_second: u32,
+    pub(super) on_slow_poll: Option<Callback>,
+    pub(super) report_path: Option<String>,
+    pub(super) summary: bool,
+    pub(super) scheduling: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("mode", &self.mode)
+            .field("slow_poll", &self.slow_poll)
+            .field("warnings_per_second", &self.warnings_per_second)
+            .field(
+                "on_slow_poll",
+                &self.on_slow_poll.as_ref().map(|_| "Fn(&SlowPollInfo)"),
+            )
+            .finish()
+    }
+}
+
+/// Two configs are equal when their settings are and they hold the same callback (or none).
+impl PartialEq for Config {
+    fn eq(&self, other: &Self) -> bool {
+        self.mode == other.mode
+            && self.slow_poll == other.slow_poll
+            && self.warnings_per_second == other.warnings_per_second
+            && self.report_path == other.report_path
+            && self.summary == other.summary
+            && self.scheduling == other.scheduling
+            && match (&self.on_slow_poll, &other.on_slow_poll) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Config {}
+
+impl Default for Config {
+    /// [`DebugMode::build_default`], [`Config::DEFAULT_SLOW_POLL`],
+    /// [`Config::DEFAULT_WARNINGS_PER_SECOND`]; the environment is not read.
+    fn default() -> Self {
+        Config {
+            mode: DebugMode::build_default(),
+            slow_poll: Self::DEFAULT_SLOW_POLL,
+            warnings_per_second: Self::DEFAULT_WARNINGS_PER_SECOND,
+            on_slow_poll: None,
+            report_path: None,
+            summary: false,
+            scheduling: false,
+        }
+    }
+}
+
+impl Config {
+    /// A poll that keeps a worker busy this long or longer is slow: 100 ms, asyncio's
+    /// `slow_callback_duration`.
+    pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
+
+    /// How many slow-poll warnings one call site may emit per second before the rest are counted
+    /// and reported as one "suppressed" line: 10.
+    pub const DEFAULT_WARNINGS_PER_SECOND: u32 = 10;
+
+    /// The defaults, with the environment variables of [`ENV_VARS`] applied on top.
+    ///
+    /// # Errors
+    ///
+    /// The first variable whose value is not of the accepted form. The process-wide config that
+    /// pollwatch builds by itself uses the default for such a variable and prints the error once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::from_env().unwrap_or_default();
+    /// # let _ = config;
+    /// ```
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_with(|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::from_env`] reading variables through `lookup` instead of the process environment.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_env`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let vars = [("POLLWATCH", "strict"), ("POLLWATCH_SLOW", "250ms")];
+    /// let lookup = |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
+    /// let config = pollwatch::Config::from_env_with(lookup).unwrap();
+    /// assert!(config.get_debug_mode().is_strict());
+    /// assert_eq!(config.get_slow_poll(), Duration::from_millis(250));
+    /// ```
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let (config, mut errors) = Self::from_env_lossy(lookup);
+        match errors.drain(..).next() {
+            Some(err) => Err(err),
+            None => Ok(config),
+        }
+    }
+
+    /// Every valid variable applied, every invalid one reported and left at its default.
+    pub(crate) fn from_env_lossy(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> (Self, Vec<ConfigError>) {
+        let mut config = Config::default();
+        let mut errors = Vec::new();
+        for var in ENV_VARS {
+            let Some(value) = lookup(var.name) else {
+                continue;
+            };
+            match var.parse(&value) {
+                Ok(setting) => config.set(setting),
+                Err(e) => errors.push(e),
+            }
+        }
+        (config, errors)
+    }
+
+    fn set(&mut self, setting: Setting) {
+        match setting {
+            Setting::Mode(mode) => self.mode = mode,
+            Setting::SlowPoll(d) => self.slow_poll = d,
+            Setting::Scheduling(yes) => self.scheduling = yes,
+            Setting::ReportPath(path) => self.report_path = Some(path),
+            Setting::Summary(yes) => self.summary = yes,
+        }
+    }
+
+    /// Sets the debug mode. By default, [`DebugMode::build_default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::default().debug_mode(pollwatch::DebugMode::Strict);
+    /// assert!(config.get_debug_mode().is_strict());
+    /// ```
+    pub fn debug_mode(mut self, mode: DebugMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets the slow-poll threshold used by every annotated fn without its own `slow = "…"`.
+    /// By default, [`Config::DEFAULT_SLOW_POLL`]. A zero duration is ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = pollwatch::Config::default().slow_poll(Duration::from_millis(20));
+    /// assert_eq!(config.get_slow_poll(), Duration::from_millis(20));
+    /// ```
+    pub fn slow_poll(mut self, threshold: Duration) -> Self {
+        if !threshold.is_zero() {
+            self.slow_poll = threshold;
+        }
+        self
+    }
+
+    /// Sets how many slow-poll warnings one call site may emit per second; the rest are counted
+    /// and reported in one line. By default, [`Config::DEFAULT_WARNINGS_PER_SECOND`]; `0` means
+    /// no limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::default().warnings_per_second(3);
+    /// assert_eq!(config.get_warnings_per_second(), 3);
+    /// ```
+    pub fn warnings_per_second(mut self, limit: u32) -> Self {
+        self.warnings_per_second = limit;
+        self
+    }
+
+    /// Calls `callback` with every slow poll, before (and regardless of) the rate-limited
+    /// warning: for metrics, alerts or custom handling. It runs on the thread that was blocked,
+    /// right after the slow poll, so keep it quick; a panic inside it is caught and reported.
+    /// By default, none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// static SLOW_POLLS: AtomicU64 = AtomicU64::new(0);
+    /// pollwatch::Config::from_env()
+    ///     .unwrap_or_default()
+    ///     .on_slow_poll(|info| {
+    ///         SLOW_POLLS.fetch_add(1, Ordering::Relaxed);
+    ///         let _ = (info.name(), info.location(), info.duration(), info.chain(), info.kind());
+    ///     })
+    ///     .apply();
+    /// ```
+    pub fn on_slow_poll(
+        mut self,
+        callback: impl Fn(&SlowPollInfo<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_slow_poll = Some(Arc::new(callback));
+        self
+    }
+
+    /// Writes the JSON report (see [`report`](crate::report())) to `path` at the end of
+    /// [`run`](crate::run), `#[pollwatch::main]` and each `#[pollwatch::test]`, as
+    /// `POLLWATCH_REPORT` does: a directory (trailing `/` or existing) gets one file per process,
+    /// `{pid}` in a file name is replaced by the process id. By default, none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::default().report_to("target/pollwatch/");
+    /// assert_eq!(config.report_path(), Some("target/pollwatch/"));
+    /// ```
+    pub fn report_to(mut self, path: impl Into<String>) -> Self {
+        self.report_path = Some(path.into());
+        self
+    }
+
+    /// Where the JSON report goes, if anywhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(pollwatch::Config::default().report_path(), None);
+    /// ```
+    pub fn report_path(&self) -> Option<&str> {
+        self.report_path.as_deref()
+    }
+
+    /// Prints the summary table (see [`report`](crate::report())) at the end of `run` and
+    /// `#[pollwatch::main]`, as `POLLWATCH_SUMMARY=1` does. By default, `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(pollwatch::Config::default().print_summary(true).summary());
+    /// ```
+    pub fn print_summary(mut self, yes: bool) -> Self {
+        self.summary = yes;
+        self
+    }
+
+    /// Whether the summary table is printed at the end of a run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!pollwatch::Config::default().summary());
+    /// ```
+    pub fn summary(&self) -> bool {
+        self.summary
+    }
+
+    /// Measures each instrumented fn's scheduling delay (from a wake to the poll it causes) for the
+    /// summary, with tokio-metrics' `TaskMonitorCore`, as `POLLWATCH_SCHEDULING=1` does. It wraps
+    /// the waker on every poll, so it is off by default. Applies to calls made after it is set,
+    /// in debug mode.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(pollwatch::Config::default().measure_scheduling(true).scheduling());
+    /// ```
+    pub fn measure_scheduling(mut self, yes: bool) -> Self {
+        self.scheduling = yes;
+        self
+    }
+
+    /// Whether scheduling delay is measured.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!pollwatch::Config::default().scheduling());
+    /// ```
+    pub fn scheduling(&self) -> bool {
+        self.scheduling
+    }
+
+    /// The debug mode this config sets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::{Config, DebugMode};
+    /// assert_eq!(Config::default().get_debug_mode(), DebugMode::build_default());
+    /// ```
+    pub fn get_debug_mode(&self) -> DebugMode {
+        self.mode
+    }
+
+    /// The slow-poll threshold this config sets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::Config;
+    /// assert_eq!(Config::default().get_slow_poll(), Config::DEFAULT_SLOW_POLL);
+    /// ```
+    pub fn get_slow_poll(&self) -> Duration {
+        self.slow_poll
+    }
+
+    /// The per-call-site warning rate limit this config sets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::Config;
+    /// assert_eq!(Config::default().get_warnings_per_second(), Config::DEFAULT_WARNINGS_PER_SECOND);
+    /// ```
+    pub fn get_warnings_per_second(&self) -> u32 {
+        self.warnings_per_second
+    }
+}

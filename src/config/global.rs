@@ -1,0 +1,148 @@
+//! The process-wide settings: what the hot path reads with one relaxed load, written by
+//! [`Config::apply`] or, on first use, from the environment; and the `on_slow_poll` callback.
+
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release,
+};
+use std::sync::{Mutex, Once};
+use std::time::Duration;
+
+use super::builder::{Callback, Config};
+use super::mode::DebugMode;
+use crate::util::{lock, saturating_nanos, say};
+
+/// 0 until the config is initialized; then [`DebugMode::to_u8`].
+static MODE: AtomicU8 = AtomicU8::new(0);
+static SLOW_NS: AtomicU64 = AtomicU64::new(0);
+static SCHEDULING: AtomicBool = AtomicBool::new(false);
+static WARNINGS_PER_SECOND: AtomicU32 = AtomicU32::new(Config::DEFAULT_WARNINGS_PER_SECOND);
+static ENV_ONCE: Once = Once::new();
+
+/// Report path and summary flag: read only at the end of a run, so a plain lock.
+static OUTPUT: Mutex<(Option<String>, bool)> = Mutex::new((None, false));
+
+/// The `on_slow_poll` callback: cloned (one `Arc` increment) per slow poll, never per poll.
+static CALLBACK: Mutex<Option<Callback>> = Mutex::new(None);
+
+impl Config {
+    /// Makes this config the process-wide one, replacing the environment's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// pollwatch::Config::default().debug_mode(pollwatch::DebugMode::Off).apply();
+    /// assert!(!pollwatch::debug_mode().is_on());
+    /// ```
+    pub fn apply(self) {
+        ENV_ONCE.call_once(|| {});
+        store(&self);
+    }
+
+    /// The process-wide config in force (reading the environment first if nothing set it yet).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let now = pollwatch::Config::current();
+    /// assert!(!now.get_slow_poll().is_zero());
+    /// ```
+    pub fn current() -> Self {
+        ensure_init();
+        // One lock, held by a local: two `lock()` temporaries in one expression would deadlock.
+        let (report_path, summary) = lock(&OUTPUT).clone();
+        Config {
+            mode: DebugMode::from_u8(MODE.load(Acquire)).unwrap_or(DebugMode::Off),
+            slow_poll: Duration::from_nanos(SLOW_NS.load(Relaxed)),
+            warnings_per_second: WARNINGS_PER_SECOND.load(Relaxed),
+            on_slow_poll: callback(),
+            report_path,
+            summary,
+            scheduling: SCHEDULING.load(Relaxed),
+        }
+    }
+}
+
+fn store(config: &Config) {
+    if config.mode.is_on() {
+        crate::clock::warm_up();
+    }
+    *lock(&CALLBACK) = config.on_slow_poll.clone();
+    *lock(&OUTPUT) = (config.report_path.clone(), config.summary);
+    SLOW_NS.store(saturating_nanos(config.slow_poll), Relaxed);
+    WARNINGS_PER_SECOND.store(config.warnings_per_second, Relaxed);
+    SCHEDULING.store(config.scheduling, Relaxed);
+    // Release: whoever sees the mode (Acquire in `debug_mode`) also sees the settings above.
+    MODE.store(config.mode.to_u8(), Release);
+}
+
+#[cold]
+fn ensure_init() {
+    ENV_ONCE.call_once(|| {
+        let (config, errors) = Config::from_env_lossy(|name| std::env::var(name).ok());
+        for err in errors {
+            say(format_args!("{err}"));
+        }
+        store(&config);
+    });
+}
+
+/// The debug mode in force. The first call reads the environment if no [`Config`] was applied.
+///
+/// # Examples
+///
+/// ```
+/// if pollwatch::debug_mode().is_on() {
+///     println!("slow polls will be reported");
+/// }
+/// ```
+#[inline]
+pub fn debug_mode() -> DebugMode {
+    match DebugMode::from_u8(MODE.load(Acquire)) {
+        Some(mode) => mode,
+        None => {
+            ensure_init();
+            DebugMode::from_u8(MODE.load(Relaxed)).unwrap_or(DebugMode::Off)
+        }
+    }
+}
+
+/// Turns debug mode on or off at run time (asyncio's `loop.set_debug()`), keeping the other
+/// settings. Futures already running pick the change up at their next poll.
+///
+/// # Examples
+///
+/// ```
+/// use pollwatch::DebugMode;
+/// pollwatch::set_debug_mode(DebugMode::Strict);
+/// assert!(pollwatch::debug_mode().is_strict());
+/// pollwatch::set_debug_mode(DebugMode::Off);
+/// ```
+pub fn set_debug_mode(mode: DebugMode) {
+    ensure_init();
+    MODE.store(mode.to_u8(), Release);
+}
+
+/// The process-wide slow-poll threshold. Only called after [`debug_mode`] returned "on", which
+/// implies the config was initialized (`store` writes the threshold before the mode), so no
+/// `Once` check on this per-poll path.
+#[inline]
+pub(crate) fn slow_poll_nanos() -> u64 {
+    SLOW_NS.load(Relaxed)
+}
+
+/// Whether new calls get tokio-metrics' scheduling-delay instrumentation.
+#[cfg(feature = "tokio")]
+pub(crate) fn measure_scheduling() -> bool {
+    SCHEDULING.load(Relaxed)
+}
+
+/// The per-call-site warning rate limit.
+pub(crate) fn warnings_per_second() -> u32 {
+    WARNINGS_PER_SECOND.load(Relaxed)
+}
+
+/// The `on_slow_poll` callback, if one is set.
+pub(crate) fn callback() -> Option<Callback> {
+    lock(&CALLBACK).clone()
+}

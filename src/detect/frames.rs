@@ -1,0 +1,420 @@
+//! The per-thread stack of instrumented frames being polled right now.
+//!
+//! Each poll of an instrumented future pushes a frame; when it pops, its duration is added to its
+//! parent's child time, so every frame knows its *self time*. While the outermost poll runs, self
+//! time is summed per fn (one `join!` can poll three blocking calls of the same fn in one poll:
+//! that fn is to blame for all three), keeping the chain of the fn's first frame; when the
+//! outermost frame pops and any frame exceeded its threshold, it returns exactly one [`SlowPoll`]
+//! blaming the fn with the most self time. No allocation, no lock: fixed arrays in a `const`
+//! thread-local.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use super::slot::{self, MAX_DEPTH, Slot, same_site};
+use crate::clock::Instant;
+use crate::record::{Chain, ChainLink, Kind, SlowPoll, Who};
+use crate::util::saturating_nanos;
+
+#[derive(Clone, Copy)]
+struct Frame {
+    who: Who,
+    created_at: &'static std::panic::Location<'static>,
+    poll: u64,
+    threshold_ns: u64,
+    child_ns: u64,
+}
+
+/// Self time of one fn during the current outermost poll.
+#[derive(Clone, Copy)]
+struct Blame {
+    frame: Option<Frame>,
+    self_ns: u64,
+    calls: u32,
+    chain: [Option<Who>; MAX_DEPTH],
+    chain_len: usize,
+}
+
+const EMPTY_BLAME: Blame = Blame {
+    frame: None,
+    self_ns: 0,
+    calls: 0,
+    chain: [None; MAX_DEPTH],
+    chain_len: 0,
+};
+
+impl Blame {
+    fn chain(&self) -> Chain {
+        let links = self.chain[..self.chain_len.min(MAX_DEPTH)].iter();
+        Chain::new(
+            links
+                .map(|l| l.map_or(ChainLink::Elided, ChainLink::Frame))
+                .collect(),
+        )
+    }
+}
+
+/// Distinct fns tracked per outermost poll; past that, a new fn replaces the one with the least
+/// self time if it has more.
+const MAX_BLAMES: usize = 8;
+
+struct Stack {
+    /// Frames currently being polled; may exceed `MAX_DEPTH` (the excess is untracked).
+    depth: usize,
+    frames: [Option<Frame>; MAX_DEPTH],
+    /// `blames[..n_blames]` are this outermost poll's; the rest are stale (reset is O(1)).
+    blames: [Blame; MAX_BLAMES],
+    n_blames: usize,
+    /// The smallest threshold exceeded during this outermost poll, if any.
+    exceeded_ns: Option<u64>,
+    /// When the last slow poll on this thread ended: lag is only blamed on blocking.
+    last_slow_end: Option<Instant>,
+    /// Where this thread publishes its polls for the watchdog (claimed on first use).
+    slot: Option<&'static Slot>,
+    slot_claimed: bool,
+    /// A `#[pollwatch::test]`'s budget, applied to every poll on this thread while it runs.
+    budget_ns: Option<u64>,
+}
+
+impl Stack {
+    const fn new() -> Self {
+        Stack {
+            depth: 0,
+            frames: [None; MAX_DEPTH],
+            blames: [EMPTY_BLAME; MAX_BLAMES],
+            n_blames: 0,
+            exceeded_ns: None,
+            last_slow_end: None,
+            slot: None,
+            slot_claimed: false,
+            budget_ns: None,
+        }
+    }
+
+    fn blame(&mut self, frame: Frame, depth: usize, self_ns: u64) {
+        let live = &mut self.blames[..self.n_blames];
+        if let Some(b) = live
+            .iter_mut()
+            .find(|b| b.frame.is_some_and(|f| f.who.same(&frame.who)))
+        {
+            b.self_ns = b.self_ns.saturating_add(self_ns);
+            b.calls = b.calls.saturating_add(1);
+            return;
+        }
+        let slot = if self.n_blames < MAX_BLAMES {
+            self.n_blames += 1;
+            self.n_blames - 1
+        } else {
+            match live.iter().enumerate().min_by_key(|(_, b)| b.self_ns) {
+                Some((i, b)) if b.self_ns < self_ns => i,
+                _ => return,
+            }
+        };
+        let b = &mut self.blames[slot];
+        b.frame = Some(frame);
+        b.self_ns = self_ns;
+        b.calls = 1;
+        b.chain_len = depth + 1;
+        for (link, f) in b.chain.iter_mut().zip(&self.frames[..=depth]) {
+            *link = f.map(|f| f.who);
+        }
+    }
+
+    fn culprit(&self) -> Option<&Blame> {
+        self.blames[..self.n_blames]
+            .iter()
+            .max_by_key(|b| b.self_ns)
+    }
+}
+
+thread_local! {
+    static STACK: RefCell<Stack> = const { RefCell::new(Stack::new()) };
+}
+
+/// Proof that a frame was pushed; hand it back to [`exit`].
+#[derive(Debug)]
+pub(crate) struct Token {
+    depth: usize,
+}
+
+/// Pushes a frame for one poll of `who`, which began at `start`.
+pub(crate) fn enter(
+    who: Who,
+    created_at: &'static std::panic::Location<'static>,
+    poll: u64,
+    global_threshold_ns: u64,
+    start: Instant,
+) -> Option<Token> {
+    STACK
+        .try_with(|s| {
+            let mut s = s.try_borrow_mut().ok()?;
+            let own = who
+                .fn_site()
+                .and_then(|cs| cs.own_threshold_nanos())
+                .unwrap_or(global_threshold_ns);
+            let threshold_ns = s.budget_ns.map_or(own, |b| b.min(own));
+            let depth = s.depth;
+            if depth == 0 {
+                s.n_blames = 0;
+                s.exceeded_ns = None;
+            }
+            if let Some(slot) = s.frames.get_mut(depth) {
+                *slot = Some(Frame {
+                    who,
+                    created_at,
+                    poll,
+                    threshold_ns,
+                    child_ns: 0,
+                });
+            }
+            s.depth = depth + 1;
+            if !s.slot_claimed {
+                s.slot_claimed = true;
+                s.slot = slot::claim();
+                if let Some(slot) = s.slot {
+                    slot.set_budget(s.budget_ns);
+                }
+            }
+            if let Some(slot) = s.slot {
+                slot.enter(depth, who, start);
+            }
+            Some(Token { depth })
+        })
+        .ok()
+        .flatten()
+}
+
+/// Pops the frame of `token` whose poll took `duration`. Returns the report to emit if this was
+/// the outermost frame and some frame in the poll exceeded its threshold.
+///
+/// Boxed: this runs on every poll, and moving an `Option` of the large report through
+/// `try_with(..).ok().flatten()` copied all of it even when `None` (a `memmove` per poll, 9% of
+/// a debug-mode poll under `perf`). The box is allocated only for a slow poll.
+pub(crate) fn exit(token: Token, duration: Duration) -> Option<Box<SlowPoll>> {
+    let dur_ns = saturating_nanos(duration);
+    STACK
+        .try_with(|s| {
+            let mut s = s.try_borrow_mut().ok()?;
+            let depth = token.depth;
+            // Frames are strictly nested (each is pushed and popped inside one poll call), so
+            // `depth` is the top; resetting to it also repairs the stack after a foreign unwind.
+            s.depth = depth;
+            if let Some(frame) = s.frames.get(depth).copied().flatten() {
+                let self_ns = dur_ns.saturating_sub(frame.child_ns);
+                s.blame(frame, depth, self_ns);
+                if dur_ns >= frame.threshold_ns {
+                    s.exceeded_ns = Some(
+                        s.exceeded_ns
+                            .map_or(frame.threshold_ns, |t| t.min(frame.threshold_ns)),
+                    );
+                }
+                if let Some(Some(parent)) = depth.checked_sub(1).map(|p| &mut s.frames[p]) {
+                    parent.child_ns = parent.child_ns.saturating_add(dur_ns);
+                }
+            }
+            let watched = s.slot.and_then(|slot| slot.exit(depth));
+            if depth != 0 {
+                return None;
+            }
+            let exceeded_ns = s.exceeded_ns.take()?;
+            s.last_slow_end = Some(Instant::now());
+            let culprit = s.culprit()?;
+            let frame = culprit.frame?;
+            // The watchdog's verdict holds for the fn it watched; another culprit gets none.
+            let watched = watched.filter(|(_, cs)| same_site(frame.who.fn_site(), *cs));
+            let task = s.frames[0].and_then(|f| f.who.task());
+            Some(Box::new(SlowPoll {
+                culprit: frame.who,
+                task,
+                created_at: frame.created_at,
+                poll: frame.poll,
+                calls: culprit.calls,
+                chain: culprit.chain(),
+                blocked: duration,
+                self_time: Duration::from_nanos(culprit.self_ns),
+                threshold: Duration::from_nanos(exceeded_ns),
+                kind: watched.map_or(Kind::Unknown, |(kind, _)| kind),
+                stalled: watched.is_some(),
+            }))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Sets the budget of a `#[pollwatch::test]` for polls on this thread; returns the previous one.
+#[cfg(feature = "tokio")]
+pub(crate) fn set_thread_budget(budget_ns: Option<u64>) -> Option<u64> {
+    STACK
+        .try_with(|s| {
+            s.try_borrow_mut()
+                .map(|mut s| {
+                    // The watchdog applies the budget too, so short stalls in a test are seen.
+                    if let Some(slot) = s.slot {
+                        slot.set_budget(budget_ns);
+                    }
+                    std::mem::replace(&mut s.budget_ns, budget_ns)
+                })
+                .ok()
+                .flatten()
+        })
+        .ok()
+        .flatten()
+}
+
+/// Whether a slow poll ended on this thread within the last `window`: a task that waited that
+/// long to be polled here waited because of it (and not merely behind many quick polls).
+#[cfg(all(tokio_unstable, feature = "schedule-latency"))]
+pub(crate) fn slow_poll_within(window: Duration) -> bool {
+    STACK
+        .try_with(|s| {
+            s.try_borrow()
+                .ok()
+                .and_then(|s| s.last_slow_end)
+                .is_some_and(|end| end.elapsed() <= window)
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::site::{CallSite, Emit};
+
+    fn nop(_: &'static CallSite, _: Emit<'_>) -> bool {
+        false
+    }
+    static OUTER: CallSite = CallSite::new("outer", "m", "a.rs", 1, 0, nop);
+    static INNER: CallSite = CallSite::new("inner", "m", "a.rs", 2, 0, nop);
+    static FAST: CallSite = CallSite::new("fast", "m", "a.rs", 3, 20_000_000, nop);
+
+    const MS: u64 = 1_000_000;
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+    fn loc() -> &'static std::panic::Location<'static> {
+        std::panic::Location::caller()
+    }
+
+    // Synthetic durations: the arithmetic is tested without any real time passing.
+
+    #[test]
+    fn nested_blocking_blames_the_inner_frame_once() {
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 3, 100 * MS, Instant::now()).unwrap();
+        assert!(
+            exit(i, ms(150)).is_none(),
+            "only the outermost frame reports"
+        );
+        let report = exit(o, ms(152)).expect("one report");
+        assert_eq!(report.culprit.to_string(), "inner");
+        assert_eq!(report.chain.to_string(), "outer > inner");
+        assert_eq!(report.poll, 3);
+        assert_eq!(report.blocked, ms(152));
+        assert_eq!(report.self_time, ms(150));
+        assert_eq!(report.threshold, ms(100));
+    }
+
+    #[test]
+    fn self_time_picks_the_parent_when_it_did_the_work() {
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        assert!(exit(i, ms(10)).is_none());
+        let report = exit(o, ms(200)).unwrap();
+        assert_eq!(report.culprit.to_string(), "outer");
+        assert_eq!(report.self_time, ms(190));
+        assert_eq!(report.chain.to_string(), "outer");
+    }
+
+    #[test]
+    fn culprit_of_a_finished_sibling_keeps_its_own_chain() {
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let f = enter(Who::Fn(&FAST), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        assert!(exit(f, ms(80)).is_none());
+        assert!(exit(i, ms(81)).is_none());
+        // A sibling at depth 1 overwrites the slot `inner` used.
+        let o2 = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        assert!(exit(o2, ms(5)).is_none());
+        let report = exit(o, ms(90)).unwrap();
+        assert_eq!(report.culprit.to_string(), "fast");
+        assert_eq!(report.chain.to_string(), "outer > inner > fast");
+        assert_eq!(report.calls, 1);
+        assert_eq!(
+            report.threshold,
+            ms(20),
+            "fast's own slow = 20ms was exceeded"
+        );
+    }
+
+    #[test]
+    fn self_time_is_summed_per_fn_within_one_poll() {
+        // join!(inner(), inner(), inner()) in one poll of outer: 3 × 60 ms of inner beats
+        // 100 ms of outer's own work.
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        for _ in 0..3 {
+            let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+            assert!(exit(i, ms(60)).is_none());
+        }
+        let report = exit(o, ms(280)).unwrap();
+        assert_eq!(report.culprit.to_string(), "inner");
+        assert_eq!(report.calls, 3);
+        assert_eq!(report.self_time, ms(180));
+        assert_eq!(report.chain.to_string(), "outer > inner");
+    }
+
+    #[test]
+    fn more_fns_than_the_table_holds_keep_the_biggest() {
+        static MANY: [CallSite; 12] = {
+            let mut a = [const { CallSite::new("f", "m", "a.rs", 9, 0, nop) }; 12];
+            a[11] = CallSite::new("big", "m", "a.rs", 10, 0, nop);
+            a
+        };
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        for (i, cs) in MANY.iter().enumerate() {
+            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS, Instant::now()).unwrap();
+            let d = if i == 11 { ms(50) } else { ms(1) };
+            assert!(exit(t, d).is_none());
+        }
+        let report = exit(o, ms(120)).unwrap();
+        assert_eq!(
+            report.culprit.to_string(),
+            "outer",
+            "outer's own 59 ms is the most"
+        );
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        for (i, cs) in MANY.iter().enumerate() {
+            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS, Instant::now()).unwrap();
+            let d = if i == 11 { ms(90) } else { ms(1) };
+            assert!(exit(t, d).is_none());
+        }
+        let report = exit(o, ms(110)).unwrap();
+        assert_eq!(
+            report.culprit.to_string(),
+            "big",
+            "a late big fn displaces a small one"
+        );
+    }
+
+    #[test]
+    fn fast_polls_report_nothing_and_reset() {
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        assert!(exit(o, ms(99)).is_none());
+        let o = enter(Who::Fn(&OUTER), loc(), 2, 100 * MS, Instant::now()).unwrap();
+        assert!(exit(o, ms(1)).is_none());
+    }
+
+    #[test]
+    fn deep_recursion_is_bounded() {
+        let tokens: Vec<_> = (0..MAX_DEPTH + 10)
+            .map(|i| enter(Who::Fn(&INNER), loc(), i as u64, 100 * MS, Instant::now()).unwrap())
+            .collect();
+        let mut report = None;
+        for t in tokens.into_iter().rev() {
+            report = exit(t, ms(120));
+        }
+        let report = report.unwrap();
+        // Untracked frames' time is the deepest tracked frame's self time.
+        assert_eq!(report.chain.links().count(), MAX_DEPTH);
+        assert_eq!(report.self_time, ms(120));
+    }
+}

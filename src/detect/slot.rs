@@ -1,0 +1,241 @@
+//! The per-thread board the watchdog reads: each thread that polls in debug mode owns a [`Slot`]
+//! in a static array and publishes, with relaxed stores, when its outermost poll began and which
+//! instrumented frames are on its stack (pointers to `'static` call sites, so always valid to
+//! read from another thread). Written by `frames.rs` on every poll; read by `watchdog.rs`.
+
+use std::panic::Location;
+use std::sync::Mutex;
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release,
+};
+
+use super::thread_cpu::{self, NO_CLOCK};
+use crate::clock::{Instant, ns_since_epoch};
+use crate::record::{Chain, ChainLink, Kind, TaskRef, Who};
+use crate::site::CallSite;
+use crate::util::{AtomicStaticRef, lock};
+
+/// Frames deeper than this are neither tracked nor published: their time counts as self time of
+/// the deepest tracked frame, and the chain ends in `…`.
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// Threads watched at once; a thread beyond that polls unwatched (its slow polls are still
+/// reported when they end).
+const SLOTS: usize = 128;
+
+/// One thread's published state. Aligned to two cache lines (the adjacent-line prefetcher's
+/// unit) so that workers publishing their polls never write to a line another worker's slot is on.
+#[repr(align(128))]
+pub(crate) struct Slot {
+    claimed: AtomicBool,
+    /// [`ns_since_epoch`] when the outermost poll began (never 0); 0 when idle.
+    start_ns: AtomicU64,
+    depth: AtomicUsize,
+    frames: [AtomicStaticRef<CallSite>; MAX_DEPTH],
+    task_id: AtomicU64,
+    task_at: AtomicStaticRef<Location<'static>>,
+    /// The thread's CPU clock id (Linux; such ids are negative), or [`NO_CLOCK`].
+    cpu_clock: AtomicI64,
+    /// The thread's kernel id (Linux), for reading what it is blocked in; 0 if unknown.
+    tid: AtomicI64,
+    /// A `#[pollwatch::test]`'s budget on this thread (0: none): stalls are reported from it.
+    budget_ns: AtomicU64,
+    /// The kind the watchdog found for `kind_cs` (none: the task itself) during the poll that
+    /// began at `kind_for` (a `start_ns`).
+    kind: AtomicU8,
+    kind_cs: AtomicStaticRef<CallSite>,
+    kind_for: AtomicU64,
+    name: Mutex<String>,
+}
+
+#[allow(clippy::declare_interior_mutable_const)] // a template for the static array, never used as a value
+const SLOT: Slot = Slot {
+    claimed: AtomicBool::new(false),
+    start_ns: AtomicU64::new(0),
+    depth: AtomicUsize::new(0),
+    frames: [const { AtomicStaticRef::none() }; MAX_DEPTH],
+    task_id: AtomicU64::new(0),
+    task_at: AtomicStaticRef::none(),
+    cpu_clock: AtomicI64::new(NO_CLOCK),
+    tid: AtomicI64::new(0),
+    budget_ns: AtomicU64::new(0),
+    kind: AtomicU8::new(0),
+    kind_cs: AtomicStaticRef::none(),
+    kind_for: AtomicU64::new(0),
+    name: Mutex::new(String::new()),
+};
+
+static SLOT_TABLE: [Slot; SLOTS] = [SLOT; SLOTS];
+
+/// Whether two optional call sites are the same one.
+pub(crate) fn same_site(a: Option<&'static CallSite>, b: Option<&'static CallSite>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => std::ptr::eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+impl Slot {
+    /// Publishes a frame entering at `depth`; at depth 0 also the poll's start.
+    #[inline]
+    pub(crate) fn enter(&self, depth: usize, who: Who, start: Instant) {
+        if depth == 0 {
+            match who {
+                Who::Task(task) => {
+                    self.task_id.store(task.id, Relaxed);
+                    self.task_at.store(Some(task.spawned_at), Relaxed);
+                }
+                Who::Fn(_) => self.task_at.store(None, Relaxed),
+            }
+            self.start_ns.store(ns_since_epoch(start), Release);
+        }
+        if let Some(frame) = self.frames.get(depth) {
+            frame.store(who.fn_site(), Relaxed);
+        }
+        self.depth.store(depth + 1, Release);
+    }
+
+    /// Publishes the budget of the test running on this thread (`None`: the threshold applies).
+    pub(crate) fn set_budget(&self, budget_ns: Option<u64>) {
+        self.budget_ns.store(budget_ns.unwrap_or(0), Relaxed);
+    }
+
+    /// Publishes a frame leaving; at depth 0 the thread goes idle. Returns what the watchdog
+    /// found while this poll ran: the kind, for which fn (`None`: the task itself).
+    #[inline]
+    pub(crate) fn exit(&self, depth: usize) -> Option<(Kind, Option<&'static CallSite>)> {
+        self.depth.store(depth, Release);
+        if depth != 0 {
+            return None;
+        }
+        // Only this thread writes `start_ns` while the slot is claimed: a load and a store,
+        // not a locked read-modify-write, on the per-poll path.
+        let start = self.start_ns.load(Relaxed);
+        self.start_ns.store(0, Release);
+        if self.kind_for.load(Acquire) != start {
+            return None;
+        }
+        Some((
+            Kind::from_u8(self.kind.load(Relaxed)),
+            self.kind_cs.load(Relaxed),
+        ))
+    }
+
+    // What the watchdog reads.
+
+    /// When the thread's outermost poll began ([`ns_since_epoch`]), or 0 if it is not polling.
+    pub(crate) fn start_ns(&self) -> u64 {
+        self.start_ns.load(Acquire)
+    }
+
+    pub(crate) fn cpu_clock(&self) -> i64 {
+        self.cpu_clock.load(Relaxed)
+    }
+
+    pub(crate) fn tid(&self) -> i64 {
+        self.tid.load(Relaxed)
+    }
+
+    pub(crate) fn budget_ns(&self) -> Option<u64> {
+        match self.budget_ns.load(Relaxed) {
+            0 => None,
+            ns => Some(ns),
+        }
+    }
+
+    fn published_frames(&self) -> impl Iterator<Item = &'static CallSite> + '_ {
+        let depth = self.depth.load(Acquire).min(MAX_DEPTH);
+        self.frames[..depth].iter().filter_map(|f| f.load(Relaxed))
+    }
+
+    /// The innermost instrumented frame on the thread's stack, if any.
+    pub(crate) fn innermost(&self) -> Option<&'static CallSite> {
+        self.published_frames().last()
+    }
+
+    /// The instrumented frames on the thread's stack, outermost first.
+    pub(crate) fn chain(&self) -> Chain {
+        Chain::new(
+            self.published_frames()
+                .map(|cs| ChainLink::Frame(Who::Fn(cs)))
+                .collect(),
+        )
+    }
+
+    /// The task being polled, when the runtime's hooks published one.
+    pub(crate) fn task(&self) -> Option<TaskRef> {
+        let spawned_at = self.task_at.load(Relaxed)?;
+        Some(TaskRef {
+            id: self.task_id.load(Relaxed),
+            spawned_at,
+        })
+    }
+
+    /// The name of the thread that owns the slot.
+    pub(crate) fn thread_name(&self) -> String {
+        lock(&self.name).clone()
+    }
+
+    /// Records what the watchdog found for `culprit` during the poll that began at `start`, for
+    /// the slow-poll report made when that poll ends.
+    pub(crate) fn publish_kind(&self, kind: Kind, culprit: Option<&'static CallSite>, start: u64) {
+        self.kind.store(kind.to_u8(), Relaxed);
+        self.kind_cs.store(culprit, Relaxed);
+        self.kind_for.store(start, Release);
+    }
+}
+
+/// Every slot that a live thread holds, with its index.
+pub(crate) fn claimed() -> impl Iterator<Item = (usize, &'static Slot)> {
+    SLOT_TABLE
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.claimed.load(Acquire))
+}
+
+/// The slot at `index`.
+pub(crate) fn get(index: usize) -> Option<&'static Slot> {
+    SLOT_TABLE.get(index)
+}
+
+/// This thread's slot, claimed on first use and released when the thread exits.
+pub(crate) fn claim() -> Option<&'static Slot> {
+    let slot = SLOT_TABLE.iter().find(|s| {
+        s.claimed
+            .compare_exchange(false, true, Acquire, Relaxed)
+            .is_ok()
+    })?;
+    slot.start_ns.store(0, Relaxed);
+    slot.depth.store(0, Relaxed);
+    slot.kind_for.store(0, Relaxed);
+    slot.budget_ns.store(0, Relaxed);
+    slot.cpu_clock
+        .store(thread_cpu::current_thread_cpu_clock(), Relaxed);
+    slot.tid.store(thread_cpu::current_tid(), Relaxed);
+    {
+        let mut name = lock(&slot.name);
+        name.clear();
+        name.push_str(std::thread::current().name().unwrap_or("unnamed"));
+    }
+    // Give the slot back when this thread exits.
+    let _ = RELEASE.try_with(|r| r.0.set(Some(slot)));
+    Some(slot)
+}
+
+struct SlotRelease(std::cell::Cell<Option<&'static Slot>>);
+
+impl Drop for SlotRelease {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            slot.start_ns.store(0, Relaxed);
+            slot.cpu_clock.store(NO_CLOCK, Relaxed);
+            slot.claimed.store(false, Release);
+        }
+    }
+}
+
+thread_local! {
+    static RELEASE: SlotRelease = const { SlotRelease(std::cell::Cell::new(None)) };
+}

@@ -1,0 +1,9 @@
+//! Stand-in for `collector.rs` without the Tokio integration, where no `#[pollwatch::test]`
+//! installs a collector: routing finds none.
+
+use std::time::Duration;
+
+use super::schema::SlowPollRecord;
+
+#[inline]
+pub(crate) fn route(_record: &SlowPollRecord, _blocked: Duration) {}

@@ -1,0 +1,344 @@
+//! The only place that emits tracing events: each fn here turns one record into one event.
+//! The fan-out (counters, stored records, callback, rate limits) happened before, in
+//! `crate::dispatch`; targets and field names come from `names.rs`.
+
+use std::fmt;
+use std::panic::Location;
+use std::time::Duration;
+
+use tracing::{Level, event};
+
+use super::names::{fields::*, targets};
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+use crate::record::Blocked;
+use crate::record::{Kind, SlowPoll, Stall, TaskRef, Who};
+use crate::site::CallSite;
+use crate::util::{Dur, FileLine};
+
+/// Writes the start and finish events of one `#[async_timed]` fn. The macro calls it inside a
+/// generated fn in the user's crate, so each fn gets its own tracing callsites with its own
+/// target, level and argument fields.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __emit_timed {
+    (
+        target: $target:expr,
+        level: $level:expr,
+        callsite: $cs:expr,
+        event: $event:expr,
+        values: [$($idx:literal => $name:literal),* $(,)?] $(,)?
+    ) => {
+        match $event {
+            $crate::__private::Emit::Enabled => {
+                $crate::__private::tracing::enabled!(target: $target, $level)
+            }
+            $crate::__private::Emit::Start(__pollwatch_values) => {
+                let _ = &__pollwatch_values;
+                $crate::__private::tracing::event!(
+                    target: $target,
+                    $level,
+                    { $crate::fields::FN } = $cs.name(),
+                    $({ $name } = $crate::__private::value_field(__pollwatch_values, $idx),)*
+                    "started {}",
+                    $cs.name(),
+                );
+                true
+            }
+            $crate::__private::Emit::Finish(__pollwatch_f) => {
+                $crate::__private::tracing::event!(
+                    target: $target,
+                    $level,
+                    { $crate::fields::FN } = $cs.name(),
+                    $({ $name } = __pollwatch_f.values.and_then(|v| $crate::__private::value_field(v, $idx)),)*
+                    { $crate::fields::ELAPSED } = $crate::__private::dur_field(__pollwatch_f.elapsed),
+                    { $crate::fields::BUSY } = $crate::__private::dur_field(__pollwatch_f.busy),
+                    { $crate::fields::IDLE } = $crate::__private::dur_field(__pollwatch_f.idle),
+                    { $crate::fields::POLLS } = __pollwatch_f.polls,
+                    { $crate::fields::RETURN } = $crate::__private::outcome_field(__pollwatch_f, false),
+                    { $crate::fields::ERROR } = $crate::__private::outcome_field(__pollwatch_f, true),
+                    "finished {} in {}",
+                    $cs.name(),
+                    $crate::__private::Dur(__pollwatch_f.elapsed),
+                );
+                true
+            }
+        }
+    };
+}
+
+/// Helpers for `__emit_timed!`, which cannot name private items.
+pub(crate) mod helpers {
+    use crate::site::{Finished, Values};
+    use crate::util::Dur;
+    use std::time::Duration;
+    use tracing::field::{DisplayValue, display};
+
+    /// The `i`-th captured value as a display field (missing: not recorded).
+    pub fn value_field(values: &Values, i: usize) -> Option<DisplayValue<&str>> {
+        values.get(i).map(display)
+    }
+
+    /// A duration as a display field.
+    pub fn dur_field(d: Duration) -> DisplayValue<Dur> {
+        display(Dur(d))
+    }
+
+    /// The captured return value (`error == false`) or error.
+    pub fn outcome_field<'a>(f: &'a Finished<'a>, error: bool) -> Option<DisplayValue<&'a str>> {
+        let o = f.outcome?;
+        let v = if error { &o.err } else { &o.ret };
+        v.single().map(display)
+    }
+}
+
+/// Emits `event!` at a level chosen at run time (one callsite per level, as tracing requires).
+macro_rules! event_at {
+    ($level:expr, target: $target:expr, $($rest:tt)+) => {
+        match $level {
+            Level::ERROR => event!(target: $target, Level::ERROR, $($rest)+),
+            Level::WARN => event!(target: $target, Level::WARN, $($rest)+),
+            Level::INFO => event!(target: $target, Level::INFO, $($rest)+),
+            Level::DEBUG => event!(target: $target, Level::DEBUG, $($rest)+),
+            _ => event!(target: $target, Level::TRACE, $($rest)+),
+        }
+    };
+}
+
+/// A slow poll, as a `WARN` (`ERROR` in strict mode) event; `suppressed`: how many of the
+/// culprit's the rate limit held back before this one.
+pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool, suppressed: u64) {
+    let level = if strict { Level::ERROR } else { Level::WARN };
+    let location = slow.location();
+    let created_at = FileLine::from(slow.created_at);
+    event_at!(level, target: targets::SLOW_POLL,
+        { FN } = slow.culprit.fn_site().map(CallSite::name),
+        { TASK } = slow.task.map(|t| t.id),
+        { SPAWNED_AT } = slow.task.map(|t| display(t.spawned_at())),
+        { LOCATION } = %location,
+        { CREATED_AT } = %created_at,
+        { DURATION } = %Dur(slow.blocked),
+        { SELF_TIME } = %Dur(slow.self_time),
+        { THRESHOLD } = %Dur(slow.threshold),
+        { CHAIN } = %slow.chain,
+        { POLL } = (slow.poll != 0).then_some(slow.poll),
+        { CALLS } = slow.calls,
+        { KIND } = %slow.kind,
+        { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
+        "{}{}",
+        Headline { slow, location },
+        SuppressedSuffix(suppressed),
+    );
+}
+
+/// `f (3 calls) blocked the executor for 606.1ms (cpu-bound) at src/x.rs:4 [main > f] in task 7
+/// spawned at src/main.rs:20`, or for an un-annotated task `task 7 blocked the executor for
+/// 300.2ms at src/main.rs:20 (where it was spawned)`.
+struct Headline<'a> {
+    slow: &'a SlowPoll,
+    location: FileLine,
+}
+
+impl fmt::Display for Headline<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.slow;
+        write!(
+            f,
+            "{}{} blocked the executor for {}{} at {}",
+            r.culprit,
+            CallsSuffix(r.calls),
+            Dur(r.blocked),
+            KindSuffix(r.kind),
+            self.location
+        )?;
+        match r.culprit {
+            Who::Task(_) => f.write_str(" (where it was spawned)")?,
+            Who::Fn(_) => write!(f, " [{}]{}", r.chain, InTask(r.task))?,
+        }
+        if r.stalled {
+            f.write_str("; reported as a stall while it ran")?;
+        }
+        Ok(())
+    }
+}
+
+/// A poll that is still running past the threshold, as a `WARN` event.
+pub(crate) fn stall(s: &Stall) {
+    let location = s.location();
+    event!(target: targets::STALL, Level::WARN,
+        { FN } = s.culprit.map(CallSite::name),
+        { TASK } = s.task.map(|t| t.id),
+        { SPAWNED_AT } = s.task.map(|t| display(t.spawned_at())),
+        { LOCATION } = location.map(display),
+        { CHAIN } = %s.chain,
+        { THREAD } = %s.thread,
+        { BLOCKED_FOR } = %Dur(s.blocked),
+        { THRESHOLD } = %Dur(s.threshold),
+        { KIND } = %s.kind,
+        { REPORT } = s.nth,
+        "{} {} thread {} for {}{}{}{}{}",
+        s.who(),
+        if s.nth == 1 { "has been blocking" } else { "is still blocking" },
+        s.thread,
+        Dur(s.blocked),
+        KindSuffix(s.kind),
+        location.map_or(String::new(), |l| format!(" at {l}")),
+        if s.chain.is_empty() { String::new() } else { format!(" [{}]", s.chain) },
+        if s.nth == 1 { "; it is still running" } else { "" },
+    );
+}
+
+/// What a stalled thread is blocked in: its system call and native stack, read without
+/// interrupting it (`stacks` feature, Linux), as a follow-up line of the stall report.
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+pub(crate) fn stall_stack(s: &Stall, b: &Blocked) {
+    let stack: String = b.frames.iter().map(|f| format!("\n    {f}")).collect();
+    event!(target: targets::STALL, Level::WARN,
+        { FN } = s.culprit.map(CallSite::name),
+        { TASK } = s.task.map(|t| t.id),
+        { THREAD } = %s.thread,
+        { KIND } = %s.kind,
+        { SYSCALL } = %b.syscall,
+        { STACK } = format!("(approximate, innermost first):{stack}").as_str(),
+        "{} was blocked in `{}` ({}){} when reported",
+        s.who(),
+        b.syscall,
+        b.hint(),
+        b.user_frame.as_ref().map_or(String::new(), |f| format!(" called from {f}")),
+    );
+}
+
+/// A task waited `delay` between being woken and being polled: the time every other task
+/// suffers while one poll blocks their worker. `task` is `None` for the heartbeat probe, which
+/// measures how late a timer fired instead.
+#[cfg(feature = "tokio")]
+pub(crate) fn lag(task: Option<TaskRef>, delay: Duration, threshold: Duration, suppressed: u64) {
+    event!(target: targets::LAG, Level::WARN,
+        { TASK } = task.map(|t| t.id),
+        { SPAWNED_AT } = task.map(|t| display(t.spawned_at())),
+        { DELAY } = %Dur(delay),
+        { THRESHOLD } = %Dur(threshold),
+        { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
+        "{}{}",
+        LagMessage(task, delay),
+        SuppressedSuffix(suppressed),
+    );
+}
+
+#[cfg(feature = "tokio")]
+struct LagMessage(Option<TaskRef>, Duration);
+
+#[cfg(feature = "tokio")]
+impl fmt::Display for LagMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(t) => write!(
+                f,
+                "task {} (spawned at {}) waited {} to be polled: a poll on its worker kept it from running",
+                t.id,
+                t.spawned_at(),
+                Dur(self.1)
+            ),
+            None => write!(
+                f,
+                "the executor ran a ready task {} late: a poll blocked its worker, or the workers \
+                 had more ready work than they could run",
+                Dur(self.1)
+            ),
+        }
+    }
+}
+
+struct InTask(Option<TaskRef>);
+impl fmt::Display for InTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(t) => write!(f, " in task {} spawned at {}", t.id, t.spawned_at()),
+            None => Ok(()),
+        }
+    }
+}
+
+struct CallsSuffix(u32);
+impl fmt::Display for CallsSuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 | 1 => Ok(()),
+            n => write!(f, " ({n} calls)"),
+        }
+    }
+}
+
+struct KindSuffix(Kind);
+impl fmt::Display for KindSuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_known() {
+            write!(f, " ({})", self.0)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+struct SuppressedSuffix(u64);
+impl fmt::Display for SuppressedSuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, "; suppressed {n} slow polls of this fn before this one"),
+        }
+    }
+}
+
+/// A call dropped after at least one poll, unfinished: `INFO` in debug mode, else `DEBUG`.
+pub(crate) fn cancelled(
+    cs: &CallSite,
+    created_at: &'static Location<'static>,
+    elapsed: Option<Duration>,
+    busy: Duration,
+    polls: u64,
+    debug: bool,
+) {
+    let level = if debug { Level::INFO } else { Level::DEBUG };
+    let created_at = FileLine::from(created_at);
+    let elapsed = elapsed.map(Dur);
+    event_at!(level, target: targets::CANCELLED,
+        { FN } = cs.name(),
+        { CREATED_AT } = %created_at,
+        { ELAPSED } = elapsed.map(tracing::field::display),
+        { BUSY } = %Dur(busy),
+        { POLLS } = polls,
+        "{} was cancelled after {}{} ({} poll{})",
+        cs.name(),
+        elapsed.map_or(String::new(), |e| e.to_string()),
+        if elapsed.is_none() { "?" } else { "" },
+        polls,
+        if polls == 1 { "" } else { "s" },
+    );
+}
+
+/// A call dropped before its first poll: `WARN` in debug mode, else `DEBUG`.
+pub(crate) fn never_polled(cs: &CallSite, created_at: &'static Location<'static>, debug: bool) {
+    let level = if debug { Level::WARN } else { Level::DEBUG };
+    let created_at = FileLine::from(created_at);
+    event_at!(level, target: targets::NEVER_POLLED,
+        { FN } = cs.name(),
+        { CREATED_AT } = %created_at,
+        "{} was dropped without ever being polled (created at {}); was an `.await` forgotten?",
+        cs.name(),
+        created_at,
+    );
+}
+
+/// A poll that panicked: `ERROR`.
+pub(crate) fn panicked(cs: &CallSite, elapsed: Option<Duration>, polls: u64) {
+    let elapsed = elapsed.map(Dur);
+    event!(target: targets::PANICKED, Level::ERROR,
+        { FN } = cs.name(),
+        { ELAPSED } = elapsed.map(tracing::field::display),
+        { POLLS } = polls,
+        "{} panicked in poll {}{}",
+        cs.name(),
+        polls,
+        elapsed.map_or(String::new(), |e| format!(", {e} after it started")),
+    );
+}

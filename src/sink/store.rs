@@ -1,0 +1,87 @@
+//! The records kept for reports: every slow poll and stall, bounded, and the per-test routing
+//! that gives each `#[pollwatch::test]` the slow polls of its own threads.
+
+use std::sync::Mutex;
+
+use super::collector;
+use super::schema::{SlowPollRecord, StallRecord};
+use crate::record::{SlowPoll, Stall};
+use crate::util::{FileLine, lock, saturating_nanos};
+
+/// Records kept per kind; later ones are counted in `records_dropped`.
+const MAX_RECORDS: usize = 10_000;
+
+/// What is kept.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Records {
+    pub(crate) slow_polls: Vec<SlowPollRecord>,
+    pub(crate) stalls: Vec<StallRecord>,
+    pub(crate) dropped: u64,
+}
+
+static RECORDS: Mutex<Records> = Mutex::new(Records {
+    slow_polls: Vec::new(),
+    stalls: Vec::new(),
+    dropped: 0,
+});
+
+/// Everything kept so far.
+pub(crate) fn snapshot() -> Records {
+    lock(&RECORDS).clone()
+}
+
+fn keep<T>(list: &mut Vec<T>, dropped: &mut u64, record: T) {
+    if list.len() < MAX_RECORDS {
+        list.push(record);
+    } else {
+        *dropped += 1;
+    }
+}
+
+/// Keeps a slow poll, and hands it to the test running on this thread, if any.
+pub(crate) fn record_slow_poll(slow: &SlowPoll) {
+    let record = SlowPollRecord {
+        fn_name: slow.culprit.fn_site().map(|cs| cs.name().to_owned()),
+        task: slow.task.map(|t| t.id),
+        spawned_at: slow.task.map(|t| t.spawned_at().to_string()),
+        location: slow.location().to_string(),
+        created_at: FileLine::from(slow.created_at).to_string(),
+        chain: slow.chain.names(),
+        duration_ns: saturating_nanos(slow.blocked),
+        self_time_ns: saturating_nanos(slow.self_time),
+        threshold_ns: saturating_nanos(slow.threshold),
+        kind: slow.kind.as_str().to_owned(),
+        calls: slow.calls,
+        thread: std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_owned(),
+    };
+    collector::route(&record, slow.blocked);
+    let mut r = lock(&RECORDS);
+    let Records {
+        slow_polls,
+        dropped,
+        ..
+    } = &mut *r;
+    keep(slow_polls, dropped, record);
+}
+
+/// Keeps a stall report.
+pub(crate) fn record_stall(s: &Stall) {
+    let record = StallRecord {
+        fn_name: s.culprit.map(|cs| cs.name().to_owned()),
+        task: s.task.map(|t| t.id),
+        location: s.location().map(|l| l.to_string()),
+        chain: s.chain.names(),
+        thread: s.thread.clone(),
+        blocked_for_ns: saturating_nanos(s.blocked),
+        kind: s.kind.as_str().to_owned(),
+        report: s.nth,
+    };
+    let mut r = lock(&RECORDS);
+    let Records {
+        stalls, dropped, ..
+    } = &mut *r;
+    keep(stalls, dropped, record);
+}

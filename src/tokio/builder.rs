@@ -1,0 +1,345 @@
+//! [`Builder`] and [`Runtime`]: a Tokio runtime with pollwatch watching it. The task poll
+//! hooks are `hooks.rs`'s, the heartbeat `heartbeat.rs`'s; this file wires them in.
+
+use std::future::Future;
+use std::io;
+use std::ops::Deref;
+#[cfg(tokio_unstable)]
+use std::sync::Arc;
+
+use super::heartbeat::{self, HeartbeatMark};
+#[cfg(tokio_unstable)]
+use super::hooks;
+use crate::config::Config;
+use crate::detect::{WatchdogGuard, watchdog};
+use crate::site::{CallSite, Emit};
+
+/// A task poll hook, as Tokio's `on_before_task_poll` / `on_after_task_poll` take it.
+#[cfg(tokio_unstable)]
+type Hook = Arc<dyn Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync>;
+
+/// Builds a Tokio runtime with pollwatch watching it (asyncio: a loop with `set_debug(True)`).
+///
+/// What it adds to `tokio::runtime::Builder`:
+///
+/// - **every task poll is timed** (with `--cfg tokio_unstable`, through Tokio's task poll
+///   hooks): an un-annotated task that blocks its worker is reported with its task id and spawn
+///   location; inside a task, `#[async_timed]` fns are still blamed by name, with one warning per
+///   poll. Tokio keeps one callback per hook, so set yours through this builder's
+///   `on_before_task_poll` / `on_after_task_poll` (with `tokio_unstable`): both run.
+/// - **lag**: a `pollwatch::lag` warning when work waited at least the threshold because a poll
+///   blocked: a heartbeat task measures how late a timer fires (aiodebug's `monitor_loop_lag`),
+///   and with pollwatch's `schedule-latency` feature (Tokio's, needs `tokio_unstable` and a
+///   64-bit target) each ready task that waited behind a slow poll on its worker is named.
+/// - [`Runtime::block_on`] times the root future too, which is not a task, so no hook sees it.
+/// - the [watchdog](crate::watchdog) runs while the runtime lives: a poll still blocking its
+///   worker past the threshold is reported as a `pollwatch::stall`, CPU-bound or blocking.
+///
+/// Without `--cfg tokio_unstable`, only `#[async_timed]` fns and the root future are timed, and
+/// lag comes from the heartbeat.
+///
+/// # Examples
+///
+/// ```
+/// let rt = pollwatch::Builder::new_multi_thread()
+///     .worker_threads(2)
+///     .tokio(|b| {
+///         b.thread_name("app-worker");
+///     })
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+#[must_use = "a Builder does nothing until `build` is called"]
+pub struct Builder {
+    inner: tokio::runtime::Builder,
+    config: Option<Config>,
+    heartbeat: Option<bool>,
+    #[cfg(tokio_unstable)]
+    before: Option<Hook>,
+    #[cfg(tokio_unstable)]
+    after: Option<Hook>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .field("heartbeat", &self.heartbeat)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// A multi-thread runtime (as `#[tokio::main]`), all drivers enabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_multi_thread().build().unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn new_multi_thread() -> Self {
+        Self::wrap(tokio::runtime::Builder::new_multi_thread())
+    }
+
+    /// A current-thread runtime (asyncio's single-threaded loop), all drivers enabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.block_on(async { "ok" }), "ok");
+    /// ```
+    pub fn new_current_thread() -> Self {
+        Self::wrap(tokio::runtime::Builder::new_current_thread())
+    }
+
+    fn wrap(mut inner: tokio::runtime::Builder) -> Self {
+        inner.enable_all();
+        Builder {
+            inner,
+            config: None,
+            heartbeat: None,
+            #[cfg(tokio_unstable)]
+            before: None,
+            #[cfg(tokio_unstable)]
+            after: None,
+        }
+    }
+
+    /// Sets the number of worker threads (multi-thread runtimes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn worker_threads(mut self, n: usize) -> Self {
+        self.inner.worker_threads(n);
+        self
+    }
+
+    /// Configures the wrapped `tokio::runtime::Builder` (thread names, stack size, …). Its task
+    /// poll hooks are set by [`build`](Self::build): set yours with this builder's
+    /// `on_before_task_poll` and
+    /// `on_after_task_poll` instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_multi_thread()
+    ///     .tokio(|b| {
+    ///         b.thread_name("worker").thread_stack_size(4 << 20);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn tokio(mut self, configure: impl FnOnce(&mut tokio::runtime::Builder)) -> Self {
+        configure(&mut self.inner);
+        self
+    }
+
+    /// Applies `config` process-wide when the runtime is built. By default the config in force
+    /// stays (the environment's, or one applied earlier).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = pollwatch::Builder::new_current_thread()
+    ///     .config(pollwatch::Config::default().slow_poll(Duration::from_millis(50)))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Runs (or not) the heartbeat task that detects lag by how late a timer fires. By default
+    /// it runs: even with the exact per-task measurement (`schedule-latency`), tasks waiting on
+    /// a timer or I/O are not woken while their worker is blocked, so only the heartbeat sees
+    /// their delay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_current_thread().heartbeat(false).build().unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn heartbeat(mut self, enabled: bool) -> Self {
+        self.heartbeat = Some(enabled);
+        self
+    }
+
+    /// Your own `on_before_task_poll` hook; it runs before pollwatch starts timing the poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(tokio_unstable)] {
+    /// let rt = pollwatch::Builder::new_current_thread()
+    ///     .on_before_task_poll(|meta| println!("polling task {}", meta.id()))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// # }
+    /// ```
+    #[cfg(tokio_unstable)]
+    pub fn on_before_task_poll(
+        mut self,
+        hook: impl Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.before = Some(Arc::new(hook));
+        self
+    }
+
+    /// Your own `on_after_task_poll` hook; it runs after pollwatch has timed the poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(tokio_unstable)] {
+    /// let rt = pollwatch::Builder::new_current_thread()
+    ///     .on_after_task_poll(|meta| println!("polled task {}", meta.id()))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// # }
+    /// ```
+    #[cfg(tokio_unstable)]
+    pub fn on_after_task_poll(
+        mut self,
+        hook: impl Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.after = Some(Arc::new(hook));
+        self
+    }
+
+    /// Builds the runtime.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `tokio::runtime::Builder::build` returns (e.g. threads could not be spawned).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_multi_thread().build()?;
+    /// rt.block_on(async { /* … */ });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn build(mut self) -> io::Result<Runtime> {
+        if let Some(config) = self.config.take() {
+            config.apply();
+        }
+        #[cfg(tokio_unstable)]
+        self.install_hooks();
+        let inner = self.inner.build()?;
+        let heartbeat = if self.heartbeat.unwrap_or(true) {
+            Some(heartbeat::spawn(&inner)?)
+        } else {
+            None
+        };
+        Ok(Runtime {
+            inner,
+            _heartbeat: heartbeat,
+            _watchdog: watchdog(),
+        })
+    }
+
+    #[cfg(tokio_unstable)]
+    fn install_hooks(&mut self) {
+        #[cfg(feature = "schedule-latency")]
+        self.inner.track_task_schedule_latency();
+        let before = self.before.take();
+        let after = self.after.take();
+        self.inner
+            .on_before_task_poll(move |meta| {
+                if let Some(hook) = &before {
+                    hook(meta);
+                }
+                hooks::task_poll_started(meta);
+            })
+            .on_after_task_poll(move |meta| {
+                hooks::task_poll_ended();
+                if let Some(hook) = &after {
+                    hook(meta);
+                }
+            });
+    }
+}
+
+/// A Tokio runtime built by [`Builder`]; derefs to `tokio::runtime::Runtime` for everything
+/// else (`spawn`, `handle`, `shutdown_timeout`, …).
+///
+/// # Examples
+///
+/// ```
+/// let rt = pollwatch::Builder::new_multi_thread().build().unwrap();
+/// let task = rt.spawn(async { 40 + 2 });
+/// assert_eq!(rt.block_on(task).unwrap(), 42);
+/// ```
+#[derive(Debug)]
+pub struct Runtime {
+    // Field order matters: the runtime shuts down before the watchdog stops.
+    inner: tokio::runtime::Runtime,
+    _heartbeat: Option<HeartbeatMark>,
+    _watchdog: WatchdogGuard,
+}
+
+impl Runtime {
+    /// Runs `future` to completion, timing it as the root of every chain (`main > …`). The
+    /// root future of `block_on` is not a task, so the task hooks never see it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.block_on(async { 7 }), 7);
+    /// ```
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.inner
+            .block_on(crate::timed::timed(&ROOT, None, future))
+    }
+
+    /// Runs `future`, already instrumented by `#[pollwatch::main]` / `#[pollwatch::test]`, as is.
+    pub(crate) fn block_on_instrumented<F: Future>(&self, future: F) -> F::Output {
+        self.inner.block_on(future)
+    }
+
+    /// The wrapped Tokio runtime. The watchdog stops watching it (unless another
+    /// [`watchdog`](crate::watchdog) guard keeps it running).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_current_thread().build().unwrap();
+    /// let tokio_rt: tokio::runtime::Runtime = rt.into_inner();
+    /// # drop(tokio_rt);
+    /// ```
+    pub fn into_inner(self) -> tokio::runtime::Runtime {
+        self.inner
+    }
+}
+
+impl Deref for Runtime {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        &self.inner
+    }
+}
+
+/// The root future of `block_on`: named `main`, located where `block_on` was called.
+static ROOT: CallSite = CallSite::new("main", module_path!(), file!(), 0, 0, root_emit);
+
+fn root_emit(_: &'static CallSite, _: Emit<'_>) -> bool {
+    false
+}

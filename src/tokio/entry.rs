@@ -1,0 +1,129 @@
+//! The entry points: [`run`], and what `#[pollwatch::main]` and `#[pollwatch::test]` expand to.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::builder::{Builder, Runtime};
+use super::gate;
+use crate::config::{self, Config, DebugMode};
+use crate::sink::collector::Collector;
+use crate::sink::output;
+use crate::util::say;
+
+/// Runs `future` on a new multi-thread runtime in debug mode, like
+/// `asyncio.run(main(), debug=True)`: turns debug mode on (unless `POLLWATCH` says otherwise),
+/// installs [`init`](crate::init)'s subscriber if none is set, and times every task and the root
+/// future.
+///
+/// # Panics
+///
+/// If the runtime cannot be built, as `#[tokio::main]` does.
+///
+/// # Examples
+///
+/// ```
+/// #[pollwatch::async_timed]
+/// async fn work() -> u32 {
+///     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+///     42
+/// }
+///
+/// assert_eq!(pollwatch::run(work()), 42);
+/// ```
+#[track_caller]
+pub fn run<F: Future>(future: F) -> F::Output {
+    let rt = prepare(Builder::new_multi_thread());
+    let out = rt.block_on(future);
+    drop(rt);
+    finish();
+    out
+}
+
+/// The end of `run` / `#[pollwatch::main]`: summary and JSON report if asked for; in strict mode,
+/// the process fails if any poll blocked past the threshold, listing each offender.
+fn finish() {
+    output::finish_run();
+    if config::debug_mode().is_strict() {
+        let verdict = gate::process_verdict(Config::current().get_slow_poll());
+        if !verdict.is_empty() {
+            say(format_args!("{verdict}\n(POLLWATCH=strict: failing)"));
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Debug mode on unless the environment chose one.
+fn debug_mode_on_unless_chosen() {
+    if std::env::var_os("POLLWATCH").is_none() {
+        config::set_debug_mode(DebugMode::On);
+    }
+}
+
+/// Builds the runtime, or fails as `#[tokio::main]` does.
+#[track_caller]
+fn build(builder: Builder) -> Runtime {
+    match builder.build() {
+        Ok(rt) => rt,
+        Err(e) => panic!("pollwatch: failed to build the Tokio runtime: {e}"),
+    }
+}
+
+/// Debug mode on unless the environment chose, a subscriber if none is set, then build.
+#[track_caller]
+fn prepare(builder: Builder) -> Runtime {
+    debug_mode_on_unless_chosen();
+    if !tracing::dispatcher::has_been_set() {
+        let _ = crate::sink::try_init();
+    }
+    build(builder)
+}
+
+/// What `#[pollwatch::main]` calls: `future` is the user's `main`, already instrumented by the
+/// macro, so it is not wrapped again.
+#[doc(hidden)]
+#[track_caller]
+pub fn run_main<F: Future>(builder: Builder, future: F) -> F::Output {
+    let rt = prepare(builder);
+    let out = rt.block_on_instrumented(future);
+    drop(rt);
+    finish();
+    out
+}
+
+/// What `#[pollwatch::test]` calls: runs the (instrumented) test body on its own runtime, with
+/// every poll on the runtime's threads checked against `budget_ns` (0: the threshold), and fails
+/// the test, listing each offender, if any poll blocked that long. Slow polls of tests running
+/// in parallel go to their own test: each runtime's threads report to their test's collector.
+///
+/// # Panics
+///
+/// That is how the test fails: with the list of offenders; also if the runtime cannot be built.
+#[doc(hidden)]
+#[track_caller]
+pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Output {
+    debug_mode_on_unless_chosen();
+    if !tracing::dispatcher::has_been_set() {
+        let _ = crate::sink::try_init_for_tests();
+    }
+    let budget = match budget_ns {
+        0 => Config::current().get_slow_poll(),
+        ns => Duration::from_nanos(ns),
+    };
+    let collector = Collector::new(budget);
+    let workers = collector.clone();
+    let builder = builder.tokio(move |b| {
+        b.on_thread_start(move || gate::install(workers.clone()));
+    });
+    let rt = build(builder);
+    let out = {
+        let _route = gate::enter(collector.clone());
+        rt.block_on_instrumented(future)
+    };
+    drop(rt);
+    output::finish_run();
+    let verdict = gate::test_verdict(&collector);
+    if !verdict.is_empty() {
+        panic!("{verdict}");
+    }
+    out
+}

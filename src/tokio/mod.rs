@@ -1,0 +1,23 @@
+//! The Tokio integration (feature `tokio`): the runtime pollwatch watches, the entry points, the
+//! test gate. Everything above it in the crate works under any executor.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `builder.rs` | [`Builder`], [`Runtime`]: Tokio's, with hooks, heartbeat and watchdog wired in |
+//! | `entry.rs` | [`run`]; `run_main` / `run_test`, what `#[pollwatch::main]` / `#[pollwatch::test]` call |
+//! | `gate.rs` | what fails a test or a strict run: per-test collectors and the verdict |
+//! | `hooks.rs` | the task poll hooks (`--cfg tokio_unstable`) |
+//! | `heartbeat.rs` | the lag probe, marked by task id |
+//! | `spawn.rs` | [`spawn`], [`spawn_local`]: tasks named after annotated fns |
+
+mod builder;
+mod entry;
+mod gate;
+mod heartbeat;
+#[cfg(tokio_unstable)]
+mod hooks;
+mod spawn;
+
+pub use builder::{Builder, Runtime};
+pub use entry::{run, run_main, run_test};
+pub use spawn::{spawn, spawn_local};
