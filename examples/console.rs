@@ -69,8 +69,8 @@ async fn serve_requests() {
 
 #[pollwatch::main(worker_threads = 2)]
 async fn main() {
-    // `#[pollwatch::main]` calls `pollwatch::init()`, which serves the console (with
-    // `#[tokio::main]`, call it yourself).
+    // pollwatch's subscriber: its fmt output, and the console server.
+    pollwatch::init();
     let run_for = std::env::args()
         .nth(1)
         .map(|arg| match arg.parse::<humantime::Duration>() {

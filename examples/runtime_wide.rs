@@ -33,6 +33,7 @@ async fn handle_upload(bytes: usize) -> usize {
 
 #[pollwatch::main(flavor = "current_thread")]
 async fn main() {
+    pollwatch::init(); // its fmt output; without it, only the warnings would print
     let healthy: Vec<_> = (0..100)
         .map(|_| {
             tokio::spawn(async {

@@ -32,6 +32,7 @@ async fn load_config(config: Arc<Mutex<String>>) -> usize {
 
 #[pollwatch::main(flavor = "current_thread")]
 async fn main() {
+    pollwatch::init(); // its fmt output; without it, only the warnings would print
     crunch().await;
 
     let config = Arc::new(Mutex::new(String::from("verbose = true")));

@@ -119,7 +119,7 @@ pub(crate) fn cancelled(
         cs.stats().on_cancelled();
         cs.stats().on_call_done(polls, busy, max_poll);
     }
-    events::cancelled(cs, created_at, elapsed, busy, polls, debug);
+    events::cancelled(cs, created_at, elapsed, busy, polls, cs.cancelled_level());
 }
 
 /// A poll of a call panicked; the panic then continues unchanged. `counted`: debug mode's

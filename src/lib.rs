@@ -54,9 +54,10 @@ pub use pollwatch_macros::async_timed;
 /// `#[tokio::main]` in debug mode (asyncio's `asyncio.run(main(), debug=True)`).
 ///
 /// Runs the `async fn` on a [`Builder`] runtime: turns debug mode on (unless `POLLWATCH` is set),
-/// installs [`init`]'s subscriber if none is set, times every task (with
-/// `--cfg tokio_unstable`) and the body itself, which is the root of every chain
-/// (`main > handler > …`).
+/// times every task (with `--cfg tokio_unstable`) and the body itself, which is the root of
+/// every chain (`main > handler > …`). It leaves the global subscriber to you: set up yours as
+/// usual (its `try_init()` succeeds), and pollwatch's events go through it; with none,
+/// pollwatch prints its warnings to stderr. [`init`] installs pollwatch's own.
 ///
 /// Arguments: `flavor = "current_thread"` or `"multi_thread"` (the default),
 /// `worker_threads = N`, and `slow = "…"` (the body's own threshold), `crate = "…"`.
@@ -110,9 +111,12 @@ pub mod __private {
     pub use crate::site::{
         AutoDebug, AutoDisplay, AutoOpaque, CallSite, Emit, Finished, Outcome, Values, Wrap,
     };
-    pub use crate::timed::{Timed, enabled, not_nameable, timed, timed_with};
+    pub use crate::timed::{
+        Timed, enabled, not_nameable, output_values, timed, timed_with, values_for,
+    };
     #[cfg(feature = "tokio")]
     pub use crate::tokio::{run_main, run_test};
     pub use crate::util::Dur;
     pub use tracing;
+    pub use tracing::Level;
 }

@@ -52,7 +52,7 @@ struct State<O> {
     phase: Phase,
 }
 
-#[cfg(feature = "tokio")]
+#[cfg(feature = "scheduling")]
 pin_project! {
     /// The wrapped future, or (when scheduling delay is measured) tokio-metrics' instrumented
     /// façade around it, which wraps the waker to time wake-to-poll.
@@ -63,7 +63,7 @@ pin_project! {
     }
 }
 
-#[cfg(not(feature = "tokio"))]
+#[cfg(not(feature = "scheduling"))]
 pin_project! {
     #[project = InnerProj]
     enum Inner<F> {
@@ -76,7 +76,7 @@ impl<F: Future> Inner<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         match self.project() {
             InnerProj::Plain { fut } => fut.poll(cx),
-            #[cfg(feature = "tokio")]
+            #[cfg(feature = "scheduling")]
             InnerProj::Monitored { fut } => fut.poll(cx),
         }
     }
@@ -147,6 +147,21 @@ pub fn enabled(cs: &'static CallSite) -> bool {
     cs.emit(Emit::Enabled)
 }
 
+/// The buffer for the `n` values of one call of `cs` (arguments first, then `fields`), with the
+/// fn's or the process's value length, and arguments left out if `POLLWATCH_ARGS=0`.
+pub fn values_for(cs: &'static CallSite, n: usize) -> Values {
+    Values::new(n, value_len(cs), config::capture_args())
+}
+
+/// The buffer for the return value or error of a call of `cs` (`ret` / `err`).
+pub fn output_values(cs: &'static CallSite) -> Values {
+    Values::new(1, value_len(cs), true)
+}
+
+fn value_len(cs: &'static CallSite) -> usize {
+    cs.own_max_value_len().unwrap_or_else(config::max_value_len)
+}
+
 #[track_caller]
 fn new<F: Future>(
     cs: &'static CallSite,
@@ -159,7 +174,7 @@ fn new<F: Future>(
         cs.register();
         cs.stats().on_call();
     }
-    #[cfg(feature = "tokio")]
+    #[cfg(feature = "scheduling")]
     let inner = if debug && config::measure_scheduling() {
         Inner::Monitored {
             fut: cs.monitor().instrument(inner),
@@ -167,7 +182,7 @@ fn new<F: Future>(
     } else {
         Inner::Plain { fut: inner }
     };
-    #[cfg(not(feature = "tokio"))]
+    #[cfg(not(feature = "scheduling"))]
     let inner = Inner::Plain { fut: inner };
     naming::created::<Timed<F>>(cs);
     Timed {
@@ -317,9 +332,10 @@ impl<O> Drop for PollGuard<'_, O> {
 impl<O> State<O> {
     #[cold]
     #[inline(never)]
-    fn on_first_poll(&self) {
-        if let (true, Some(values)) = (self.logged, &self.values) {
-            self.cs.emit(Emit::Start(values));
+    fn on_first_poll(&mut self) {
+        // The arguments are logged once, at the start; the buffer is not kept for the finish.
+        if let (true, Some(values)) = (self.logged, self.values.take()) {
+            self.cs.emit(Emit::Start(&values));
         }
     }
 
@@ -347,10 +363,8 @@ impl<O> State<O> {
             busy: self.busy,
             idle: elapsed.saturating_sub(self.busy),
             polls: self.polls,
-            values: self.values.as_ref(),
             outcome: outcome.as_ref(),
         }));
-        self.values = None;
     }
 
     fn on_drop(&mut self) {

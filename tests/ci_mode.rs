@@ -150,6 +150,29 @@ fn strict_suite_fails_exactly_the_blocking_tests_and_writes_a_valid_report() {
             section.contains(&format!("[{test} > {culprit}]")),
             "{section}"
         );
+        // No subscriber is set: pollwatch printed its warnings itself, into this test's
+        // captured output, the watchdog's stall reports included, and none of the other tests'
+        // (the three run at once).
+        assert!(
+            section.contains(&format!(
+                "pollwatch::slow_poll: {culprit} blocked the executor"
+            )),
+            "{section}"
+        );
+        if test != "file_reading_handler" {
+            assert!(
+                section.contains(&format!("pollwatch::stall: {culprit} has been blocking")),
+                "the watchdog's report is in {test}'s output:\n{section}"
+            );
+        }
+        for other in ["crunch_numbers", "nap", "read_big_file"] {
+            if other != culprit {
+                assert!(
+                    !section.contains(&format!(": {other} ")),
+                    "{other} in {test}'s output:\n{section}"
+                );
+            }
+        }
     }
 
     // One process, one report file, valid against the schema.

@@ -31,9 +31,9 @@ fn start_and_finish_carry_args_and_timings() {
     assert_eq!(start.message(), "started sleeps");
     assert!(finish.message().starts_with("finished sleeps in "));
     assert_eq!(
-        finish.get("ms"),
-        "60",
-        "arguments are repeated on the finish event"
+        finish.field("ms"),
+        None,
+        "arguments are logged once, at the start"
     );
     let (elapsed, busy, idle) = (
         finish.duration("elapsed"),
@@ -101,7 +101,11 @@ fn a_timeout_cancels_the_call() {
     assert!(res.is_err());
     let e = events.of_fn(targets::CANCELLED, "sleeps");
     assert_eq!(e.len(), 1, "{:?}", events.all());
-    assert_eq!(e[0].level, Level::INFO, "INFO in debug mode");
+    assert_eq!(
+        e[0].level,
+        Level::DEBUG,
+        "cancellation is routine in Rust: DEBUG unless the fn says otherwise"
+    );
     // Tokio's `Timeout` polls the inner future once more when its deadline fires.
     assert_eq!(e[0].count("polls"), 2);
     assert!(e[0].duration("elapsed") >= Duration::from_millis(29));
@@ -231,7 +235,10 @@ async fn huge(v: Vec<u32>) -> usize {
 fn long_values_are_truncated() {
     let (_, events) = capture(|| futures::executor::block_on(huge(vec![7; 10_000])));
     let v = events.of_fn(targets::TIMED, "huge")[0].get("v").to_owned();
-    assert_eq!(v.chars().count(), 257);
+    assert_eq!(
+        v.chars().count(),
+        pollwatch::Config::DEFAULT_MAX_VALUE_LEN + 1
+    );
     assert!(v.ends_with('…'));
 }
 

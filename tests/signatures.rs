@@ -237,10 +237,11 @@ fn methods_with_every_receiver() {
             assert_eq!(c.by_value().await, 2);
         })
     });
-    let e = events.of_fn("pollwatch", "by_ref");
+    // Methods are named after their type, everywhere.
+    let e = events.of_fn("pollwatch", "Counter::by_ref");
     assert_eq!(e[0].field("self"), Some("Counter { n: 1 }"));
     assert_eq!(e[0].field("add"), Some("2"));
-    let nd = events.of_fn("pollwatch", "not_debug_arg");
+    let nd = events.of_fn("pollwatch", "Counter::not_debug_arg");
     assert_eq!(
         nd[0].field("x"),
         Some("_"),
@@ -260,11 +261,17 @@ fn trait_methods_native_and_async_trait() {
             assert_eq!(dynamic.handle("abc".into()).await, 5);
         })
     });
-    for name in ["call", "call_send", "provided", "handle"] {
+    // A trait impl's method by its type; a provided method by its trait.
+    for name in [
+        "Counter::call",
+        "Counter::call_send",
+        "Service::provided",
+        "Counter::handle",
+    ] {
         let e = events.of_fn("pollwatch", name);
         assert_eq!(e.len(), 2, "start and finish of {name}: {e:?}");
     }
-    let handle = events.of_fn("pollwatch", "handle");
+    let handle = events.of_fn("pollwatch", "Counter::handle");
     assert_eq!(handle[0].field("req"), Some("\"abc\""));
 }
 

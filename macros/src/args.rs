@@ -20,12 +20,14 @@ mod kw {
     syn::custom_keyword!(ret);
     syn::custom_keyword!(err);
     syn::custom_keyword!(slow);
+    syn::custom_keyword!(cancelled);
+    syn::custom_keyword!(max_value_len);
     syn::custom_keyword!(Debug);
     syn::custom_keyword!(Display);
 }
 
-const ACCEPTED: &str =
-    "`name`, `target`, `level`, `skip`, `skip_all`, `fields`, `ret`, `err`, `slow`, `crate`";
+const ACCEPTED: &str = "`name`, `target`, `level`, `skip`, `skip_all`, `fields`, `ret`, `err`, \
+                        `slow`, `cancelled`, `max_value_len`, `crate`";
 const LEVELS: &str = "`trace`, `debug`, `info`, `warn`, `error`";
 
 /// How a value is formatted.
@@ -57,6 +59,9 @@ pub(crate) struct Args {
     pub(crate) ret: Option<Fmt>,
     pub(crate) err: Option<Fmt>,
     pub(crate) slow_nanos: Option<u64>,
+    /// The level of the `cancelled` event.
+    pub(crate) cancelled: Option<Ident>,
+    pub(crate) max_value_len: Option<usize>,
     pub(crate) krate: Option<Path>,
     /// Errors collected while parsing; reported together.
     pub(crate) errors: Errors,
@@ -146,6 +151,18 @@ pub(crate) fn parse_one(
         let lit = parse_str_value(input, "slow", "a duration such as `\"20ms\"`")?;
         let nanos = parse_duration(&lit)?;
         errors.set_once(&mut args.slow_nanos, nanos, kw.span, "slow");
+    } else if lookahead.peek(kw::cancelled) {
+        let kw: kw::cancelled = input.parse()?;
+        let level = parse_level(input)?;
+        errors.set_once(&mut args.cancelled, level, kw.span, "cancelled");
+    } else if lookahead.peek(kw::max_value_len) {
+        let kw: kw::max_value_len = input.parse()?;
+        let n = parse_positive(
+            input,
+            "max_value_len",
+            "a number of characters such as `64`",
+        )?;
+        errors.set_once(&mut args.max_value_len, n, kw.span, "max_value_len");
     } else if lookahead.peek(Token![crate]) {
         let kw: Token![crate] = input.parse()?;
         let lit = parse_str_value(input, "crate", "a path such as `\"my_pollwatch\"`")?;
@@ -192,6 +209,25 @@ fn parse_str_value(input: ParseStream<'_>, key: &str, example: &str) -> syn::Res
         found.span(),
         format!("`{key}` expects a string literal: {example}"),
     ))
+}
+
+fn parse_positive(input: ParseStream<'_>, key: &str, example: &str) -> syn::Result<usize> {
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            input.span(),
+            format!("expected `=` after `{key}`; write `{key} = ` and {example}"),
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    let found: proc_macro2::TokenTree = input.parse()?;
+    let lit = syn::parse2::<syn::LitInt>(found.to_token_stream()).ok();
+    match lit.as_ref().map(syn::LitInt::base10_parse::<usize>) {
+        Some(Ok(n)) if n > 0 => Ok(n),
+        _ => Err(syn::Error::new(
+            found.span(),
+            format!("`{key}` expects a positive integer: {example}"),
+        )),
+    }
 }
 
 fn parse_non_empty(input: ParseStream<'_>, key: &str, example: &str) -> syn::Result<LitStr> {

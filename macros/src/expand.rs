@@ -16,6 +16,7 @@ use syn::{Expr, FnArg, Ident, Pat, ReturnType, Signature, Stmt, Type, TypeParamB
 
 use crate::args::{Args, Fmt};
 use crate::errors::Errors;
+use crate::instrument::SpanArgs;
 use crate::item::ItemFn;
 
 /// How the annotated fn is turned into an instrumented one.
@@ -23,8 +24,8 @@ use crate::item::ItemFn;
 enum Mode {
     /// `async fn` → `fn -> impl Future` (the default).
     Desugar,
-    /// `async fn` kept as is, body wrapped: for fns another attribute turns into an entry point
-    /// (`#[tokio::main]`, `#[tokio::test]`), which must still see an `async fn`.
+    /// `async fn` kept as is, body wrapped: for fns another attribute below ours must still see
+    /// as an `async fn` (`#[tokio::main]`, `#[tokio::test]`, `#[tracing::instrument]`).
     Inline,
     /// A plain fn returning `impl Future`: its returned future is wrapped.
     WrapReturn,
@@ -57,7 +58,7 @@ pub(crate) fn expand(args: &Args, item: &ItemFn) -> syn::Result<TokenStream> {
     check_skips(args, &item.sig, &params)?;
     let krate = args.krate();
 
-    let recorded = recorded_params(args, &params);
+    let recorded = recorded_params(args, &params, crate::instrument::find(item).as_ref());
     let callsite = callsite(args, &item.sig, &recorded, &krate);
     let values = capture_values(args, &recorded, &krate);
     let wrap = |fut: TokenStream| wrap_future(args, fut, &krate);
@@ -124,14 +125,18 @@ fn not_async_error(sig: &Signature) -> syn::Error {
 fn mode_of(item: &ItemFn) -> syn::Result<Mode> {
     let sig = &item.sig;
     if sig.asyncness.is_some() {
-        // Another attribute below ours that needs an `async fn` (tokio::main, tokio::test, …).
-        let entry_point = item.outer_attrs.iter().any(|a| {
-            a.path()
-                .segments
-                .last()
-                .is_some_and(|s| s.ident == "main" || s.ident == "test")
+        // Another attribute below ours that needs an `async fn`: an entry point (tokio::main,
+        // tokio::test, …), or `#[instrument]`, which instruments the future only of an
+        // `async fn` (or of a fn ending in an `async` block); on our desugared fn it would enter
+        // its span while the future is created, not while it runs.
+        let needs_async_fn = item.outer_attrs.iter().any(|a| {
+            crate::instrument::is_instrument(a)
+                || a.path()
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "main" || s.ident == "test")
         });
-        return Ok(if entry_point {
+        return Ok(if needs_async_fn {
             Mode::Inline
         } else {
             Mode::Desugar
@@ -268,8 +273,13 @@ fn check_skips(args: &Args, sig: &Signature, params: &[Param]) -> syn::Result<()
 }
 
 /// Arguments whose values the start event records: not skipped, not shadowed by a field of
-/// the same name, and with a binding to format.
-fn recorded_params<'a>(args: &Args, params: &'a [Param]) -> Vec<&'a Param> {
+/// the same name, recorded by the span of a `#[tracing::instrument]` on the same fn if there is
+/// one, and with a binding to format.
+fn recorded_params<'a>(
+    args: &Args,
+    params: &'a [Param],
+    span: Option<&SpanArgs>,
+) -> Vec<&'a Param> {
     if args.skip_all.is_some() {
         return Vec::new();
     }
@@ -283,6 +293,7 @@ fn recorded_params<'a>(args: &Args, params: &'a [Param]) -> Vec<&'a Param> {
     params
         .iter()
         .filter(|p| p.binding.is_some() && !skipped(p))
+        .filter(|p| span.is_none_or(|span| span.records(&p.name)))
         .collect()
 }
 
@@ -307,7 +318,31 @@ fn callsite(args: &Args, sig: &Signature, recorded: &[&Param], krate: &TokenStre
         .chain(args.fields.iter().flatten().map(|f| f.name.clone()));
     let entries = names.enumerate().map(|(i, n)| quote!(#i => #n));
     let line = quote_spanned!(sig.ident.span()=> ::core::line!());
+    // Without `name = "…"`, the name is where the fn is: `Get::apply` for a method, found once
+    // per call site from `type_name` of a type defined in it (the macro cannot see the impl).
+    // The marker is an item of the fn's own body (not of the `static`'s initializer, which
+    // would add the static's name to its path).
+    let (scope_items, scope) = if args.name.is_none() {
+        (
+            quote! {
+                #[allow(dead_code)]
+                struct __PollwatchScope;
+                fn __pollwatch_scope() -> &'static str {
+                    ::core::any::type_name::<__PollwatchScope>()
+                }
+            },
+            Some(quote!(.in_scope(__pollwatch_scope))),
+        )
+    } else {
+        (TokenStream::new(), None)
+    };
+    let cancelled = args
+        .cancelled
+        .as_ref()
+        .map(|level| quote!(.cancelled_at(#krate::__private::Level::#level)));
+    let max_len = args.max_value_len.map(|n| quote!(.max_value_len(#n)));
     quote! {
+        #scope_items
         static __POLLWATCH_CALLSITE: #krate::__private::CallSite = #krate::__private::CallSite::new(
             #name,
             ::core::module_path!(),
@@ -315,7 +350,7 @@ fn callsite(args: &Args, sig: &Signature, recorded: &[&Param], krate: &TokenStre
             #line,
             #slow,
             __pollwatch_emit,
-        );
+        ) #scope #cancelled #max_len;
         fn __pollwatch_emit(
             __pollwatch_cs: &'static #krate::__private::CallSite,
             __pollwatch_event: #krate::__private::Emit<'_>,
@@ -355,7 +390,11 @@ fn capture_values(args: &Args, recorded: &[&Param], krate: &TokenStream) -> Toke
         let binding = p.binding.clone().unwrap_or_default();
         captures.push(capture(Fmt::Debug, binding, Span::call_site(), &out, krate));
     }
-    for f in args.fields.iter().flatten() {
+    let fields = args.fields.iter().flatten().collect::<Vec<_>>();
+    if !fields.is_empty() {
+        captures.push(quote!(#out.fields_follow();));
+    }
+    for f in fields {
         let value = &f.value;
         captures.push(capture(
             f.fmt,
@@ -365,13 +404,13 @@ fn capture_values(args: &Args, recorded: &[&Param], krate: &TokenStream) -> Toke
             krate,
         ));
     }
-    let n = captures.len();
+    let n = recorded.len() + args.fields.iter().flatten().count();
     let mutability = (n > 0).then(|| quote!(mut));
     quote! {
         let __pollwatch_values = if #krate::__private::enabled(&__POLLWATCH_CALLSITE) {
             #[allow(unused_imports)]
             use #krate::__private::{AutoDebug as _, AutoDisplay as _, AutoOpaque as _};
-            let #mutability #out = #krate::__private::Values::with_capacity(#n);
+            let #mutability #out = #krate::__private::values_for(&__POLLWATCH_CALLSITE, #n);
             #(#captures)*
             ::core::option::Option::Some(#out)
         } else {
@@ -393,7 +432,7 @@ fn wrap_future(args: &Args, fut: TokenStream, krate: &TokenStream) -> TokenStrea
     let on_ok = |v: TokenStream| match args.ret {
         Some(fmt) => {
             let c = capture(fmt, v, Span::call_site(), &ret_slot, krate);
-            quote!({ let mut #ret_slot = #krate::__private::Values::with_capacity(1); #c #o.ret = #ret_slot; })
+            quote!({ let mut #ret_slot = #krate::__private::output_values(&__POLLWATCH_CALLSITE); #c #o.ret = #ret_slot; })
         }
         None => quote!({}),
     };
@@ -408,7 +447,7 @@ fn wrap_future(args: &Args, fut: TokenStream, krate: &TokenStream) -> TokenStrea
                 match #out {
                     ::core::result::Result::Ok(#v) => { let _ = &#v; #ok }
                     ::core::result::Result::Err(#e) => {
-                        let mut #err_slot = #krate::__private::Values::with_capacity(1);
+                        let mut #err_slot = #krate::__private::output_values(&__POLLWATCH_CALLSITE);
                         #c
                         #o.err = #err_slot;
                     }

@@ -5,6 +5,7 @@ mod args;
 mod entry;
 mod errors;
 mod expand;
+mod instrument;
 mod item;
 
 use proc_macro::TokenStream;

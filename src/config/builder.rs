@@ -40,6 +40,8 @@ pub struct Config {
     pub(super) report_path: Option<String>,
     pub(super) summary: bool,
     pub(super) scheduling: bool,
+    pub(super) capture_args: bool,
+    pub(super) max_value_len: usize,
 }
 
 impl fmt::Debug for Config {
@@ -48,6 +50,8 @@ impl fmt::Debug for Config {
             .field("mode", &self.mode)
             .field("slow_poll", &self.slow_poll)
             .field("warnings_per_second", &self.warnings_per_second)
+            .field("capture_args", &self.capture_args)
+            .field("max_value_len", &self.max_value_len)
             .field(
                 "on_slow_poll",
                 &self.on_slow_poll.as_ref().map(|_| "Fn(&SlowPollInfo)"),
@@ -65,6 +69,8 @@ impl PartialEq for Config {
             && self.report_path == other.report_path
             && self.summary == other.summary
             && self.scheduling == other.scheduling
+            && self.capture_args == other.capture_args
+            && self.max_value_len == other.max_value_len
             && match (&self.on_slow_poll, &other.on_slow_poll) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -87,6 +93,8 @@ impl Default for Config {
             report_path: None,
             summary: false,
             scheduling: false,
+            capture_args: true,
+            max_value_len: Self::DEFAULT_MAX_VALUE_LEN,
         }
     }
 }
@@ -99,6 +107,11 @@ impl Config {
     /// How many slow-poll warnings one call site may emit per second before the rest are counted
     /// and reported as one "suppressed" line: 10.
     pub const DEFAULT_WARNINGS_PER_SECOND: u32 = 10;
+
+    /// The longest recorded value (an argument, a field, a return value), in chars: 128. Longer
+    /// ones are cut and end in `…`, so a handle whose `Debug` prints its whole contents cannot
+    /// flood the log.
+    pub const DEFAULT_MAX_VALUE_LEN: usize = 128;
 
     /// The defaults, with the environment variables of [`ENV_VARS`] applied on top.
     ///
@@ -166,6 +179,8 @@ impl Config {
             Setting::Scheduling(yes) => self.scheduling = yes,
             Setting::ReportPath(path) => self.report_path = Some(path),
             Setting::Summary(yes) => self.summary = yes,
+            Setting::CaptureArgs(yes) => self.capture_args = yes,
+            Setting::MaxValueLen(n) => self.max_value_len = n,
         }
     }
 
@@ -352,5 +367,60 @@ impl Config {
     /// ```
     pub fn get_warnings_per_second(&self) -> u32 {
         self.warnings_per_second
+    }
+
+    /// Records the arguments of `#[async_timed]` fns in their start events (as
+    /// `POLLWATCH_ARGS` does). By default, `true`. With `false` no argument value reaches the
+    /// logs, whatever each fn's options say; `fields(...)`, `ret` and `err` are still recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::default().capture_args(false);
+    /// assert!(!config.get_capture_args());
+    /// ```
+    pub fn capture_args(mut self, yes: bool) -> Self {
+        self.capture_args = yes;
+        self
+    }
+
+    /// Whether arguments are recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(pollwatch::Config::default().get_capture_args());
+    /// ```
+    pub fn get_capture_args(&self) -> bool {
+        self.capture_args
+    }
+
+    /// Sets the longest recorded value, in chars (as `POLLWATCH_VALUE_LEN` does); longer ones
+    /// are cut and end in `…`. By default, [`Config::DEFAULT_MAX_VALUE_LEN`]; per fn,
+    /// `#[async_timed(max_value_len = N)]` wins. Zero is ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::default().max_value_len(40);
+    /// assert_eq!(config.get_max_value_len(), 40);
+    /// ```
+    pub fn max_value_len(mut self, chars: usize) -> Self {
+        if chars != 0 {
+            self.max_value_len = chars;
+        }
+        self
+    }
+
+    /// The longest recorded value, in chars.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::Config;
+    /// assert_eq!(Config::default().get_max_value_len(), Config::DEFAULT_MAX_VALUE_LEN);
+    /// ```
+    pub fn get_max_value_len(&self) -> usize {
+        self.max_value_len
     }
 }

@@ -14,6 +14,8 @@ pub(crate) enum Setting {
     Scheduling(bool),
     ReportPath(String),
     Summary(bool),
+    CaptureArgs(bool),
+    MaxValueLen(usize),
 }
 
 /// One environment variable pollwatch reads: the single table behind both [`Config::from_env`]
@@ -27,7 +29,10 @@ pub(crate) enum Setting {
 /// let names: Vec<_> = pollwatch::ENV_VARS.iter().map(|v| v.name).collect();
 /// assert_eq!(
 ///     names,
-///     ["POLLWATCH", "POLLWATCH_SLOW", "POLLWATCH_SCHEDULING", "POLLWATCH_REPORT", "POLLWATCH_SUMMARY"]
+///     [
+///         "POLLWATCH", "POLLWATCH_SLOW", "POLLWATCH_SCHEDULING", "POLLWATCH_REPORT",
+///         "POLLWATCH_SUMMARY", "POLLWATCH_ARGS", "POLLWATCH_VALUE_LEN",
+///     ]
 /// );
 /// ```
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +96,20 @@ pub const ENV_VARS: &[EnvVar] = &[
         description: "print the per-fn summary table to stderr at the end of `run` and `#[pollwatch::main]`",
         parse: |v| parse_bool(v).map(Setting::Summary),
     },
+    EnvVar {
+        name: "POLLWATCH_ARGS",
+        accepted: "`0` or `1`",
+        default: "`1`",
+        description: "record the arguments of `#[async_timed]` fns in their start events; `0` keeps every argument out of the logs (`fields(...)` and `ret`/`err` are still recorded)",
+        parse: |v| parse_bool(v).map(Setting::CaptureArgs),
+    },
+    EnvVar {
+        name: "POLLWATCH_VALUE_LEN",
+        accepted: "a number of characters from 1, such as `64`",
+        default: "`128`",
+        description: "longest recorded value (argument, field, return value): longer ones are cut and end in `…`; per fn: `#[async_timed(max_value_len = N)]`",
+        parse: parse_value_len,
+    },
 ];
 
 fn parse_report(value: &str) -> Result<Setting, ()> {
@@ -99,6 +118,13 @@ fn parse_report(value: &str) -> Result<Setting, ()> {
         return Err(());
     }
     Ok(Setting::ReportPath(value.to_owned()))
+}
+
+fn parse_value_len(value: &str) -> Result<Setting, ()> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Setting::MaxValueLen(n)),
+        _ => Err(()),
+    }
 }
 
 fn parse_bool(value: &str) -> Result<bool, ()> {

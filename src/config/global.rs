@@ -2,7 +2,7 @@
 //! [`Config::apply`] or, on first use, from the environment; and the `on_slow_poll` callback.
 
 use std::sync::atomic::{
-    AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed,
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed,
     Ordering::Release,
 };
 use std::sync::{Mutex, Once};
@@ -17,6 +17,8 @@ static MODE: AtomicU8 = AtomicU8::new(0);
 static SLOW_NS: AtomicU64 = AtomicU64::new(0);
 static SCHEDULING: AtomicBool = AtomicBool::new(false);
 static WARNINGS_PER_SECOND: AtomicU32 = AtomicU32::new(Config::DEFAULT_WARNINGS_PER_SECOND);
+static CAPTURE_ARGS: AtomicBool = AtomicBool::new(true);
+static MAX_VALUE_LEN: AtomicUsize = AtomicUsize::new(Config::DEFAULT_MAX_VALUE_LEN);
 static ENV_ONCE: Once = Once::new();
 
 /// Report path and summary flag: read only at the end of a run, so a plain lock.
@@ -59,6 +61,8 @@ impl Config {
             report_path,
             summary,
             scheduling: SCHEDULING.load(Relaxed),
+            capture_args: CAPTURE_ARGS.load(Relaxed),
+            max_value_len: MAX_VALUE_LEN.load(Relaxed),
         }
     }
 }
@@ -67,11 +71,22 @@ fn store(config: &Config) {
     if config.mode.is_on() {
         crate::clock::warm_up();
     }
+    if config.scheduling && !cfg!(feature = "scheduling") {
+        static SAID: Once = Once::new();
+        SAID.call_once(|| {
+            say(format_args!(
+                "pollwatch: scheduling delay (POLLWATCH_SCHEDULING=1, Config::measure_scheduling) \
+                 needs pollwatch's `scheduling` feature; not measured"
+            ));
+        });
+    }
     *lock(&CALLBACK) = config.on_slow_poll.clone();
     *lock(&OUTPUT) = (config.report_path.clone(), config.summary);
     SLOW_NS.store(saturating_nanos(config.slow_poll), Relaxed);
     WARNINGS_PER_SECOND.store(config.warnings_per_second, Relaxed);
     SCHEDULING.store(config.scheduling, Relaxed);
+    CAPTURE_ARGS.store(config.capture_args, Relaxed);
+    MAX_VALUE_LEN.store(config.max_value_len, Relaxed);
     // Release: whoever sees the mode (Acquire in `debug_mode`) also sees the settings above.
     MODE.store(config.mode.to_u8(), Release);
 }
@@ -132,9 +147,30 @@ pub(crate) fn slow_poll_nanos() -> u64 {
 }
 
 /// Whether new calls get tokio-metrics' scheduling-delay instrumentation.
-#[cfg(feature = "tokio")]
+#[cfg(feature = "scheduling")]
 pub(crate) fn measure_scheduling() -> bool {
     SCHEDULING.load(Relaxed)
+}
+
+/// Whether arguments are recorded (`POLLWATCH_ARGS`). Read once per call whose start event is
+/// enabled, after `debug_mode` initialized the config.
+pub(crate) fn capture_args() -> bool {
+    ensure_init_once();
+    CAPTURE_ARGS.load(Relaxed)
+}
+
+/// The longest recorded value, in chars (`POLLWATCH_VALUE_LEN`).
+pub(crate) fn max_value_len() -> usize {
+    ensure_init_once();
+    MAX_VALUE_LEN.load(Relaxed)
+}
+
+/// Reads the environment if nothing did yet (cheap once done: one relaxed load).
+#[inline]
+fn ensure_init_once() {
+    if MODE.load(Acquire) == 0 {
+        ensure_init();
+    }
 }
 
 /// The per-call-site warning rate limit.

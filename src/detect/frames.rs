@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
+pub(crate) use super::slot::ThreadTest;
 use super::slot::{self, MAX_DEPTH, Slot, same_site};
 use crate::clock::Instant;
 use crate::record::{Chain, ChainLink, Kind, SlowPoll, Who};
@@ -129,6 +130,10 @@ impl Stack {
 
 thread_local! {
     static STACK: RefCell<Stack> = const { RefCell::new(Stack::new()) };
+    /// The test this thread runs for. Apart from `STACK`, which must stay free of destructors:
+    /// a thread-local that needs one costs a state check on every access, and `STACK` is read
+    /// on every poll.
+    static TEST: RefCell<Option<ThreadTest>> = const { RefCell::new(None) };
 }
 
 /// Proof that a frame was pushed; hand it back to [`exit`].
@@ -172,7 +177,7 @@ pub(crate) fn enter(
                 s.slot_claimed = true;
                 s.slot = slot::claim();
                 if let Some(slot) = s.slot {
-                    slot.set_budget(s.budget_ns);
+                    let _ = TEST.try_with(|t| slot.set_test(t.borrow().as_ref()));
                 }
             }
             if let Some(slot) = s.slot {
@@ -241,18 +246,21 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<Box<SlowPoll>> {
         .flatten()
 }
 
-/// Sets the budget of a `#[pollwatch::test]` for polls on this thread; returns the previous one.
+/// Makes this thread run for `test` (`None`: for none); returns the previous one.
 #[cfg(feature = "tokio")]
-pub(crate) fn set_thread_budget(budget_ns: Option<u64>) -> Option<u64> {
+pub(crate) fn set_thread_test(test: Option<ThreadTest>) -> Option<ThreadTest> {
     STACK
         .try_with(|s| {
             s.try_borrow_mut()
                 .map(|mut s| {
                     // The watchdog applies the budget too, so short stalls in a test are seen.
                     if let Some(slot) = s.slot {
-                        slot.set_budget(budget_ns);
+                        slot.set_test(test.as_ref());
                     }
-                    std::mem::replace(&mut s.budget_ns, budget_ns)
+                    s.budget_ns = test.as_ref().map(|t| t.budget_ns);
+                    TEST.try_with(|t| std::mem::replace(&mut *t.borrow_mut(), test))
+                        .ok()
+                        .flatten()
                 })
                 .ok()
                 .flatten()
@@ -364,11 +372,23 @@ mod tests {
 
     #[test]
     fn more_fns_than_the_table_holds_keep_the_biggest() {
-        static MANY: [CallSite; 12] = {
-            let mut a = [const { CallSite::new("f", "m", "a.rs", 9, 0, nop) }; 12];
-            a[11] = CallSite::new("big", "m", "a.rs", 10, 0, nop);
-            a
-        };
+        const fn small() -> CallSite {
+            CallSite::new("f", "m", "a.rs", 9, 0, nop)
+        }
+        static MANY: [CallSite; 12] = [
+            small(),
+            small(),
+            small(),
+            small(),
+            small(),
+            small(),
+            small(),
+            small(),
+            small(),
+            small(),
+            small(),
+            CallSite::new("big", "m", "a.rs", 10, 0, nop),
+        ];
         let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         for (i, cs) in MANY.iter().enumerate() {
             let t = enter(Who::Fn(cs), loc(), 1, 100 * MS, Instant::now()).unwrap();

@@ -12,7 +12,7 @@ use std::sync::atomic::{
 
 use super::thread_cpu::{self, NO_CLOCK};
 use crate::clock::{Instant, ns_since_epoch};
-use crate::record::{Chain, ChainLink, Kind, TaskRef, Who};
+use crate::record::{Chain, ChainLink, Kind, Route, TaskRef, Who};
 use crate::site::CallSite;
 use crate::util::{AtomicStaticRef, lock};
 
@@ -47,6 +47,8 @@ pub(crate) struct Slot {
     kind_cs: AtomicStaticRef<CallSite>,
     kind_for: AtomicU64,
     name: Mutex<String>,
+    /// Where the watchdog's reports about this thread go, when not to its own thread's output.
+    route: Mutex<Option<Route>>,
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // a template for the static array, never used as a value
@@ -64,9 +66,19 @@ const SLOT: Slot = Slot {
     kind_cs: AtomicStaticRef::none(),
     kind_for: AtomicU64::new(0),
     name: Mutex::new(String::new()),
+    route: Mutex::new(None),
 };
 
 static SLOT_TABLE: [Slot; SLOTS] = [SLOT; SLOTS];
+
+/// A `#[pollwatch::test]` as the threads it runs on see it.
+#[derive(Clone, Debug)]
+pub(crate) struct ThreadTest {
+    /// Every poll on the thread is checked against this budget (or its own smaller threshold).
+    pub(crate) budget_ns: u64,
+    /// Where the watchdog's reports about the thread go: the test's own output.
+    pub(crate) route: Option<Route>,
+}
 
 /// Whether two optional call sites are the same one.
 pub(crate) fn same_site(a: Option<&'static CallSite>, b: Option<&'static CallSite>) -> bool {
@@ -97,9 +109,12 @@ impl Slot {
         self.depth.store(depth + 1, Release);
     }
 
-    /// Publishes the budget of the test running on this thread (`None`: the threshold applies).
-    pub(crate) fn set_budget(&self, budget_ns: Option<u64>) {
-        self.budget_ns.store(budget_ns.unwrap_or(0), Relaxed);
+    /// Publishes the test this thread runs for: its budget (`None`: the threshold applies) and
+    /// where reports about the thread go.
+    pub(crate) fn set_test(&self, test: Option<&ThreadTest>) {
+        self.budget_ns
+            .store(test.map_or(0, |t| t.budget_ns), Relaxed);
+        *lock(&self.route) = test.and_then(|t| t.route.clone());
     }
 
     /// Publishes a frame leaving; at depth 0 the thread goes idle. Returns what the watchdog
@@ -173,6 +188,11 @@ impl Slot {
         })
     }
 
+    /// Where reports about this thread go, if not to the reporting thread's own output.
+    pub(crate) fn route(&self) -> Option<Route> {
+        lock(&self.route).clone()
+    }
+
     /// The name of the thread that owns the slot.
     pub(crate) fn thread_name(&self) -> String {
         lock(&self.name).clone()
@@ -231,6 +251,7 @@ impl Drop for SlotRelease {
         if let Some(slot) = self.0.take() {
             slot.start_ns.store(0, Relaxed);
             slot.cpu_clock.store(NO_CLOCK, Relaxed);
+            *lock(&slot.route) = None;
             slot.claimed.store(false, Release);
         }
     }

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 
-use crate::record::{Blocked, Kind, Stall};
+use crate::record::{Blocked, Kind, Route, Stall};
 
 /// Bytes of stack scanned above the stack pointer.
 const SCAN_BYTES: usize = 64 * 1024;
@@ -85,22 +85,25 @@ pub(crate) fn capture(tid: i64) -> Option<Raw> {
 pub(crate) struct Stacks(Option<Symbolizer>);
 
 /// Where the watchdog sends captured stacks, and the symbolizer thread to join.
-type Symbolizer = (Sender<(Stall, Raw)>, JoinHandle<()>);
+type Symbolizer = (Sender<(Stall, Raw, Option<Route>)>, JoinHandle<()>);
 
 impl Stacks {
     /// Starts the symbolizer thread (`Stacks` that show nothing if it cannot start).
     pub(crate) fn start() -> Self {
-        let (tx, rx) = std::sync::mpsc::channel::<(Stall, Raw)>();
+        let (tx, rx) = std::sync::mpsc::channel::<(Stall, Raw, Option<Route>)>();
         let handle = std::thread::Builder::new()
             .name("pollwatch-syms".into())
             .spawn(move || {
                 // Parse some debug info up front, so the first stack comes sooner.
                 let here = Stacks::start as *const () as usize;
                 backtrace::resolve(here as *mut std::ffi::c_void, |_| {});
-                for (stall, raw) in rx {
+                for (stall, raw, route) in rx {
                     // A panicking layer must not end the thread: later stalls still get stacks.
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        crate::dispatch::stall_stack(&stall, &raw.symbolize());
+                        let blocked = raw.symbolize();
+                        Route::run_or_here(route.as_ref(), move || {
+                            crate::dispatch::stall_stack(&stall, &blocked);
+                        });
                     }));
                 }
             })
@@ -110,7 +113,7 @@ impl Stacks {
 
     /// Captures what thread `tid` is blocked in and hands it to the symbolizer, to be reported
     /// after `stall`; `true` once that is done (or there is nothing to show).
-    pub(crate) fn show(&self, tid: i64, kind: Kind, stall: &Stall) -> bool {
+    pub(crate) fn show(&self, tid: i64, kind: Kind, stall: &Stall, route: Option<Route>) -> bool {
         // A CPU-bound thread is not in a system call: there is no frozen stack to read.
         if kind == Kind::CpuBound || tid <= 0 {
             return false;
@@ -118,7 +121,7 @@ impl Stacks {
         let (Some((tx, _)), Some(raw)) = (&self.0, capture(tid)) else {
             return false;
         };
-        let _ = tx.send((stall.clone(), raw));
+        let _ = tx.send((stall.clone(), raw, route));
         true
     }
 

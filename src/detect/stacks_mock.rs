@@ -1,7 +1,7 @@
 //! Stand-in for `stacks.rs` where native stacks cannot be read (the `stacks` feature is off, or
 //! the platform is not Linux): the same API, showing nothing.
 
-use crate::record::{Kind, Stall};
+use crate::record::{Kind, Route, Stall};
 
 /// Shows no stacks.
 pub(crate) struct Stacks;
@@ -12,7 +12,13 @@ impl Stacks {
     }
 
     /// Nothing to show: done.
-    pub(crate) fn show(&self, _tid: i64, _kind: Kind, _stall: &Stall) -> bool {
+    pub(crate) fn show(
+        &self,
+        _tid: i64,
+        _kind: Kind,
+        _stall: &Stall,
+        _route: Option<Route>,
+    ) -> bool {
         true
     }
 

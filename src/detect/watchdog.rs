@@ -16,7 +16,7 @@ use super::slot::{self, Slot, same_site};
 use super::stacks::Stacks;
 use super::thread_cpu::{classify, cpu_time};
 use crate::clock::{Instant, ns_since_epoch};
-use crate::record::{Kind, Stall};
+use crate::record::{Kind, Route, Stall};
 use crate::site::CallSite;
 use crate::util::{lock, say};
 
@@ -221,14 +221,18 @@ fn scan(watching: &mut Watching, stacks: &Stacks, threshold: Duration) {
         }
         watch.reports += 1;
         let stall = stall_of(slot, culprit, blocking_for, kind, watch.reports, own);
+        let route = slot.route();
         // Marked before reporting: a panicking layer must not make the next tick show it again.
         let show_stack = !watch.stack_shown;
         watch.stack_shown = true;
-        crate::dispatch::stall(&stall);
+        Route::run_or_here(route.as_ref(), {
+            let stall = stall.clone();
+            move || crate::dispatch::stall(&stall)
+        });
         // Then, once per stall, what the thread is blocked in: symbolizing can take a while
         // (debug info is parsed lazily), so it never delays the report above.
         if show_stack {
-            watch.stack_shown = stacks.show(slot.tid(), kind, &stall);
+            watch.stack_shown = stacks.show(slot.tid(), kind, &stall, route);
         }
     }
 }

@@ -56,3 +56,10 @@ pub(crate) fn route(record: &SlowPollRecord, blocked: Duration) {
         }
     });
 }
+
+/// Whether this thread runs for a test (its output is the test's captured output).
+pub(crate) fn in_test() -> bool {
+    COLLECTOR
+        .try_with(|c| c.borrow().is_some())
+        .unwrap_or(false)
+}

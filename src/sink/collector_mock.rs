@@ -7,3 +7,9 @@ use super::schema::SlowPollRecord;
 
 #[inline]
 pub(crate) fn route(_record: &SlowPollRecord, _blocked: Duration) {}
+
+/// No thread runs for a test without the Tokio integration.
+#[inline]
+pub(crate) fn in_test() -> bool {
+    false
+}

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use tracing::{Level, event};
 
+use super::last_resort;
 use super::names::{fields::*, targets};
 #[cfg(all(feature = "stacks", target_os = "linux"))]
 use crate::record::Blocked;
-use crate::record::{Kind, SlowPoll, Stall, TaskRef, Who};
+use crate::record::{Chain, Kind, SlowPoll, Stall, TaskRef, Who};
 use crate::site::CallSite;
 use crate::util::{Dur, FileLine};
 
@@ -49,7 +50,6 @@ macro_rules! __emit_timed {
                     target: $target,
                     $level,
                     { $crate::fields::FN } = $cs.name(),
-                    $({ $name } = __pollwatch_f.values.and_then(|v| $crate::__private::value_field(v, $idx)),)*
                     { $crate::fields::ELAPSED } = $crate::__private::dur_field(__pollwatch_f.elapsed),
                     { $crate::fields::BUSY } = $crate::__private::dur_field(__pollwatch_f.busy),
                     { $crate::fields::IDLE } = $crate::__private::dur_field(__pollwatch_f.idle),
@@ -110,6 +110,12 @@ pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool, suppressed: u64) {
     let level = if strict { Level::ERROR } else { Level::WARN };
     let location = slow.location();
     let created_at = FileLine::from(slow.created_at);
+    let message = Both(Headline { slow, location }, SuppressedSuffix(suppressed));
+    let recorded = if strict {
+        tracing::enabled!(target: targets::SLOW_POLL, Level::ERROR)
+    } else {
+        tracing::enabled!(target: targets::SLOW_POLL, Level::WARN)
+    };
     event_at!(level, target: targets::SLOW_POLL,
         { FN } = slow.culprit.fn_site().map(CallSite::name),
         { TASK } = slow.task.map(|t| t.id),
@@ -119,15 +125,24 @@ pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool, suppressed: u64) {
         { DURATION } = %Dur(slow.blocked),
         { SELF_TIME } = %Dur(slow.self_time),
         { THRESHOLD } = %Dur(slow.threshold),
-        { CHAIN } = %slow.chain,
+        { CHAIN } = (!slow.chain.is_empty()).then(|| display(&slow.chain)),
         { POLL } = (slow.poll != 0).then_some(slow.poll),
         { CALLS } = slow.calls,
         { KIND } = %slow.kind,
         { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
-        "{}{}",
-        Headline { slow, location },
-        SuppressedSuffix(suppressed),
+        "{}",
+        message,
     );
+    last_resort::unless_recorded(recorded, level, targets::SLOW_POLL, &message, None);
+}
+
+/// Two messages, one after the other.
+struct Both<A, B>(A, B);
+
+impl<A: fmt::Display, B: fmt::Display> fmt::Display for Both<A, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.0, self.1)
+    }
 }
 
 /// `f (3 calls) blocked the executor for 606.1ms (cpu-bound) at src/x.rs:4 [main > f] in task 7
@@ -152,7 +167,7 @@ impl fmt::Display for Headline<'_> {
         )?;
         match r.culprit {
             Who::Task(_) => f.write_str(" (where it was spawned)")?,
-            Who::Fn(_) => write!(f, " [{}]{}", r.chain, InTask(r.task))?,
+            Who::Fn(_) => write!(f, "{}{}", ChainSuffix(&r.chain), InTask(r.task))?,
         }
         if r.stalled {
             f.write_str("; reported as a stall while it ran")?;
@@ -164,27 +179,57 @@ impl fmt::Display for Headline<'_> {
 /// A poll that is still running past the threshold, as a `WARN` event.
 pub(crate) fn stall(s: &Stall) {
     let location = s.location();
+    let message = StallMessage { s, location };
+    let recorded = tracing::enabled!(target: targets::STALL, Level::WARN);
     event!(target: targets::STALL, Level::WARN,
         { FN } = s.culprit.map(CallSite::name),
         { TASK } = s.task.map(|t| t.id),
         { SPAWNED_AT } = s.task.map(|t| display(t.spawned_at())),
         { LOCATION } = location.map(display),
-        { CHAIN } = %s.chain,
+        { CHAIN } = (!s.chain.is_empty()).then(|| display(&s.chain)),
         { THREAD } = %s.thread,
         { BLOCKED_FOR } = %Dur(s.blocked),
         { THRESHOLD } = %Dur(s.threshold),
         { KIND } = %s.kind,
         { REPORT } = s.nth,
-        "{} {} thread {} for {}{}{}{}{}",
-        s.who(),
-        if s.nth == 1 { "has been blocking" } else { "is still blocking" },
-        s.thread,
-        Dur(s.blocked),
-        KindSuffix(s.kind),
-        location.map_or(String::new(), |l| format!(" at {l}")),
-        if s.chain.is_empty() { String::new() } else { format!(" [{}]", s.chain) },
-        if s.nth == 1 { "; it is still running" } else { "" },
+        "{}",
+        message,
     );
+    last_resort::unless_recorded(recorded, Level::WARN, targets::STALL, &message, None);
+}
+
+/// `crunch has been blocking thread main for 100.5ms (cpu-bound) at src/x.rs:17 [main > crunch];
+/// it is still running`.
+struct StallMessage<'a> {
+    s: &'a Stall,
+    location: Option<FileLine>,
+}
+
+impl fmt::Display for StallMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.s;
+        write!(
+            f,
+            "{} {} thread {} for {}{}",
+            s.who(),
+            if s.nth == 1 {
+                "has been blocking"
+            } else {
+                "is still blocking"
+            },
+            s.thread,
+            Dur(s.blocked),
+            KindSuffix(s.kind),
+        )?;
+        if let Some(l) = self.location {
+            write!(f, " at {l}")?;
+        }
+        write!(f, "{}", ChainSuffix(&s.chain))?;
+        if s.nth == 1 {
+            f.write_str("; it is still running")?;
+        }
+        Ok(())
+    }
 }
 
 /// What a stalled thread is blocked in: its system call and native stack, read without
@@ -192,19 +237,51 @@ pub(crate) fn stall(s: &Stall) {
 #[cfg(all(feature = "stacks", target_os = "linux"))]
 pub(crate) fn stall_stack(s: &Stall, b: &Blocked) {
     let stack: String = b.frames.iter().map(|f| format!("\n    {f}")).collect();
+    let stack = format!("(approximate, innermost first):{stack}");
+    let message = StackMessage { s, b };
+    let recorded = tracing::enabled!(target: targets::STALL, Level::WARN);
     event!(target: targets::STALL, Level::WARN,
         { FN } = s.culprit.map(CallSite::name),
         { TASK } = s.task.map(|t| t.id),
         { THREAD } = %s.thread,
         { KIND } = %s.kind,
         { SYSCALL } = %b.syscall,
-        { STACK } = format!("(approximate, innermost first):{stack}").as_str(),
-        "{} was blocked in `{}` ({}){} when reported",
-        s.who(),
-        b.syscall,
-        b.hint(),
-        b.user_frame.as_ref().map_or(String::new(), |f| format!(" called from {f}")),
+        { STACK } = stack.as_str(),
+        "{}",
+        message,
     );
+    let detail = format!("  native stack {stack}");
+    last_resort::unless_recorded(
+        recorded,
+        Level::WARN,
+        targets::STALL,
+        &message,
+        Some(&detail),
+    );
+}
+
+/// `load_config was blocked in `futex` (a lock or condition wait) called from … when reported`.
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+struct StackMessage<'a> {
+    s: &'a Stall,
+    b: &'a Blocked,
+}
+
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+impl fmt::Display for StackMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} was blocked in `{}` ({})",
+            self.s.who(),
+            self.b.syscall,
+            self.b.hint()
+        )?;
+        if let Some(frame) = &self.b.user_frame {
+            write!(f, " called from {frame}")?;
+        }
+        f.write_str(" when reported")
+    }
 }
 
 /// A task waited `delay` between being woken and being polled: the time every other task
@@ -212,16 +289,18 @@ pub(crate) fn stall_stack(s: &Stall, b: &Blocked) {
 /// measures how late a timer fired instead.
 #[cfg(feature = "tokio")]
 pub(crate) fn lag(task: Option<TaskRef>, delay: Duration, threshold: Duration, suppressed: u64) {
+    let message = Both(LagMessage(task, delay), SuppressedSuffix(suppressed));
+    let recorded = tracing::enabled!(target: targets::LAG, Level::WARN);
     event!(target: targets::LAG, Level::WARN,
         { TASK } = task.map(|t| t.id),
         { SPAWNED_AT } = task.map(|t| display(t.spawned_at())),
         { DELAY } = %Dur(delay),
         { THRESHOLD } = %Dur(threshold),
         { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
-        "{}{}",
-        LagMessage(task, delay),
-        SuppressedSuffix(suppressed),
+        "{}",
+        message,
     );
+    last_resort::unless_recorded(recorded, Level::WARN, targets::LAG, &message, None);
 }
 
 #[cfg(feature = "tokio")]
@@ -244,6 +323,18 @@ impl fmt::Display for LagMessage {
                  had more ready work than they could run",
                 Dur(self.1)
             ),
+        }
+    }
+}
+
+/// ` [main > handler]`, or nothing for an empty chain.
+struct ChainSuffix<'a>(&'a Chain);
+impl fmt::Display for ChainSuffix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            write!(f, " [{}]", self.0)
         }
     }
 }
@@ -289,22 +380,22 @@ impl fmt::Display for SuppressedSuffix {
     }
 }
 
-/// A call dropped after at least one poll, unfinished: `INFO` in debug mode, else `DEBUG`.
+/// A call dropped after at least one poll, unfinished: at `level` (the fn's `cancelled`
+/// option; `DEBUG` by default, as cancellation is routine in Rust: a timeout, a `select!` loser).
 pub(crate) fn cancelled(
     cs: &CallSite,
     created_at: &'static Location<'static>,
     elapsed: Option<Duration>,
     busy: Duration,
     polls: u64,
-    debug: bool,
+    level: Level,
 ) {
-    let level = if debug { Level::INFO } else { Level::DEBUG };
     let created_at = FileLine::from(created_at);
     let elapsed = elapsed.map(Dur);
     event_at!(level, target: targets::CANCELLED,
         { FN } = cs.name(),
         { CREATED_AT } = %created_at,
-        { ELAPSED } = elapsed.map(tracing::field::display),
+        { ELAPSED } = elapsed.map(display),
         { BUSY } = %Dur(busy),
         { POLLS } = polls,
         "{} was cancelled after {}{} ({} poll{})",
@@ -320,25 +411,50 @@ pub(crate) fn cancelled(
 pub(crate) fn never_polled(cs: &CallSite, created_at: &'static Location<'static>, debug: bool) {
     let level = if debug { Level::WARN } else { Level::DEBUG };
     let created_at = FileLine::from(created_at);
+    let message = NeverPolled(cs.name(), created_at);
     event_at!(level, target: targets::NEVER_POLLED,
         { FN } = cs.name(),
         { CREATED_AT } = %created_at,
-        "{} was dropped without ever being polled (created at {}); was an `.await` forgotten?",
-        cs.name(),
-        created_at,
+        "{}",
+        message,
     );
+    if debug {
+        let recorded = tracing::enabled!(target: targets::NEVER_POLLED, Level::WARN);
+        last_resort::unless_recorded(recorded, level, targets::NEVER_POLLED, &message, None);
+    }
+}
+
+struct NeverPolled(&'static str, FileLine);
+impl fmt::Display for NeverPolled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} was dropped without ever being polled (created at {}); was an `.await` forgotten?",
+            self.0, self.1
+        )
+    }
 }
 
 /// A poll that panicked: `ERROR`.
 pub(crate) fn panicked(cs: &CallSite, elapsed: Option<Duration>, polls: u64) {
     let elapsed = elapsed.map(Dur);
+    let message = Panicked(cs.name(), polls, elapsed);
     event!(target: targets::PANICKED, Level::ERROR,
         { FN } = cs.name(),
-        { ELAPSED } = elapsed.map(tracing::field::display),
+        { ELAPSED } = elapsed.map(display),
         { POLLS } = polls,
-        "{} panicked in poll {}{}",
-        cs.name(),
-        polls,
-        elapsed.map_or(String::new(), |e| format!(", {e} after it started")),
+        "{}",
+        message,
     );
+}
+
+struct Panicked(&'static str, u64, Option<Dur>);
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} panicked in poll {}", self.0, self.1)?;
+        if let Some(e) = self.2 {
+            write!(f, ", {e} after it started")?;
+        }
+        Ok(())
+    }
 }

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `names.rs` | [`targets`] and [`fields`]: every event's target and field names |
 //! | `events.rs` | the only code that emits tracing events, one fn per event |
+//! | `last_resort.rs` | without a subscriber, pollwatch's warnings printed anyway (Python logging's *last resort*) |
 //! | `store.rs` | every slow poll and stall kept for reports, bounded |
 //! | `collector.rs` | per-test routing of slow polls (`collector_mock.rs` without Tokio) |
 //! | `schema.rs` | the report's types, schema `pollwatch-report/1` |
@@ -20,6 +21,7 @@ pub(crate) mod collector;
 #[cfg(feature = "console")]
 mod console;
 pub(crate) mod events;
+mod last_resort;
 mod names;
 #[cfg(feature = "tokio")]
 pub(crate) mod output;
@@ -36,6 +38,4 @@ pub use report::report;
 pub use schema::{
     CallSiteSummary, ProcessInfo, REPORT_SCHEMA, Report, SlowPollRecord, StallRecord,
 };
-#[cfg(feature = "tokio")]
-pub(crate) use subscriber::try_init_for_tests;
 pub use subscriber::{DEFAULT_FILTER, InitError, init, layer, try_init};

@@ -59,13 +59,13 @@ fn summary(cs: &'static CallSite) -> CallSiteSummary {
     }
 }
 
-#[cfg(feature = "tokio")]
+#[cfg(feature = "scheduling")]
 fn scheduling_delay(cs: &'static CallSite) -> Option<u64> {
     let m = cs.monitor().cumulative();
     (m.total_scheduled_count > 0).then(|| saturating_nanos(m.mean_scheduled_duration()))
 }
 
-#[cfg(not(feature = "tokio"))]
+#[cfg(not(feature = "scheduling"))]
 fn scheduling_delay(_cs: &'static CallSite) -> Option<u64> {
     None
 }

@@ -8,10 +8,9 @@ use std::time::Instant;
 
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::MakeWriter;
-#[cfg(feature = "tokio")]
-use tracing_subscriber::fmt::TestWriter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -20,17 +19,24 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::util::say;
 
-/// The filter used when `RUST_LOG` is unset: everything at `INFO` and above, which includes
-/// pollwatch's start/finish events and its warnings.
-pub const DEFAULT_FILTER: &str = "info";
+/// The filter used when `RUST_LOG` is unset: pollwatch's own events from `INFO` (its start and
+/// finish lines, its warnings), every other crate's warnings and errors. Not everyone's `INFO`:
+/// that would switch on the application's own spans and events (a real server lost 10–14 % of
+/// its throughput to its `#[instrument]` spans once they were enabled).
+pub const DEFAULT_FILTER: &str = "warn,pollwatch=info";
 
 /// Installs a global subscriber: [`layer`] on a registry, so pollwatch's events print to stderr,
 /// filtered by `RUST_LOG` (and, with the `console` feature, tokio-console is served).
 ///
-/// Without `RUST_LOG`, [`DEFAULT_FILTER`] applies. A `RUST_LOG` that does not mention
-/// `pollwatch` gets `pollwatch=warn` added, so slow-poll warnings are never silenced by accident
-/// (`RUST_LOG=…,pollwatch=off` silences them on purpose). An invalid `RUST_LOG` is reported in one
-/// line on stderr and the default is used.
+/// Without `RUST_LOG`, [`DEFAULT_FILTER`] applies. `RUST_LOG` means what `EnvFilter` says
+/// (`RUST_LOG=info` shows pollwatch's `INFO` lines too), with one addition: where it would hide
+/// pollwatch's warnings without saying anything about pollwatch (`RUST_LOG=error`,
+/// `RUST_LOG=my_app=debug`), `pollwatch=warn` is added, so slow-poll warnings are never silenced
+/// by accident (`RUST_LOG=…,pollwatch=off` silences them on purpose). An invalid `RUST_LOG` is
+/// reported in one line on stderr and the default is used.
+///
+/// Programs that already set up their own subscriber do not need this: pollwatch's events go
+/// through theirs, and without any subscriber pollwatch prints its warnings to stderr itself.
 ///
 /// # Errors
 ///
@@ -101,14 +107,6 @@ where
         .with_timer(Elapsed(Instant::now()))
         .fmt_fields(Fields)
         .with_filter(filter_from_env())
-}
-
-/// [`try_init`] for `#[pollwatch::test]`: output goes through the test harness, which shows it
-/// for failing tests only. No console: parallel test binaries would compete for its port.
-#[cfg(feature = "tokio")]
-pub(crate) fn try_init_for_tests() -> Result<(), InitError> {
-    let subscriber = tracing_subscriber::registry().with(fmt_layer(TestWriter::default(), false));
-    tracing::subscriber::set_global_default(subscriber).map_err(|e| InitError(e.to_string()))
 }
 
 /// [`try_init`] for programs: installs the subscriber.
@@ -255,16 +253,11 @@ fn use_color() -> bool {
 }
 
 fn filter_from_env() -> EnvFilter {
-    let Ok(spec) = std::env::var(EnvFilter::DEFAULT_ENV) else {
-        return EnvFilter::new(DEFAULT_FILTER);
-    };
-    let spec = if spec.contains("pollwatch") {
-        spec
-    } else if spec.trim().is_empty() {
-        DEFAULT_FILTER.to_owned()
-    } else {
-        format!("{spec},pollwatch=warn")
-    };
+    let rust_log = std::env::var(EnvFilter::DEFAULT_ENV).ok();
+    if rust_log.as_deref().is_some_and(addresses_pollwatch) {
+        super::last_resort::filtered_on_purpose();
+    }
+    let spec = filter_spec(rust_log.as_deref());
     EnvFilter::try_new(&spec).unwrap_or_else(|e| {
         say(format_args!(
             "pollwatch: ignoring RUST_LOG={spec:?}: {e}; expected directives such as \
@@ -272,6 +265,57 @@ fn filter_from_env() -> EnvFilter {
         ));
         EnvFilter::new(DEFAULT_FILTER)
     })
+}
+
+/// The filter directives for `RUST_LOG` (`None`: unset): [`DEFAULT_FILTER`] when unset or
+/// blank; otherwise `RUST_LOG` itself, plus `pollwatch=warn` when it would hide pollwatch's
+/// warnings without mentioning pollwatch.
+pub(crate) fn filter_spec(rust_log: Option<&str>) -> String {
+    match rust_log.map(str::trim) {
+        None | Some("") => DEFAULT_FILTER.to_owned(),
+        Some(spec) if addresses_pollwatch(spec) || default_level(spec) >= LevelFilter::WARN => {
+            spec.to_owned()
+        }
+        Some(spec) => format!("{spec},pollwatch=warn"),
+    }
+}
+
+/// The directives of a filter: `(target, level)`, target empty for a default directive. A
+/// directive with a span filter (`[span{field}]`) only narrows its target.
+fn directives(spec: &str) -> impl Iterator<Item = (&str, LevelFilter)> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            let (selector, level) = match d.rsplit_once('=') {
+                Some((selector, level)) if level.parse::<LevelFilter>().is_ok() => {
+                    (selector, level)
+                }
+                // `my_app` alone enables everything of `my_app`; `info` alone is the default level.
+                _ if d.parse::<LevelFilter>().is_ok() => ("", d),
+                _ => (d, "trace"),
+            };
+            let target = selector.split('[').next().unwrap_or("").trim();
+            (target, level.parse().unwrap_or(LevelFilter::TRACE))
+        })
+}
+
+/// Whether a directive can match one of pollwatch's targets (`EnvFilter` matches a target by
+/// prefix: `poll=debug` matches `pollwatch::slow_poll`).
+fn addresses_pollwatch(spec: &str) -> bool {
+    directives(spec).any(|(target, _)| {
+        !target.is_empty()
+            && (super::names::targets::SLOW_POLL.starts_with(target)
+                || target.starts_with(super::names::targets::TIMED))
+    })
+}
+
+/// The level of targets no directive names (the last default directive; none: `OFF`).
+fn default_level(spec: &str) -> LevelFilter {
+    directives(spec)
+        .filter(|(target, _)| target.is_empty())
+        .last()
+        .map_or(LevelFilter::OFF, |(_, level)| level)
 }
 
 /// A global subscriber was already installed.
@@ -296,7 +340,9 @@ impl std::error::Error for InitError {}
 
 #[cfg(test)]
 mod tests {
-    use super::shows;
+    use super::{filter_spec, shows};
+    use tracing::Level;
+    use tracing_subscriber::layer::SubscriberExt as _;
 
     #[test]
     fn a_value_is_shown_only_as_a_whole_word() {
@@ -308,5 +354,56 @@ mod tests {
         assert!(shows(message, "examples/console.rs:45"));
         assert!(shows("in task 10 spawned", "10"));
         assert!(!shows(message, ""));
+    }
+
+    /// What a filter shows: pollwatch's start/finish line (`INFO`), its `cancelled` line
+    /// (`DEBUG`), its slow-poll warning, and another crate's `INFO` and `WARN`.
+    fn shown(rust_log: Option<&str>) -> [bool; 5] {
+        let filter = tracing_subscriber::EnvFilter::new(filter_spec(rust_log));
+        let subscriber = tracing_subscriber::registry().with(filter);
+        tracing::subscriber::with_default(subscriber, || {
+            [
+                tracing::enabled!(target: "pollwatch", Level::INFO),
+                tracing::enabled!(target: "pollwatch::cancelled", Level::DEBUG),
+                tracing::enabled!(target: "pollwatch::slow_poll", Level::WARN),
+                tracing::enabled!(target: "my_app::handler", Level::INFO),
+                tracing::enabled!(target: "my_app::handler", Level::WARN),
+            ]
+        })
+    }
+
+    #[test]
+    fn rust_log_means_what_env_filter_says_and_only_raises_pollwatchs_warnings() {
+        let t = true;
+        let f = false;
+        #[rustfmt::skip]
+        let table: &[(Option<&str>, [bool; 5])] = &[
+            //                                      timed  cancel warn   app-info app-warn
+            (None,                                  [t,     f,     t,     f,       t]),
+            (Some(""),                              [t,     f,     t,     f,       t]),
+            (Some("info"),                          [t,     f,     t,     t,       t]),
+            (Some("debug"),                         [t,     t,     t,     t,       t]),
+            (Some("trace"),                         [t,     t,     t,     t,       t]),
+            (Some("warn"),                          [f,     f,     t,     f,       t]),
+            (Some("error"),                         [f,     f,     t,     f,       f]),
+            (Some("off"),                           [f,     f,     t,     f,       f]),
+            (Some("my_app=debug"),                  [f,     f,     t,     t,       t]),
+            (Some("my_app"),                        [f,     f,     t,     t,       t]),
+            (Some("pollwatch=off"),                 [f,     f,     f,     f,       f]),
+            (Some("info,pollwatch=off"),            [f,     f,     f,     t,       t]),
+            (Some("error,pollwatch=debug"),         [t,     t,     t,     f,       f]),
+            (Some("poll=error"),                    [f,     f,     f,     f,       f]),
+            (Some("info,pollwatch::cancelled=debug"), [t,   t,     t,     t,       t]),
+            (Some("error,my_app[req{id}]=debug"),   [f,     f,     t,     f,       f]),
+            (Some("3"),                             [t,     f,     t,     t,       t]),
+        ];
+        for (rust_log, expected) in table {
+            assert_eq!(
+                shown(*rust_log),
+                *expected,
+                "RUST_LOG={rust_log:?} (filter {:?})",
+                filter_spec(*rust_log)
+            );
+        }
     }
 }

@@ -7,52 +7,74 @@
 
 use std::fmt::{self, Write as _};
 
-/// Longest captured value, in chars; longer ones end in `…`.
-pub(crate) const MAX_VALUE_CHARS: usize = 256;
-
-/// The captured values of one call, in one buffer.
-#[derive(Debug, Default)]
+/// The captured values of one call, in one buffer: each value at most `limit` chars (longer
+/// ones end in `…`), line breaks flattened to spaces (a `{:#?}` or a multi-line `Display`
+/// stays on one log line).
+#[derive(Debug)]
 pub struct Values {
     buf: String,
-    ends: Vec<usize>,
+    /// `(start, end)` of each value in `buf`; `None` for one not recorded.
+    spans: Vec<Option<(usize, usize)>>,
+    limit: usize,
+    /// Still capturing arguments (they come first), and arguments are not to be recorded.
+    skipping_args: bool,
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Values::new(0, usize::MAX, true)
+    }
 }
 
 impl Values {
-    /// An empty buffer for `n` values.
-    pub fn with_capacity(n: usize) -> Self {
+    /// An empty buffer for `n` values of at most `limit` chars each; `args`: whether the
+    /// arguments, which are captured first, are recorded (`POLLWATCH_ARGS=0` says no).
+    pub(crate) fn new(n: usize, limit: usize, args: bool) -> Self {
         Values {
             buf: String::with_capacity(n * 8),
-            ends: Vec::with_capacity(n),
+            spans: Vec::with_capacity(n),
+            limit: limit.max(1),
+            skipping_args: !args,
         }
     }
 
-    /// The `i`-th captured value.
+    /// The arguments are captured; what follows (`fields(...)`) is always recorded.
+    pub fn fields_follow(&mut self) {
+        self.skipping_args = false;
+    }
+
+    /// The `i`-th captured value, if it was recorded.
     pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let (start, end) = (*self.spans.get(i)?)?;
         self.buf.get(start..end)
     }
 
-    /// Number of values captured.
+    /// Number of values captured (recorded or not).
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.spans.len()
     }
 
     /// `true` when nothing was captured.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.spans.is_empty()
     }
 
     fn push_with(&mut self, f: impl FnOnce(&mut Bounded<'_>) -> fmt::Result) {
+        if self.skipping_args {
+            self.spans.push(None);
+            return;
+        }
+        let start = self.buf.len();
         let mut w = Bounded {
             buf: &mut self.buf,
-            left: MAX_VALUE_CHARS,
+            left: self.limit,
             cut: false,
+            pending_space: false,
         };
         // An Err means either our limit (the `…` is already written) or a failing user impl:
         // either way keep what was written; instrumentation must never panic.
         let _ = f(&mut w);
-        self.ends.push(self.buf.len());
+        self.spans.push(Some((start, self.buf.len())));
     }
 
     /// Captures `v` with `Debug`.
@@ -76,11 +98,27 @@ impl Values {
     }
 }
 
-/// A writer that stops after [`MAX_VALUE_CHARS`] chars and marks the cut with `…`.
+/// A writer that stops after `left` chars and marks the cut with `…`, and turns line breaks
+/// (with the indentation after them) into one space.
 struct Bounded<'a> {
     buf: &'a mut String,
     left: usize,
     cut: bool,
+    /// A line break was skipped: a space goes before the next visible char.
+    pending_space: bool,
+}
+
+impl Bounded<'_> {
+    fn put(&mut self, c: char) -> fmt::Result {
+        if self.left == 0 {
+            self.buf.push('…');
+            self.cut = true;
+            return Err(fmt::Error);
+        }
+        self.left -= 1;
+        self.buf.push(c);
+        Ok(())
+    }
 }
 
 impl fmt::Write for Bounded<'_> {
@@ -88,20 +126,36 @@ impl fmt::Write for Bounded<'_> {
         if self.cut {
             return Err(fmt::Error);
         }
-        match s.char_indices().nth(self.left) {
-            None => {
-                self.left -= s.chars().count();
-                self.buf.push_str(s);
-                Ok(())
-            }
-            // Also reached when the limit fell exactly between two writes (`left == 0`).
-            Some((cut, _)) => {
-                self.buf.push_str(&s[..cut]);
-                self.buf.push('…');
-                self.cut = true;
-                Err(fmt::Error)
+        if !self.pending_space && !s.contains(['\n', '\r']) {
+            // The common case, a chunk at a time.
+            return match s.char_indices().nth(self.left) {
+                None => {
+                    self.left -= s.chars().count();
+                    self.buf.push_str(s);
+                    Ok(())
+                }
+                // Also reached when the limit fell exactly between two writes (`left == 0`).
+                Some((cut, _)) => {
+                    self.buf.push_str(&s[..cut]);
+                    self.buf.push('…');
+                    self.cut = true;
+                    Err(fmt::Error)
+                }
+            };
+        }
+        for c in s.chars() {
+            if c == '\n' || c == '\r' {
+                self.pending_space = true;
+            } else if self.pending_space && c.is_whitespace() {
+                // The indentation of the next line.
+            } else {
+                if std::mem::take(&mut self.pending_space) && !self.buf.is_empty() {
+                    self.put(' ')?;
+                }
+                self.put(c)?;
             }
         }
+        Ok(())
     }
 }
 
@@ -182,14 +236,20 @@ mod tests {
         assert_eq!(got, ["text", "OnlyDebug(7)", "_", "\"text\"", "_"]);
     }
 
+    const LIMIT: usize = 256;
+
+    fn limited() -> Values {
+        Values::new(4, LIMIT, true)
+    }
+
     #[test]
     fn long_values_are_cut_at_the_limit() {
-        let mut v = Values::default();
+        let mut v = limited();
         let long = "é".repeat(1000);
         v.display(&long);
         v.debug(&vec![1u8; 10]);
         let first = v.get(0).unwrap();
-        assert_eq!(first.chars().count(), MAX_VALUE_CHARS + 1);
+        assert_eq!(first.chars().count(), LIMIT + 1);
         assert!(first.ends_with('…'));
         assert_eq!(v.get(1), Some("[1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"));
         assert_eq!(v.get(2), None);
@@ -197,13 +257,13 @@ mod tests {
 
     #[test]
     fn a_cut_between_two_writes_is_marked() {
-        let mut v = Values::default();
+        let mut v = limited();
         v.debug(&vec![7u8; 1000]);
         let s = v.single().unwrap();
-        assert_eq!(s.chars().count(), MAX_VALUE_CHARS + 1);
+        assert_eq!(s.chars().count(), LIMIT + 1);
         assert!(s.ends_with('…'));
-        let mut exact = Values::default();
-        exact.display(&"x".repeat(MAX_VALUE_CHARS));
+        let mut exact = limited();
+        exact.display(&"x".repeat(LIMIT));
         assert!(
             !exact.single().unwrap().ends_with('…'),
             "exactly at the limit is not cut"
@@ -222,5 +282,44 @@ mod tests {
         let mut v = Values::default();
         v.display(&Fails);
         assert_eq!(v.single(), Some("partial"));
+    }
+
+    #[test]
+    fn multi_line_values_are_flattened() {
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        struct Conn {
+            host: &'static str,
+            port: u16,
+        }
+        let mut v = limited();
+        v.display(&format!(
+            "{:#?}",
+            Conn {
+                host: "db",
+                port: 5432
+            }
+        ));
+        v.display(&"first line\r\n   second line\n");
+        assert_eq!(v.get(0), Some("Conn { host: \"db\", port: 5432, }"));
+        assert_eq!(v.get(1), Some("first line second line"));
+    }
+
+    #[test]
+    fn the_limit_counts_flattened_chars() {
+        let mut v = Values::new(1, 5, true);
+        v.display(&"ab\n    cdefg");
+        assert_eq!(v.single(), Some("ab cd…"));
+    }
+
+    #[test]
+    fn arguments_can_be_left_out_and_fields_still_recorded() {
+        let mut v = Values::new(3, LIMIT, false);
+        v.debug(&"secret");
+        v.display(&42);
+        v.fields_follow();
+        v.display(&"field");
+        assert_eq!((v.len(), v.get(0), v.get(1)), (3, None, None));
+        assert_eq!(v.get(2), Some("field"));
     }
 }

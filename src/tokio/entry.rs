@@ -6,14 +6,15 @@ use std::time::Duration;
 use super::builder::{Builder, Runtime};
 use super::gate;
 use crate::config::{self, Config, DebugMode};
+use crate::detect::frames::ThreadTest;
 use crate::sink::collector::Collector;
 use crate::sink::output;
-use crate::util::say;
+use crate::util::{saturating_nanos, say};
 
 /// Runs `future` on a new multi-thread runtime in debug mode, like
-/// `asyncio.run(main(), debug=True)`: turns debug mode on (unless `POLLWATCH` says otherwise),
-/// installs [`init`](crate::init)'s subscriber if none is set, and times every task and the root
-/// future.
+/// `asyncio.run(main(), debug=True)`: turns debug mode on (unless `POLLWATCH` says otherwise)
+/// and times every task and the root future. It sets no subscriber: with yours, pollwatch's
+/// events go through it; without one, its warnings are printed to stderr.
 ///
 /// # Panics
 ///
@@ -68,13 +69,11 @@ fn build(builder: Builder) -> Runtime {
     }
 }
 
-/// Debug mode on unless the environment chose, a subscriber if none is set, then build.
+/// Debug mode on unless the environment chose, then build. The global subscriber is the
+/// user's business: pollwatch's warnings reach stderr without one (`sink::last_resort`).
 #[track_caller]
 fn prepare(builder: Builder) -> Runtime {
     debug_mode_on_unless_chosen();
-    if !tracing::dispatcher::has_been_set() {
-        let _ = crate::sink::try_init();
-    }
     build(builder)
 }
 
@@ -102,24 +101,28 @@ pub fn run_main<F: Future>(builder: Builder, future: F) -> F::Output {
 #[track_caller]
 pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Output {
     debug_mode_on_unless_chosen();
-    if !tracing::dispatcher::has_been_set() {
-        let _ = crate::sink::try_init_for_tests();
-    }
     let budget = match budget_ns {
         0 => Config::current().get_slow_poll(),
         ns => Duration::from_nanos(ns),
     };
     let collector = Collector::new(budget);
-    let workers = collector.clone();
+    let printer = gate::Printer::start(collector.clone());
+    let test = ThreadTest {
+        budget_ns: saturating_nanos(budget),
+        route: printer.route(),
+    };
+    let (workers, worker_test) = (collector.clone(), test.clone());
     let builder = builder.tokio(move |b| {
-        b.on_thread_start(move || gate::install(workers.clone()));
+        b.on_thread_start(move || gate::install(workers.clone(), worker_test.clone()));
     });
     let rt = build(builder);
     let out = {
-        let _route = gate::enter(collector.clone());
+        let _route = gate::enter(collector.clone(), test);
         rt.block_on_instrumented(future)
     };
     drop(rt);
+    // The watchdog's last reports about this test's threads land in its output first.
+    drop(printer);
     output::finish_run();
     let verdict = gate::test_verdict(&collector);
     if !verdict.is_empty() {

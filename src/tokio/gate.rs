@@ -5,31 +5,75 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::mpsc::{self, Sender};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::detect::frames;
+use crate::detect::frames::{self, ThreadTest};
+use crate::record::{Job, Route};
 use crate::sink::collector::{self, Collector};
 use crate::sink::{SlowPollRecord, store};
-use crate::util::{Dur, saturating_nanos};
+use crate::util::Dur;
 
-/// Routes a runtime worker's slow polls to `collector`, and applies its budget, for the rest of
-/// the thread's life.
-pub(crate) fn install(collector: Arc<Collector>) {
-    frames::set_thread_budget(Some(saturating_nanos(collector.budget())));
+/// Makes a runtime worker run for the test, for the rest of the thread's life: its slow polls
+/// go to `collector`, its polls are checked against the test's budget, and the watchdog's
+/// reports about it go to the test's output.
+pub(crate) fn install(collector: Arc<Collector>, test: ThreadTest) {
+    frames::set_thread_test(Some(test));
     collector::replace(Some(collector));
 }
 
-/// Routes this thread's slow polls to `collector` (and applies its budget) until dropped.
-pub(crate) fn enter(collector: Arc<Collector>) -> impl Drop {
-    struct Restore(Option<Arc<Collector>>, Option<u64>);
+/// Makes this thread run for the test until dropped.
+pub(crate) fn enter(collector: Arc<Collector>, test: ThreadTest) -> impl Drop {
+    struct Restore(Option<Arc<Collector>>, Option<ThreadTest>);
     impl Drop for Restore {
         fn drop(&mut self) {
             collector::replace(self.0.take());
-            frames::set_thread_budget(self.1);
+            frames::set_thread_test(self.1.take());
         }
     }
-    let prev_budget = frames::set_thread_budget(Some(saturating_nanos(collector.budget())));
-    Restore(collector::replace(Some(collector)), prev_budget)
+    let prev_test = frames::set_thread_test(Some(test));
+    Restore(collector::replace(Some(collector)), prev_test)
+}
+
+/// The thread that makes the watchdog's reports about a test's threads. The watchdog is one
+/// thread for the whole process, started by whichever test came first, so its own output would
+/// be captured with that test's; this thread is started from the test it serves, and the test
+/// harness captures its output with that test's.
+pub(crate) struct Printer {
+    tx: Sender<Option<Job>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Printer {
+    pub(crate) fn start(collector: Arc<Collector>) -> Printer {
+        let (tx, rx) = mpsc::channel::<Option<Job>>();
+        let handle = std::thread::Builder::new()
+            .name("pollwatch-test".into())
+            .spawn(move || {
+                collector::replace(Some(collector));
+                while let Ok(Some(job)) = rx.recv() {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            })
+            .ok();
+        Printer { tx, handle }
+    }
+
+    /// The route to this printer, if its thread runs.
+    pub(crate) fn route(&self) -> Option<Route> {
+        self.handle.as_ref().map(|_| Route::new(self.tx.clone()))
+    }
+}
+
+impl Drop for Printer {
+    /// Makes the reports already sent, then stops; later reports are made where they arise.
+    fn drop(&mut self) {
+        let _ = self.tx.send(None);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
 }
 
 /// The offenders of `collector`'s test.
@@ -47,9 +91,12 @@ pub(crate) struct Verdict {
 
 #[derive(Debug, Clone)]
 struct Offender {
+    /// `read_big_file`, or `a task` for an un-annotated one.
     who: String,
+    /// The fn's `file:line`, or where the task was spawned.
     location: String,
     chain: String,
+    /// The longest poll's.
     kind: String,
     count: usize,
     longest: Duration,
@@ -62,10 +109,16 @@ impl Verdict {
             .iter()
             .filter(|r| Duration::from_nanos(r.duration_ns) >= budget)
         {
-            let who = r.fn_name.clone().unwrap_or_else(|| {
-                format!("task spawned at {}", r.spawned_at.as_deref().unwrap_or("?"))
-            });
-            let chain = r.chain.join(" > ");
+            let who = r.fn_name.clone().unwrap_or_else(|| "a task".to_owned());
+            // An un-annotated task's chain is the task itself: the spawn line says it all, and
+            // tasks spawned from one line are one offender.
+            let only_task = r.fn_name.is_none() && r.chain.iter().all(|c| c.starts_with("task "));
+            let chain = if only_task {
+                String::new()
+            } else {
+                r.chain.join(" > ")
+            };
+            let duration = Duration::from_nanos(r.duration_ns);
             let g = groups
                 .entry((who.clone(), r.location.clone(), chain.clone()))
                 .or_insert_with(|| Offender {
@@ -77,8 +130,8 @@ impl Verdict {
                     longest: Duration::ZERO,
                 });
             g.count += 1;
-            g.longest = g.longest.max(Duration::from_nanos(r.duration_ns));
-            if g.kind == "unknown" {
+            if duration > g.longest {
+                g.longest = duration;
                 g.kind.clone_from(&r.kind);
             }
         }
@@ -92,6 +145,33 @@ impl Verdict {
     }
 }
 
+/// `read_big_file at src/io.rs:29 [handler > read_big_file]: 2 times, longest 81.2ms (blocking)`,
+/// `a task spawned at src/server.rs:259: 1 time, longest 154.0ms (blocking)`.
+impl fmt::Display for Offender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = if self.who == "a task" {
+            "spawned at"
+        } else {
+            "at"
+        };
+        write!(f, "{} {at} {}", self.who, self.location)?;
+        if !self.chain.is_empty() {
+            write!(f, " [{}]", self.chain)?;
+        }
+        write!(
+            f,
+            ": {} time{}, longest {}",
+            self.count,
+            if self.count == 1 { "" } else { "s" },
+            Dur(self.longest),
+        )?;
+        if self.kind != "unknown" {
+            write!(f, " ({})", self.kind)?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n: usize = self.groups.iter().map(|g| g.count).sum();
@@ -102,17 +182,7 @@ impl fmt::Display for Verdict {
             Dur(self.budget)
         )?;
         for g in &self.groups {
-            write!(
-                f,
-                "\n  - {} at {} [{}]: {} time{}, longest {}, {}",
-                g.who,
-                g.location,
-                g.chain,
-                g.count,
-                if g.count == 1 { "" } else { "s" },
-                Dur(g.longest),
-                g.kind
-            )?;
+            write!(f, "\n  - {g}")?;
         }
         Ok(())
     }
@@ -153,9 +223,35 @@ mod tests {
         assert_eq!(
             v.to_string(),
             "pollwatch: 3 polls blocked the executor for 10.0ms or more:\n  \
-             - a at src/a.rs:1 [main > a]: 2 times, longest 50.0ms, cpu-bound\n  \
-             - b at src/a.rs:1 [main > b]: 1 time, longest 20.0ms, cpu-bound"
+             - a at src/a.rs:1 [main > a]: 2 times, longest 50.0ms (cpu-bound)\n  \
+             - b at src/a.rs:1 [main > b]: 1 time, longest 20.0ms (cpu-bound)"
         );
         assert!(Verdict::of(&[rec("c", 5)], Duration::from_millis(10)).is_empty());
+    }
+
+    #[test]
+    fn tasks_read_as_sentences_and_the_kind_is_the_longest_polls() {
+        let task = |id: u64, ms: u64, kind: &str| SlowPollRecord {
+            fn_name: None,
+            task: Some(id),
+            spawned_at: Some("src/server.rs:259".to_owned()),
+            location: "src/server.rs:259".to_owned(),
+            chain: vec![format!("task {id}")],
+            kind: kind.to_owned(),
+            ..rec("unused", ms)
+        };
+        let v = Verdict::of(
+            &[
+                task(5, 150, "blocking"),
+                task(6, 300, "cpu-bound"),
+                task(7, 120, "unknown"),
+            ],
+            Duration::from_millis(100),
+        );
+        assert_eq!(
+            v.to_string(),
+            "pollwatch: 3 polls blocked the executor for 100.0ms or more:\n  \
+             - a task spawned at src/server.rs:259: 3 times, longest 300.0ms (cpu-bound)"
+        );
     }
 }

@@ -1,34 +1,23 @@
 //! The heartbeat: aiodebug's `monitor_loop_lag`, a task that sleeps and sees how late the runtime
-//! woke it. Marked explicitly by task id, so the task hooks can tell it from the user's tasks.
+//! woke it. Where the task hooks report lag per task (`schedule-latency`), the heartbeat's task
+//! is marked by its id, so they can tell it from the user's tasks.
 
 use std::io;
 use std::time::Duration;
 
-use tokio::task::Id;
-
 use crate::clock::Instant;
 use crate::config;
 use crate::dispatch;
-use crate::util::lock;
 
-/// The ids of the heartbeat tasks of live runtimes.
-static HEARTBEATS: std::sync::Mutex<Vec<Id>> = std::sync::Mutex::new(Vec::new());
+#[cfg_attr(
+    not(all(tokio_unstable, feature = "schedule-latency")),
+    path = "heartbeat/mark_mock.rs"
+)]
+mod mark;
 
-/// Marks a heartbeat task as such while the runtime that runs it lives.
-#[derive(Debug)]
-pub(crate) struct HeartbeatMark(Id);
-
-impl Drop for HeartbeatMark {
-    fn drop(&mut self) {
-        lock(&HEARTBEATS).retain(|id| *id != self.0);
-    }
-}
-
-/// Whether task `id` is a heartbeat (which reports its own lateness).
+pub(crate) use mark::HeartbeatMark;
 #[cfg(all(tokio_unstable, feature = "schedule-latency"))]
-pub(crate) fn is_heartbeat(id: Id) -> bool {
-    lock(&HEARTBEATS).contains(&id)
-}
+pub(crate) use mark::is_heartbeat;
 
 /// Spawns the heartbeat on `rt`; named where Tokio has task names, so tokio-console does not
 /// list it as an anonymous task of pollwatch's.
@@ -39,9 +28,7 @@ pub(crate) fn spawn(rt: &tokio::runtime::Runtime) -> io::Result<HeartbeatMark> {
         .spawn_on(beat(), rt.handle())?;
     #[cfg(not(all(tokio_unstable, feature = "console")))]
     let handle = rt.spawn(beat());
-    let id = handle.id();
-    lock(&HEARTBEATS).push(id);
-    Ok(HeartbeatMark(id))
+    Ok(HeartbeatMark::of(&handle))
 }
 
 /// Sleeps half the threshold, so lag of a full threshold cannot hide between two beats.

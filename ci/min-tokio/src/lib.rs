@@ -1,0 +1,1 @@
+//! Nothing here: the tests are the point (`tests/min_tokio.rs`).
