@@ -284,6 +284,28 @@ impl Blocked {
     }
 }
 
+/// What a culprit did since its last line, in one line: the digest of a chronic blocker.
+#[derive(Clone, Debug)]
+pub(crate) struct Digest {
+    pub(crate) fn_name: Option<&'static str>,
+    /// The fn's `file:line`.
+    pub(crate) location: Option<FileLine>,
+    /// Where the un-annotated task was spawned.
+    pub(crate) spawned_at: Option<FileLine>,
+    /// A digest of lag alone, which no culprit explains.
+    pub(crate) lag_only: bool,
+    /// Slow polls and stall reports not printed since the last line.
+    pub(crate) slow_polls: u64,
+    pub(crate) stalls: u64,
+    /// Median and longest of those slow polls.
+    pub(crate) p50: Option<Duration>,
+    pub(crate) max: Option<Duration>,
+    /// The longest lag seen right after this culprit blocked (or, `lag_only`, at all).
+    pub(crate) lag_max: Option<Duration>,
+    /// Since the last line about this culprit.
+    pub(crate) window: Duration,
+}
+
 /// A report to make on another thread.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 

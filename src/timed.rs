@@ -289,11 +289,12 @@ impl<'a, O> PollGuard<'a, O> {
     #[inline]
     fn exit(mut self) {
         self.armed = false;
-        self.finish_poll();
+        self.finish_poll(false);
     }
 
-    /// Times the poll and pops the frame; reports a slow poll if this frame was the outermost.
-    fn finish_poll(&mut self) {
+    /// Times the poll and pops the frame; reports a slow poll if this frame was the outermost
+    /// (and the poll did not end by `unwinding`: a panic is reported as one, not as blocking).
+    fn finish_poll(&mut self, unwinding: bool) {
         let Some(start) = self.start else { return };
         let end = Instant::now();
         let duration = end.saturating_duration_since(start);
@@ -302,7 +303,7 @@ impl<'a, O> PollGuard<'a, O> {
         if let Some(token) = self.frame.take() {
             self.state.cs.stats().on_poll(duration);
             self.state.max_poll = self.state.max_poll.max(duration);
-            if let Some(slow) = frames::exit(token, duration) {
+            if let Some(slow) = frames::exit(token, duration, unwinding) {
                 dispatch::slow_poll(&slow, self.mode.is_strict());
             }
         }
@@ -313,7 +314,7 @@ impl<O> Drop for PollGuard<'_, O> {
     fn drop(&mut self) {
         if self.armed {
             // Unwinding out of the inner poll.
-            self.finish_poll();
+            self.finish_poll(true);
             self.state.phase = Phase::Panicked;
             let counted = self
                 .mode

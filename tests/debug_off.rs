@@ -17,9 +17,7 @@ async fn blocks() {
 
 #[test]
 fn off_reports_no_slow_polls_but_still_times_the_call() {
-    pollwatch::Config::default()
-        .debug_mode(DebugMode::Off)
-        .apply();
+    support::config().debug_mode(DebugMode::Off).apply();
     let ((), events) = capture(|| rt().block_on(blocks()));
     assert!(events.slow_polls().is_empty(), "{:?}", events.slow_polls());
     let finish = &events.of_fn(targets::TIMED, "blocks")[1];

@@ -99,3 +99,44 @@ fn readme_env_table_matches_the_parser() {
     }
     assert_eq!(Config::DEFAULT_SLOW_POLL, Duration::from_millis(100));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    /// Strings that look like what people type: durations, numbers, words, blanks, unicode.
+    fn values() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[0-9]{0,25}(ns|us|µs|ms|s|m|h|d|w|y|x|)",
+            "[ \\t]*[-+]?[0-9]{1,20}[ .,]?[0-9]{0,5} ?[a-zA-Zµ]{0,6}[ \\t]*",
+            "(on|off|true|false|strict|yes|no|1|0|ON|Strict)[ \\n]?",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_value_of_any_variable_is_parsed_or_named_never_a_panic(value in values()) {
+            for var in pollwatch::ENV_VARS {
+                let result = pollwatch::Config::from_env_with(|name| {
+                    (name == var.name).then(|| value.clone())
+                });
+                if let Err(err) = result {
+                    let line = err.to_string();
+                    prop_assert_eq!(err.variable(), var.name);
+                    prop_assert!(line.contains(&format!("ignoring {}=", var.name)), "{}", line);
+                    prop_assert!(line.contains(var.accepted), "{}", line);
+                    prop_assert!(!line.contains('\n'), "one line: {:?}", line);
+                }
+            }
+        }
+
+        #[test]
+        fn an_accepted_threshold_is_the_duration_written(ms in 1u64..10_000_000) {
+            let config = pollwatch::Config::from_env_with(|name| {
+                (name == "POLLWATCH_SLOW").then(|| format!("{ms}ms"))
+            })
+            .unwrap();
+            prop_assert_eq!(config.get_slow_poll(), std::time::Duration::from_millis(ms));
+        }
+    }
+}

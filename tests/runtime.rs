@@ -121,7 +121,7 @@ fn on_slow_poll_hands_every_slow_poll_to_user_code() {
     let _lock = CALLBACK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
-    let config = pollwatch::Config::default()
+    let config = support::config()
         .debug_mode(DebugMode::On)
         .on_slow_poll(move |info| {
             sink.lock()
@@ -137,9 +137,7 @@ fn on_slow_poll_hands_every_slow_poll_to_user_code() {
         block_thread(MS150);
     }
     let ((), events) = capture(|| rt.block_on(reported_to_callback()));
-    pollwatch::Config::default()
-        .debug_mode(DebugMode::On)
-        .apply();
+    support::config().debug_mode(DebugMode::On).apply();
     let seen = seen.lock().unwrap();
     let mine: Vec<_> = seen
         .iter()
@@ -156,7 +154,7 @@ fn on_slow_poll_hands_every_slow_poll_to_user_code() {
 #[test]
 fn a_panicking_callback_does_not_reach_the_user_future() {
     let _lock = CALLBACK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let config = pollwatch::Config::default()
+    let config = support::config()
         .debug_mode(DebugMode::On)
         .on_slow_poll(|_| panic!("callback bug"));
     let rt = Builder::new_current_thread()
@@ -169,9 +167,7 @@ fn a_panicking_callback_does_not_reach_the_user_future() {
         events.of_fn(targets::SLOW_POLL, "root_child_blocks").len(),
         1
     );
-    pollwatch::Config::default()
-        .debug_mode(DebugMode::On)
-        .apply();
+    support::config().debug_mode(DebugMode::On).apply();
 }
 
 #[cfg(tokio_unstable)]

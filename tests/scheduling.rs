@@ -2,6 +2,8 @@
 //! changes the process-wide config.)
 #![cfg(feature = "scheduling")]
 
+mod support;
+
 use std::time::Duration;
 
 use pollwatch::{DebugMode, async_timed};
@@ -13,7 +15,7 @@ async fn waits_behind_a_blocker(woken: tokio::sync::oneshot::Receiver<()>) {
 
 #[test]
 fn scheduling_delay_is_measured_when_asked_for() {
-    pollwatch::Config::default()
+    support::config()
         .debug_mode(DebugMode::On)
         .measure_scheduling(true)
         .apply();
@@ -36,9 +38,7 @@ fn scheduling_delay_is_measured_when_asked_for() {
         waiter.await.unwrap();
         blocker.await.unwrap();
     });
-    pollwatch::Config::default()
-        .debug_mode(DebugMode::On)
-        .apply();
+    support::config().debug_mode(DebugMode::On).apply();
     let report = pollwatch::report();
     let w = report
         .call_sites

@@ -142,35 +142,6 @@ fn per_fn_threshold_overrides_the_default() {
     assert_eq!(slow[0].duration("threshold"), Duration::from_millis(20));
 }
 
-#[async_timed(slow = "5ms")]
-async fn hot_path() {
-    block_thread(Duration::from_millis(8));
-}
-
-#[test]
-fn rate_limit_suppresses_a_flood_and_reports_the_count() {
-    debug_on();
-    let ((), events) = capture(|| {
-        rt().block_on(async {
-            // 15 slow polls well inside one second: 10 warnings, 5 suppressed.
-            for _ in 0..15 {
-                hot_path().await;
-            }
-            tokio::time::sleep(Duration::from_millis(1100)).await;
-            hot_path().await;
-        })
-    });
-    let slow = events.of_fn(targets::SLOW_POLL, "hot_path");
-    assert_eq!(slow.len(), 11, "{slow:?}");
-    assert!(slow[..10].iter().all(|w| w.field("suppressed").is_none()));
-    assert_eq!(slow[10].count("suppressed"), 5);
-    assert!(
-        slow[10].message().contains("suppressed 5 slow polls"),
-        "{}",
-        slow[10].message()
-    );
-}
-
 #[async_timed]
 async fn blocks_a_worker() -> &'static str {
     busy_loop(MS150);
@@ -260,5 +231,61 @@ fn several_calls_of_one_fn_in_one_poll_are_blamed_together() {
         slow[0]
             .message()
             .starts_with("blocks_50ms (3 calls) blocked the executor for ")
+    );
+}
+
+#[async_timed]
+async fn slow_then_panics() {
+    // As a failing assertion with RUST_BACKTRACE=1 does: time spent inside the poll, then a
+    // panic.
+    busy_loop(Duration::from_millis(150));
+    panic!("the assertion failed");
+}
+
+#[async_timed]
+async fn calls_one_that_panics() {
+    slow_then_panics().await;
+}
+
+#[test]
+fn a_poll_that_panics_is_a_panic_not_a_slow_poll() {
+    debug_on();
+    let (result, events) = capture(|| {
+        std::panic::catch_unwind(|| futures::executor::block_on(calls_one_that_panics()))
+    });
+    assert!(result.is_err(), "the panic goes on unchanged");
+    assert!(
+        events.slow_polls().is_empty(),
+        "not reported as blocking: {:?}",
+        events.slow_polls()
+    );
+    let panicked = events.of_fn(targets::PANICKED, "slow_then_panics");
+    assert_eq!(panicked.len(), 1, "{:?}", events.all());
+    // The next blocking poll on this thread is judged on its own.
+    let ((), events) = capture(|| futures::executor::block_on(blocks_50ms()));
+    assert_eq!(events.slow_polls().len(), 0, "50 ms is under the threshold");
+    let ((), events) = capture(|| futures::executor::block_on(strict_budget()));
+    assert_eq!(events.slow_polls().len(), 1);
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn a_spawned_task_that_panics_after_blocking_is_no_slow_poll() {
+    debug_on();
+    let events = Events::default();
+    let rt = support::routed(
+        pollwatch::Builder::new_multi_thread().worker_threads(1),
+        &events,
+    )
+    .build()
+    .unwrap();
+    let joined = rt.block_on(async { tokio::spawn(slow_then_panics()).await });
+    assert!(joined.unwrap_err().is_panic());
+    drop(rt);
+    support::settle();
+    assert!(
+        events.slow_polls().is_empty(),
+        "not reported as blocking (task hooks included, with tokio_unstable): {:?}",
+        events.slow_polls()
     );
 }

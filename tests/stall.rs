@@ -18,7 +18,7 @@ const THRESHOLD: Duration = Duration::from_millis(100);
 const TICK: Duration = Duration::from_millis(25);
 
 fn setup() {
-    pollwatch::Config::default()
+    support::config()
         .debug_mode(DebugMode::On)
         .slow_poll(THRESHOLD)
         .apply();

@@ -379,3 +379,23 @@ impl Parse for Field {
         Ok(Field { name, fmt, value })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use proptest::prelude::*;
+    use syn::LitStr;
+
+    proptest! {
+        #[test]
+        fn any_slow_value_is_a_duration_or_a_spanned_error_never_a_panic(
+            text in prop_oneof![any::<String>(), "[0-9]{0,25}(ns|us|ms|s|m|h|x|) ?[0-9]{0,3}"],
+        ) {
+            let lit = LitStr::new(&text, proc_macro2::Span::call_site());
+            if let Err(e) = parse_duration(&lit) {
+                let message = e.to_string();
+                prop_assert!(message.contains("`slow`"), "{}", message);
+            }
+        }
+    }
+}

@@ -36,6 +36,7 @@ pub struct Config {
     pub(super) mode: DebugMode,
     pub(super) slow_poll: Duration,
     pub(super) warnings_per_second: u32,
+    pub(super) digest_interval: Duration,
     pub(super) on_slow_poll: Option<Callback>,
     pub(super) report_path: Option<String>,
     pub(super) summary: bool,
@@ -50,6 +51,7 @@ impl fmt::Debug for Config {
             .field("mode", &self.mode)
             .field("slow_poll", &self.slow_poll)
             .field("warnings_per_second", &self.warnings_per_second)
+            .field("digest_interval", &self.digest_interval)
             .field("capture_args", &self.capture_args)
             .field("max_value_len", &self.max_value_len)
             .field(
@@ -66,6 +68,7 @@ impl PartialEq for Config {
         self.mode == other.mode
             && self.slow_poll == other.slow_poll
             && self.warnings_per_second == other.warnings_per_second
+            && self.digest_interval == other.digest_interval
             && self.report_path == other.report_path
             && self.summary == other.summary
             && self.scheduling == other.scheduling
@@ -89,6 +92,7 @@ impl Default for Config {
             mode: DebugMode::build_default(),
             slow_poll: Self::DEFAULT_SLOW_POLL,
             warnings_per_second: Self::DEFAULT_WARNINGS_PER_SECOND,
+            digest_interval: Self::DEFAULT_DIGEST_INTERVAL,
             on_slow_poll: None,
             report_path: None,
             summary: false,
@@ -104,9 +108,14 @@ impl Config {
     /// `slow_callback_duration`.
     pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
 
-    /// How many slow-poll warnings one call site may emit per second before the rest are counted
-    /// and reported as one "suppressed" line: 10.
-    pub const DEFAULT_WARNINGS_PER_SECOND: u32 = 10;
+    /// How many lines pollwatch may print per second, all warnings together (first reports,
+    /// stalls, stacks, lag, digests): 5. Lines over the cap are counted, and the next line says
+    /// how many were held back.
+    pub const DEFAULT_WARNINGS_PER_SECOND: u32 = 5;
+
+    /// After a culprit's first occurrence, reported in full, its further slow polls, stalls and
+    /// the lag they cause are summarized in one line per interval: 1 s.
+    pub const DEFAULT_DIGEST_INTERVAL: Duration = Duration::from_secs(1);
 
     /// The longest recorded value (an argument, a field, a return value), in chars: 128. Longer
     /// ones are cut and end in `…`, so a handle whose `Debug` prints its whole contents cannot
@@ -181,6 +190,7 @@ impl Config {
             Setting::Summary(yes) => self.summary = yes,
             Setting::CaptureArgs(yes) => self.capture_args = yes,
             Setting::MaxValueLen(n) => self.max_value_len = n,
+            Setting::DigestInterval(d) => self.digest_interval = d,
         }
     }
 
@@ -214,9 +224,10 @@ impl Config {
         self
     }
 
-    /// Sets how many slow-poll warnings one call site may emit per second; the rest are counted
-    /// and reported in one line. By default, [`Config::DEFAULT_WARNINGS_PER_SECOND`]; `0` means
-    /// no limit.
+    /// Sets how many lines pollwatch may print per second, all warnings together; the rest are
+    /// counted and the next line says how many were held back. By default,
+    /// [`Config::DEFAULT_WARNINGS_PER_SECOND`]; `0` means no limit. The `on_slow_poll`
+    /// callback, the counters and the report see every slow poll whatever this says.
     ///
     /// # Examples
     ///
@@ -422,5 +433,36 @@ impl Config {
     /// ```
     pub fn get_max_value_len(&self) -> usize {
         self.max_value_len
+    }
+
+    /// Sets how often a culprit that keeps blocking gets a line (as `POLLWATCH_DIGEST` does): its
+    /// first occurrence is reported in full (the stall, the native stack, the slow poll), then
+    /// its further slow polls, stalls and the lag they cause are summarized in one digest line
+    /// per interval: `Get::apply (src/cmd/get.rs:66) blocked the executor 37 more times in the
+    /// last 1.000s, p50 150.1ms, max 152.0ms; workers lagged up to 594.0ms`. By default,
+    /// [`Config::DEFAULT_DIGEST_INTERVAL`]; zero reports every occurrence in full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = pollwatch::Config::default().digest_interval(Duration::from_secs(10));
+    /// assert_eq!(config.get_digest_interval(), Duration::from_secs(10));
+    /// ```
+    pub fn digest_interval(mut self, interval: Duration) -> Self {
+        self.digest_interval = interval;
+        self
+    }
+
+    /// How often a culprit that keeps blocking gets a line.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::Config;
+    /// assert_eq!(Config::default().get_digest_interval(), Config::DEFAULT_DIGEST_INTERVAL);
+    /// ```
+    pub fn get_digest_interval(&self) -> Duration {
+        self.digest_interval
     }
 }

@@ -16,6 +16,7 @@ pub(crate) enum Setting {
     Summary(bool),
     CaptureArgs(bool),
     MaxValueLen(usize),
+    DigestInterval(Duration),
 }
 
 /// One environment variable pollwatch reads: the single table behind both [`Config::from_env`]
@@ -31,7 +32,7 @@ pub(crate) enum Setting {
 ///     names,
 ///     [
 ///         "POLLWATCH", "POLLWATCH_SLOW", "POLLWATCH_SCHEDULING", "POLLWATCH_REPORT",
-///         "POLLWATCH_SUMMARY", "POLLWATCH_ARGS", "POLLWATCH_VALUE_LEN",
+///         "POLLWATCH_SUMMARY", "POLLWATCH_ARGS", "POLLWATCH_VALUE_LEN", "POLLWATCH_DIGEST",
 ///     ]
 /// );
 /// ```
@@ -110,6 +111,13 @@ pub const ENV_VARS: &[EnvVar] = &[
         description: "longest recorded value (argument, field, return value): longer ones are cut and end in `…`; per fn: `#[async_timed(max_value_len = N)]`",
         parse: parse_value_len,
     },
+    EnvVar {
+        name: "POLLWATCH_DIGEST",
+        accepted: "a duration such as `1s`, `10s`, `1m`, or `0` for every occurrence in full",
+        default: "`1s`",
+        description: "after a culprit's first occurrence, reported in full, one digest line per interval sums up its further slow polls, stalls and the lag they caused",
+        parse: parse_digest,
+    },
 ];
 
 fn parse_report(value: &str) -> Result<Setting, ()> {
@@ -124,6 +132,15 @@ fn parse_value_len(value: &str) -> Result<Setting, ()> {
     match value.trim().parse::<usize>() {
         Ok(n) if n > 0 => Ok(Setting::MaxValueLen(n)),
         _ => Err(()),
+    }
+}
+
+fn parse_digest(value: &str) -> Result<Setting, ()> {
+    match value.trim() {
+        "0" => Ok(Setting::DigestInterval(Duration::ZERO)),
+        v => humantime::parse_duration(v)
+            .map(Setting::DigestInterval)
+            .map_err(drop),
     }
 }
 

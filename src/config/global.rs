@@ -19,6 +19,8 @@ static SCHEDULING: AtomicBool = AtomicBool::new(false);
 static WARNINGS_PER_SECOND: AtomicU32 = AtomicU32::new(Config::DEFAULT_WARNINGS_PER_SECOND);
 static CAPTURE_ARGS: AtomicBool = AtomicBool::new(true);
 static MAX_VALUE_LEN: AtomicUsize = AtomicUsize::new(Config::DEFAULT_MAX_VALUE_LEN);
+/// In nanoseconds.
+static DIGEST_INTERVAL: AtomicU64 = AtomicU64::new(1_000_000_000);
 static ENV_ONCE: Once = Once::new();
 
 /// Report path and summary flag: read only at the end of a run, so a plain lock.
@@ -57,6 +59,7 @@ impl Config {
             mode: DebugMode::from_u8(MODE.load(Acquire)).unwrap_or(DebugMode::Off),
             slow_poll: Duration::from_nanos(SLOW_NS.load(Relaxed)),
             warnings_per_second: WARNINGS_PER_SECOND.load(Relaxed),
+            digest_interval: Duration::from_nanos(DIGEST_INTERVAL.load(Relaxed)),
             on_slow_poll: callback(),
             report_path,
             summary,
@@ -84,6 +87,7 @@ fn store(config: &Config) {
     *lock(&OUTPUT) = (config.report_path.clone(), config.summary);
     SLOW_NS.store(saturating_nanos(config.slow_poll), Relaxed);
     WARNINGS_PER_SECOND.store(config.warnings_per_second, Relaxed);
+    DIGEST_INTERVAL.store(saturating_nanos(config.digest_interval), Relaxed);
     SCHEDULING.store(config.scheduling, Relaxed);
     CAPTURE_ARGS.store(config.capture_args, Relaxed);
     MAX_VALUE_LEN.store(config.max_value_len, Relaxed);
@@ -173,7 +177,12 @@ fn ensure_init_once() {
     }
 }
 
-/// The per-call-site warning rate limit.
+/// The digest interval (zero: every occurrence in full).
+pub(crate) fn digest_interval() -> Duration {
+    Duration::from_nanos(DIGEST_INTERVAL.load(Relaxed))
+}
+
+/// The global cap on pollwatch's lines per second (0: none).
 pub(crate) fn warnings_per_second() -> u32 {
     WARNINGS_PER_SECOND.load(Relaxed)
 }

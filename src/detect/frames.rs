@@ -75,6 +75,9 @@ struct Stack {
     slot_claimed: bool,
     /// A `#[pollwatch::test]`'s budget, applied to every poll on this thread while it runs.
     budget_ns: Option<u64>,
+    /// A frame of this outermost poll ended by unwinding: the poll panicked, and the time a
+    /// panic takes (a backtrace is captured inside the poll) is not a blocking poll.
+    unwound: bool,
 }
 
 impl Stack {
@@ -89,6 +92,7 @@ impl Stack {
             slot: None,
             slot_claimed: false,
             budget_ns: None,
+            unwound: false,
         }
     }
 
@@ -162,6 +166,7 @@ pub(crate) fn enter(
             if depth == 0 {
                 s.n_blames = 0;
                 s.exceeded_ns = None;
+                s.unwound = false;
             }
             if let Some(slot) = s.frames.get_mut(depth) {
                 *slot = Some(Frame {
@@ -195,12 +200,16 @@ pub(crate) fn enter(
 /// Boxed: this runs on every poll, and moving an `Option` of the large report through
 /// `try_with(..).ok().flatten()` copied all of it even when `None` (a `memmove` per poll, 9% of
 /// a debug-mode poll under `perf`). The box is allocated only for a slow poll.
-pub(crate) fn exit(token: Token, duration: Duration) -> Option<Box<SlowPoll>> {
+///
+/// `unwinding`: the frame's poll is ending by a panic; the outermost poll it belongs to then
+/// reports no slow poll (the panic is reported as what it is).
+pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<Box<SlowPoll>> {
     let dur_ns = saturating_nanos(duration);
     STACK
         .try_with(|s| {
             let mut s = s.try_borrow_mut().ok()?;
             let depth = token.depth;
+            s.unwound |= unwinding;
             // Frames are strictly nested (each is pushed and popped inside one poll call), so
             // `depth` is the top; resetting to it also repairs the stack after a foreign unwind.
             s.depth = depth;
@@ -222,6 +231,9 @@ pub(crate) fn exit(token: Token, duration: Duration) -> Option<Box<SlowPoll>> {
                 return None;
             }
             let exceeded_ns = s.exceeded_ns.take()?;
+            if std::mem::take(&mut s.unwound) {
+                return None;
+            }
             s.last_slow_end = Some(Instant::now());
             let culprit = s.culprit()?;
             let frame = culprit.frame?;
@@ -310,10 +322,10 @@ mod tests {
         let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         let i = enter(Who::Fn(&INNER), loc(), 3, 100 * MS, Instant::now()).unwrap();
         assert!(
-            exit(i, ms(150)).is_none(),
+            exit(i, ms(150), false).is_none(),
             "only the outermost frame reports"
         );
-        let report = exit(o, ms(152)).expect("one report");
+        let report = exit(o, ms(152), false).expect("one report");
         assert_eq!(report.culprit.to_string(), "inner");
         assert_eq!(report.chain.to_string(), "outer > inner");
         assert_eq!(report.poll, 3);
@@ -326,8 +338,8 @@ mod tests {
     fn self_time_picks_the_parent_when_it_did_the_work() {
         let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
-        assert!(exit(i, ms(10)).is_none());
-        let report = exit(o, ms(200)).unwrap();
+        assert!(exit(i, ms(10), false).is_none());
+        let report = exit(o, ms(200), false).unwrap();
         assert_eq!(report.culprit.to_string(), "outer");
         assert_eq!(report.self_time, ms(190));
         assert_eq!(report.chain.to_string(), "outer");
@@ -338,12 +350,12 @@ mod tests {
         let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         let f = enter(Who::Fn(&FAST), loc(), 1, 100 * MS, Instant::now()).unwrap();
-        assert!(exit(f, ms(80)).is_none());
-        assert!(exit(i, ms(81)).is_none());
+        assert!(exit(f, ms(80), false).is_none());
+        assert!(exit(i, ms(81), false).is_none());
         // A sibling at depth 1 overwrites the slot `inner` used.
         let o2 = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
-        assert!(exit(o2, ms(5)).is_none());
-        let report = exit(o, ms(90)).unwrap();
+        assert!(exit(o2, ms(5), false).is_none());
+        let report = exit(o, ms(90), false).unwrap();
         assert_eq!(report.culprit.to_string(), "fast");
         assert_eq!(report.chain.to_string(), "outer > inner > fast");
         assert_eq!(report.calls, 1);
@@ -361,9 +373,9 @@ mod tests {
         let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
         for _ in 0..3 {
             let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
-            assert!(exit(i, ms(60)).is_none());
+            assert!(exit(i, ms(60), false).is_none());
         }
-        let report = exit(o, ms(280)).unwrap();
+        let report = exit(o, ms(280), false).unwrap();
         assert_eq!(report.culprit.to_string(), "inner");
         assert_eq!(report.calls, 3);
         assert_eq!(report.self_time, ms(180));
@@ -393,9 +405,9 @@ mod tests {
         for (i, cs) in MANY.iter().enumerate() {
             let t = enter(Who::Fn(cs), loc(), 1, 100 * MS, Instant::now()).unwrap();
             let d = if i == 11 { ms(50) } else { ms(1) };
-            assert!(exit(t, d).is_none());
+            assert!(exit(t, d, false).is_none());
         }
-        let report = exit(o, ms(120)).unwrap();
+        let report = exit(o, ms(120), false).unwrap();
         assert_eq!(
             report.culprit.to_string(),
             "outer",
@@ -405,9 +417,9 @@ mod tests {
         for (i, cs) in MANY.iter().enumerate() {
             let t = enter(Who::Fn(cs), loc(), 1, 100 * MS, Instant::now()).unwrap();
             let d = if i == 11 { ms(90) } else { ms(1) };
-            assert!(exit(t, d).is_none());
+            assert!(exit(t, d, false).is_none());
         }
-        let report = exit(o, ms(110)).unwrap();
+        let report = exit(o, ms(110), false).unwrap();
         assert_eq!(
             report.culprit.to_string(),
             "big",
@@ -418,9 +430,25 @@ mod tests {
     #[test]
     fn fast_polls_report_nothing_and_reset() {
         let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
-        assert!(exit(o, ms(99)).is_none());
+        assert!(exit(o, ms(99), false).is_none());
         let o = enter(Who::Fn(&OUTER), loc(), 2, 100 * MS, Instant::now()).unwrap();
-        assert!(exit(o, ms(1)).is_none());
+        assert!(exit(o, ms(1), false).is_none());
+    }
+
+    #[test]
+    fn a_poll_that_panicked_is_no_slow_poll() {
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        assert!(exit(i, ms(150), true).is_none());
+        assert!(
+            exit(o, ms(152), false).is_none(),
+            "the panic went through the outer frame too"
+        );
+        let o = enter(Who::Fn(&OUTER), loc(), 2, 100 * MS, Instant::now()).unwrap();
+        assert!(
+            exit(o, ms(150), false).is_some(),
+            "the next poll is judged on its own"
+        );
     }
 
     #[test]
@@ -430,7 +458,7 @@ mod tests {
             .collect();
         let mut report = None;
         for t in tokens.into_iter().rev() {
-            report = exit(t, ms(120));
+            report = exit(t, ms(120), false);
         }
         let report = report.unwrap();
         // Untracked frames' time is the deepest tracked frame's self time.

@@ -60,16 +60,66 @@ pub(crate) fn cpu_time(_clock: i64) -> Option<Duration> {
     None
 }
 
-/// CPU share of wall time → kind: ≥ 80 % on CPU is CPU-bound, ≤ 20 % is blocking.
-pub(crate) fn classify(cpu: Duration, wall: Duration) -> Kind {
+/// How long a thread has been *active* so far: on a CPU, or runnable and waiting for one.
+///
+/// On a loaded machine a busy loop gets only part of a CPU and waits for the rest on a run
+/// queue; counting CPU time alone would call it `mixed` (it did, on a 2-core machine running a
+/// build: the README's test command failed). Linux's `/proc/self/task/<tid>/schedstat` gives
+/// both parts; where it is missing, the thread's CPU clock (`clock`) is the fallback.
+pub(crate) fn active_time(tid: i64, clock: i64) -> Option<Duration> {
+    sched_active_time(tid).or_else(|| cpu_time(clock))
+}
+
+/// `on CPU + waiting on a run queue` from `/proc/self/task/<tid>/schedstat`.
+#[cfg(target_os = "linux")]
+fn sched_active_time(tid: i64) -> Option<Duration> {
+    if tid <= 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+    let (on_cpu, waiting) = (fields.next()??, fields.next()??);
+    Some(Duration::from_nanos(on_cpu.saturating_add(waiting)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sched_active_time(_tid: i64) -> Option<Duration> {
+    None
+}
+
+/// Whether the thread is runnable right now (state `R` in `/proc/self/task/<tid>/stat`), as
+/// opposed to asleep (`S`, `D`: in a system call, a lock, I/O); `None` if unknown.
+#[cfg(target_os = "linux")]
+pub(crate) fn is_runnable(tid: i64) -> Option<bool> {
+    if tid <= 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // `pid (comm) S …`: the comm may hold spaces and parentheses; the state follows the last `)`.
+    let state = text.rsplit_once(')')?.1.split_whitespace().next()?;
+    Some(state == "R")
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn is_runnable(_tid: i64) -> Option<bool> {
+    None
+}
+
+/// Active share of wall time → kind: ≥ 80 % active (on CPU or waiting for one) is CPU-bound,
+/// ≤ 20 % is blocking (asleep: a sleep, a lock, I/O). In between, a thread found runnable when
+/// sampled is CPU-bound (a run queue's bookkeeping lags while the thread waits on it); otherwise
+/// it really alternated: mixed.
+pub(crate) fn classify(active: Duration, wall: Duration, runnable: Option<bool>) -> Kind {
     if wall.is_zero() {
         return Kind::Unknown;
     }
-    let share = cpu.as_secs_f64() / wall.as_secs_f64();
+    let share = active.as_secs_f64() / wall.as_secs_f64();
     if share >= 0.8 {
         Kind::CpuBound
     } else if share <= 0.2 {
         Kind::Blocking
+    } else if runnable == Some(true) {
+        Kind::CpuBound
     } else {
         Kind::Mixed
     }
@@ -80,12 +130,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classification_by_cpu_share() {
+    fn classification_by_active_share() {
         let ms = Duration::from_millis;
-        assert_eq!(classify(ms(95), ms(100)), Kind::CpuBound);
-        assert_eq!(classify(ms(3), ms(100)), Kind::Blocking);
-        assert_eq!(classify(ms(50), ms(100)), Kind::Mixed);
-        assert_eq!(classify(ms(0), ms(0)), Kind::Unknown);
+        assert_eq!(classify(ms(95), ms(100), None), Kind::CpuBound);
+        assert_eq!(classify(ms(3), ms(100), Some(false)), Kind::Blocking);
+        assert_eq!(classify(ms(50), ms(100), Some(false)), Kind::Mixed);
+        assert_eq!(classify(ms(50), ms(100), Some(true)), Kind::CpuBound);
+        assert_eq!(classify(ms(0), ms(0), None), Kind::Unknown);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_spinning_thread_is_active_a_sleeping_one_is_not() {
+        use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+        static STOP: AtomicBool = AtomicBool::new(false);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spinner = std::thread::spawn(move || {
+            tx.send(current_tid()).unwrap();
+            while !STOP.load(Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        let tid = rx.recv().unwrap();
+        let before = active_time(tid, NO_CLOCK).unwrap();
+        let start = std::time::Instant::now();
+        std::thread::sleep(Duration::from_millis(200));
+        let active = active_time(tid, NO_CLOCK).unwrap() - before;
+        let wall = start.elapsed();
+        STOP.store(true, Relaxed);
+        spinner.join().unwrap();
+        // Runnable the whole time, whatever else the machine runs.
+        assert!(active >= wall * 3 / 4, "{active:?} of {wall:?}");
+        assert_eq!(
+            is_runnable(current_tid()),
+            Some(true),
+            "this thread, reading"
+        );
     }
 
     #[cfg(target_os = "linux")]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::slot::{self, Slot, same_site};
 use super::stacks::Stacks;
-use super::thread_cpu::{classify, cpu_time};
+use super::thread_cpu::{active_time, classify, is_runnable};
 use crate::clock::{Instant, ns_since_epoch};
 use crate::record::{Kind, Route, Stall};
 use crate::site::CallSite;
@@ -104,20 +104,21 @@ struct Watch {
     /// the first culprit of a poll).
     culprit: Option<&'static CallSite>,
     since: Instant,
-    /// The thread's CPU time when the watchdog first saw this culprit, and when that was.
-    cpu_base: Option<Duration>,
-    cpu_base_at: Instant,
+    /// The thread's active time (on CPU or waiting for one) when the watchdog first saw this
+    /// culprit, and when that was.
+    active_base: Option<Duration>,
+    active_base_at: Instant,
     reports: u32,
     stack_shown: bool,
 }
 
 impl Watch {
-    fn new(culprit: Option<&'static CallSite>, since: Instant, clock: i64, now: Instant) -> Self {
+    fn new(culprit: Option<&'static CallSite>, since: Instant, slot: &Slot, now: Instant) -> Self {
         Watch {
             culprit,
             since,
-            cpu_base: cpu_time(clock),
-            cpu_base_at: now,
+            active_base: active_time(slot.tid(), slot.cpu_clock()),
+            active_base_at: now,
             reports: 0,
             stack_shown: false,
         }
@@ -179,6 +180,8 @@ fn run() {
                  caught; the watchdog keeps watching"
             ));
         }
+        // A chronic blocker's digest is due even once it stopped blocking.
+        let _ = std::panic::catch_unwind(|| crate::dispatch::digests(false));
     }
 }
 
@@ -192,15 +195,14 @@ fn scan(watching: &mut Watching, stacks: &Stacks, threshold: Duration) {
         if start == 0 {
             continue;
         }
-        let clock = slot.cpu_clock();
         let blocked = Duration::from_nanos(now_ns.saturating_sub(start));
         let poll_start = now.checked_sub(blocked).unwrap_or(now);
         let culprit = slot.innermost();
         let watch = watching
             .entry((i, start))
-            .or_insert_with(|| Watch::new(culprit, poll_start, clock, now));
+            .or_insert_with(|| Watch::new(culprit, poll_start, slot, now));
         if !same_site(watch.culprit, culprit) {
-            *watch = Watch::new(culprit, now, clock, now);
+            *watch = Watch::new(culprit, now, slot, now);
         }
         let blocking_for = now.saturating_duration_since(watch.since);
         let own = culprit
@@ -213,7 +215,7 @@ fn scan(watching: &mut Watching, stacks: &Stacks, threshold: Duration) {
         if blocking_for < next_report_after(watch.reports, own) {
             continue;
         }
-        let kind = classify_now(watch, clock, now);
+        let kind = classify_now(watch, slot, now);
         slot.publish_kind(kind, culprit, start);
         // The poll may have ended while we looked: then its slow-poll warning speaks.
         if slot.start_ns() != start {
@@ -237,19 +239,20 @@ fn scan(watching: &mut Watching, stacks: &Stacks, threshold: Duration) {
     }
 }
 
-/// CPU share since the watchdog first saw the culprit; if that was just now, samples for a
+/// Active share since the watchdog first saw the culprit; if that was just now, samples for a
 /// short while on this thread, so that even the first report is classified.
-fn classify_now(watch: &Watch, clock: i64, now: Instant) -> Kind {
-    let (Some(cpu0), Some(mut cpu1)) = (watch.cpu_base, cpu_time(clock)) else {
+fn classify_now(watch: &Watch, slot: &Slot, now: Instant) -> Kind {
+    let (tid, clock) = (slot.tid(), slot.cpu_clock());
+    let (Some(base), Some(mut active)) = (watch.active_base, active_time(tid, clock)) else {
         return Kind::Unknown;
     };
-    let mut wall = now.saturating_duration_since(watch.cpu_base_at);
+    let mut wall = now.saturating_duration_since(watch.active_base_at);
     if wall < Duration::from_millis(5) {
         std::thread::sleep(Duration::from_millis(10));
-        cpu1 = cpu_time(clock).unwrap_or(cpu1);
-        wall = watch.cpu_base_at.elapsed();
+        active = active_time(tid, clock).unwrap_or(active);
+        wall = watch.active_base_at.elapsed();
     }
-    classify(cpu1.saturating_sub(cpu0), wall)
+    classify(active.saturating_sub(base), wall, is_runnable(tid))
 }
 
 fn stall_of(

@@ -63,3 +63,11 @@ pub(crate) fn in_test() -> bool {
         .try_with(|c| c.borrow().is_some())
         .unwrap_or(false)
 }
+
+/// The test this thread runs for, as a number (its collector's address), or 0 for none: the
+/// log-volume policy keeps each test's culprits apart.
+pub(crate) fn test_id() -> usize {
+    COLLECTOR
+        .try_with(|c| c.borrow().as_ref().map_or(0, |c| Arc::as_ptr(c) as usize))
+        .unwrap_or(0)
+}

@@ -12,7 +12,7 @@ use super::last_resort;
 use super::names::{fields::*, targets};
 #[cfg(all(feature = "stacks", target_os = "linux"))]
 use crate::record::Blocked;
-use crate::record::{Chain, Kind, SlowPoll, Stall, TaskRef, Who};
+use crate::record::{Chain, Digest, Kind, SlowPoll, Stall, TaskRef, Who};
 use crate::site::CallSite;
 use crate::util::{Dur, FileLine};
 
@@ -104,8 +104,8 @@ macro_rules! event_at {
     };
 }
 
-/// A slow poll, as a `WARN` (`ERROR` in strict mode) event; `suppressed`: how many of the
-/// culprit's the rate limit held back before this one.
+/// A slow poll, as a `WARN` (`ERROR` in strict mode) event; `suppressed`: how many lines the
+/// global cap held back before this one.
 pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool, suppressed: u64) {
     let level = if strict { Level::ERROR } else { Level::WARN };
     let location = slow.location();
@@ -177,9 +177,9 @@ impl fmt::Display for Headline<'_> {
 }
 
 /// A poll that is still running past the threshold, as a `WARN` event.
-pub(crate) fn stall(s: &Stall) {
+pub(crate) fn stall(s: &Stall, suppressed: u64) {
     let location = s.location();
-    let message = StallMessage { s, location };
+    let message = Both(StallMessage { s, location }, SuppressedSuffix(suppressed));
     let recorded = tracing::enabled!(target: targets::STALL, Level::WARN);
     event!(target: targets::STALL, Level::WARN,
         { FN } = s.culprit.map(CallSite::name),
@@ -192,6 +192,7 @@ pub(crate) fn stall(s: &Stall) {
         { THRESHOLD } = %Dur(s.threshold),
         { KIND } = %s.kind,
         { REPORT } = s.nth,
+        { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
         "{}",
         message,
     );
@@ -235,10 +236,10 @@ impl fmt::Display for StallMessage<'_> {
 /// What a stalled thread is blocked in: its system call and native stack, read without
 /// interrupting it (`stacks` feature, Linux), as a follow-up line of the stall report.
 #[cfg(all(feature = "stacks", target_os = "linux"))]
-pub(crate) fn stall_stack(s: &Stall, b: &Blocked) {
+pub(crate) fn stall_stack(s: &Stall, b: &Blocked, suppressed: u64) {
     let stack: String = b.frames.iter().map(|f| format!("\n    {f}")).collect();
     let stack = format!("(approximate, innermost first):{stack}");
-    let message = StackMessage { s, b };
+    let message = Both(StackMessage { s, b }, SuppressedSuffix(suppressed));
     let recorded = tracing::enabled!(target: targets::STALL, Level::WARN);
     event!(target: targets::STALL, Level::WARN,
         { FN } = s.culprit.map(CallSite::name),
@@ -247,6 +248,7 @@ pub(crate) fn stall_stack(s: &Stall, b: &Blocked) {
         { KIND } = %s.kind,
         { SYSCALL } = %b.syscall,
         { STACK } = stack.as_str(),
+        { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
         "{}",
         message,
     );
@@ -375,7 +377,87 @@ impl fmt::Display for SuppressedSuffix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             0 => Ok(()),
-            n => write!(f, "; suppressed {n} slow polls of this fn before this one"),
+            1 => f.write_str(" (1 pollwatch line held back before this one)"),
+            n => write!(f, " ({n} pollwatch lines held back before this one)"),
+        }
+    }
+}
+
+/// What a culprit did since its last line, as one `WARN` line.
+pub(crate) fn digest(d: &Digest, suppressed: u64) {
+    let message = Both(DigestMessage(d), SuppressedSuffix(suppressed));
+    let recorded = tracing::enabled!(target: targets::DIGEST, Level::WARN);
+    event!(target: targets::DIGEST, Level::WARN,
+        { FN } = d.fn_name,
+        { LOCATION } = d.location.map(display),
+        { SPAWNED_AT } = d.spawned_at.map(display),
+        { COUNT } = d.slow_polls,
+        { STALLS } = (d.stalls != 0).then_some(d.stalls),
+        { P50 } = d.p50.map(|p| display(Dur(p))),
+        { MAX } = d.max.map(|m| display(Dur(m))),
+        { LAG_MAX } = d.lag_max.map(|l| display(Dur(l))),
+        { WINDOW } = %Dur(d.window),
+        { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
+        "{}",
+        message,
+    );
+    last_resort::unless_recorded(recorded, Level::WARN, targets::DIGEST, &message, None);
+}
+
+/// `Get::apply (src/cmd/get.rs:66) blocked the executor 37 more times in the last 10.0s, p50
+/// 150.1ms, max 152.0ms; workers lagged up to 594.0ms`.
+struct DigestMessage<'a>(&'a Digest);
+
+impl fmt::Display for DigestMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let window = Dur(d.window);
+        if d.lag_only {
+            return write!(
+                f,
+                "the executor ran ready tasks late again in the last {window}, up to {}",
+                Dur(d.lag_max.unwrap_or_default())
+            );
+        }
+        let who = DigestWho(d);
+        let times = |n: u64| if n == 1 { "time" } else { "times" };
+        if d.slow_polls > 0 {
+            write!(
+                f,
+                "{who} blocked the executor {} more {} in the last {window}",
+                d.slow_polls,
+                times(d.slow_polls)
+            )?;
+            if let (Some(p50), Some(max)) = (d.p50, d.max) {
+                write!(f, ", p50 {}, max {}", Dur(p50), Dur(max))?;
+            }
+        } else if d.stalls > 0 {
+            write!(
+                f,
+                "{who} was reported blocking the executor {} more {} in the last {window}",
+                d.stalls,
+                times(d.stalls)
+            )?;
+        } else {
+            write!(f, "after {who} blocked the executor")?;
+        }
+        if let Some(lag) = d.lag_max {
+            write!(f, "; workers lagged up to {}", Dur(lag))?;
+        }
+        Ok(())
+    }
+}
+
+/// `Get::apply (src/cmd/get.rs:66)`, `a task spawned at src/server.rs:259`.
+struct DigestWho<'a>(&'a Digest);
+
+impl fmt::Display for DigestWho<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0.fn_name, self.0.location, self.0.spawned_at) {
+            (Some(name), Some(at), _) => write!(f, "{name} ({at})"),
+            (Some(name), None, _) => f.write_str(name),
+            (None, _, Some(at)) => write!(f, "a task spawned at {at}"),
+            (None, _, None) => f.write_str("a poll"),
         }
     }
 }

@@ -30,6 +30,10 @@ pub mod targets {
     /// A ready task waited at least the threshold before it was polled: `WARN`. Needs the
     /// runtime from [`Builder`](crate::Builder), [`run`](crate::run) or `#[pollwatch::main]`.
     pub const LAG: &str = "pollwatch::lag";
+    /// What a culprit did since its first, full report, in one line per interval
+    /// ([`Config::digest_interval`](crate::Config::digest_interval)): how many more slow polls,
+    /// their median and maximum, the lag they caused: `WARN`.
+    pub const DIGEST: &str = "pollwatch::digest";
     /// Where the tokio-console server listens, once, when [`init`](crate::init) starts it
     /// (`console` feature): `INFO`.
     pub const CONSOLE: &str = "pollwatch::console";
@@ -85,13 +89,27 @@ pub mod fields {
     /// How many calls of the culprit fn shared `self_time` in this one poll (e.g. three blocking
     /// calls run by one `join!`). `slow_poll`.
     pub const CALLS: &str = "calls";
-    /// `cpu-bound` (on CPU ≥ 80 % of the time), `blocking` (≤ 20 %: sleeping, waiting on I/O or
-    /// a lock), `mixed`, or `unknown` when the watchdog did not sample the poll (it does for polls
-    /// it reports as stalls; Linux only). `slow_poll`, `stall`.
+    /// `cpu-bound` (active ≥ 80 % of the time: on a CPU, or runnable and waiting for one, so a
+    /// busy loop on a loaded machine is still `cpu-bound`), `blocking` (≤ 20 %: asleep in a
+    /// sleep, I/O or a lock), `mixed`, or `unknown` when the watchdog did not sample the poll (it
+    /// does for polls it reports as stalls; Linux only). `slow_poll`, `stall`.
     pub const KIND: &str = "kind";
-    /// How many warnings of this fn the rate limit suppressed before this one; only recorded
-    /// when not zero. `slow_poll`.
+    /// How many of pollwatch's lines the global cap
+    /// ([`Config::warnings_per_second`](crate::Config::warnings_per_second)) held back before
+    /// this one; only recorded when not zero. Any warning.
     pub const SUPPRESSED: &str = "suppressed";
+    /// How many more slow polls a digest summarizes. `digest`.
+    pub const COUNT: &str = "count";
+    /// How many more stall reports a digest summarizes. `digest`.
+    pub const STALLS: &str = "stalls";
+    /// The median of the slow polls a digest summarizes. `digest`.
+    pub const P50: &str = "p50";
+    /// The longest of them. `digest`.
+    pub const MAX: &str = "max";
+    /// The longest lag seen right after the culprit blocked. `digest`.
+    pub const LAG_MAX: &str = "lag_max";
+    /// The time a digest covers: since the last line about its culprit. `digest`.
+    pub const WINDOW: &str = "window";
     /// From the start of the first poll to the end of the last. finish, `cancelled`, `panicked`.
     pub const ELAPSED: &str = "elapsed";
     /// Sum of poll durations. finish, `cancelled`.

@@ -164,6 +164,11 @@ const REPEATED: &[&str] = {
         KIND,
         THREAD,
         BLOCKED_FOR,
+        COUNT,
+        P50,
+        MAX,
+        LAG_MAX,
+        WINDOW,
     ]
 };
 

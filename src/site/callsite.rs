@@ -1,6 +1,6 @@
 //! Static, per-annotated-fn metadata. Memory is per call site, never per call: each
 //! `#[async_timed]` fn owns one `static CallSite`, and everything shared between its calls (the
-//! slow-poll rate limiter, the statistics) lives in atomics inside it.
+//! statistics) lives in atomics inside it.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tracing::Level;
 
-use super::rate_limit::RateLimit;
 use super::registry::{Link, Listed, Registry};
 use super::stats::Stats;
 use super::values::{Outcome, Values};
@@ -60,7 +59,6 @@ pub struct CallSite {
     line: u32,
     slow_ns: u64,
     emit: EmitFn,
-    limiter: RateLimit,
     stats: Stats,
     link: Link<CallSite>,
     /// Scheduling delay (wake to poll), measured by tokio-metrics when asked for.
@@ -109,7 +107,6 @@ impl CallSite {
             line,
             slow_ns,
             emit,
-            limiter: RateLimit::new(),
             stats: Stats::new(),
             link: Link::new(),
             #[cfg(feature = "scheduling")]
@@ -172,10 +169,6 @@ impl CallSite {
 
     pub(crate) fn emit(&'static self, what: Emit<'_>) -> bool {
         (self.emit)(self, what)
-    }
-
-    pub(crate) fn limiter(&self) -> &RateLimit {
-        &self.limiter
     }
 
     pub(crate) fn stats(&self) -> &Stats {

@@ -40,9 +40,11 @@ pub fn run<F: Future>(future: F) -> F::Output {
     out
 }
 
-/// The end of `run` / `#[pollwatch::main]`: summary and JSON report if asked for; in strict mode,
-/// the process fails if any poll blocked past the threshold, listing each offender.
+/// The end of `run` / `#[pollwatch::main]`: the last digests, summary and JSON report if asked
+/// for; in strict mode, the process fails if any poll blocked past the threshold, listing each
+/// offender.
 fn finish() {
+    crate::dispatch::digests(true);
     output::finish_run();
     if config::debug_mode().is_strict() {
         let verdict = gate::process_verdict(Config::current().get_slow_poll());
@@ -118,7 +120,10 @@ pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Ou
     let rt = build(builder);
     let out = {
         let _route = gate::enter(collector.clone(), test);
-        rt.block_on_instrumented(future)
+        let out = rt.block_on_instrumented(future);
+        // The test's last digests, in its output.
+        crate::dispatch::digests(true);
+        out
     };
     drop(rt);
     // The watchdog's last reports about this test's threads land in its output first.

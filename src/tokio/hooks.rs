@@ -81,7 +81,7 @@ pub(crate) fn task_poll_ended() {
     let Some((token, start)) = TASK_POLL.try_with(Cell::take).ok().flatten() else {
         return;
     };
-    if let Some(slow) = frames::exit(token, start.elapsed()) {
+    if let Some(slow) = frames::exit(token, start.elapsed(), false) {
         dispatch::slow_poll(&slow, config::debug_mode().is_strict());
     }
 }

@@ -109,7 +109,22 @@ fn install() {
     ONCE.call_once(|| {
         tracing::subscriber::set_global_default(Registry::default().with(Capture))
             .expect("the test harness owns the global subscriber");
+        // Tests look at each event; the log-volume policy (one full report per culprit, then
+        // digests, under a cap) has tests of its own (`tests/volume.rs`).
+        let current = pollwatch::Config::current();
+        config()
+            .debug_mode(current.get_debug_mode())
+            .slow_poll(current.get_slow_poll())
+            .apply();
     });
+}
+
+/// The config tests start from: the defaults, with every occurrence reported as an event (no
+/// digests, no cap), so that tests running in parallel never share a culprit's first report.
+pub fn config() -> pollwatch::Config {
+    pollwatch::Config::default()
+        .digest_interval(Duration::ZERO)
+        .warnings_per_second(0)
 }
 
 /// Routes this thread's events to `events` until the guard is dropped.

@@ -424,4 +424,41 @@ mod tests {
         assert!(err.starts_with("cannot listen on 127.0.0.1:"), "{err}");
         assert!(err.contains("TOKIO_CONSOLE_BIND"), "{err}");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const VARS: [&str; 5] = [
+            "TOKIO_CONSOLE_BIND",
+            "TOKIO_CONSOLE_RETENTION",
+            "TOKIO_CONSOLE_PUBLISH_INTERVAL",
+            "TOKIO_CONSOLE_RECORD_PATH",
+            "TOKIO_CONSOLE_BUFFER_CAPACITY",
+        ];
+
+        fn values() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[0-9]{0,25}(ms|s|m|h|)",
+                "(127\\.0\\.0\\.1|localhost|::1|\\[::1\\]|[a-z]{1,8}):?[0-9]{0,7}",
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn any_value_is_used_or_named_in_one_line_never_a_panic(value in values()) {
+                for var in VARS {
+                    let (_, errors) = Settings::from_lookup(|name| {
+                        (name == var).then(|| Ok(value.clone()))
+                    });
+                    for e in errors {
+                        prop_assert!(e.starts_with(&format!("ignoring {var}=")), "{}", e);
+                        prop_assert!(e.contains("expected"), "{}", e);
+                        prop_assert!(!e.contains('\n'), "{:?}", e);
+                    }
+                }
+            }
+        }
+    }
 }

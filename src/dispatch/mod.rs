@@ -1,50 +1,46 @@
 //! The only fan-out: a detection becomes counters, a stored record, a call of the user's
-//! callback and, within the rate limits, an event. Detectors (`detect/`, the `Timed` future, the
-//! runtime's hooks) call in here with plain records; the sinks never call back.
+//! callback and, within the log-volume policy (`volume.rs`), an event. Detectors (`detect/`,
+//! the `Timed` future, the runtime's hooks) call in here with plain records; the sinks never
+//! call back.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `mod.rs` | one fn per detection: what it becomes, in which order |
+//! | `volume.rs` | how much is printed: each culprit's first occurrence in full, then digests, under a global cap |
+//! | `rate_limit.rs` | first N a second, then a count: the global cap's counter |
+
+mod rate_limit;
+mod volume;
 
 use std::panic::{AssertUnwindSafe, Location};
 use std::time::Duration;
 
-use crate::clock::now_ms;
 use crate::config;
 #[cfg(all(feature = "stacks", target_os = "linux"))]
 use crate::record::Blocked;
 #[cfg(feature = "tokio")]
 use crate::record::TaskRef;
 use crate::record::{SlowPoll, SlowPollInfo, Stall, Who};
-use crate::sink::{events, store};
-use crate::site::{Admit, CallSite, RateLimit};
+use crate::sink::{collector, events, store};
+use crate::site::CallSite;
 use crate::util::say;
 
-/// Slow polls of un-annotated tasks share one limiter (they have no call site of their own).
-static TASK_LIMITER: RateLimit = RateLimit::new();
-/// Lag warnings share one limiter: one blocked worker delays every task queued behind it.
-#[cfg(feature = "tokio")]
-static LAG_LIMITER: RateLimit = RateLimit::new();
-
-/// How many warnings `limiter` suppressed before this one, or `None` to suppress this one too.
-fn admit(limiter: &RateLimit) -> Option<u64> {
-    match limiter.check(now_ms(), config::warnings_per_second()) {
-        Admit::Suppress => None,
-        Admit::Emit { suppressed_before } => Some(suppressed_before),
-    }
-}
-
 /// A poll blocked its thread: counted, stored (report, test verdict), handed to the
-/// `on_slow_poll` callback always, and logged within the culprit's rate limit.
+/// `on_slow_poll` callback always, and logged: in full the first time for its culprit, then in
+/// the culprit's digest.
 pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool) {
     if let Who::Fn(cs) = slow.culprit {
         cs.stats().on_slow_poll();
     }
     store::record_slow_poll(slow);
     call_back(slow);
-    let limiter = match slow.culprit {
-        Who::Fn(cs) => cs.limiter(),
-        Who::Task(_) => &TASK_LIMITER,
-    };
-    if let Some(suppressed) = admit(limiter) {
-        events::slow_poll(slow, strict, suppressed);
+    let test = collector::test_id();
+    if volume::slow_poll(test, slow) {
+        if let Some(suppressed) = volume::admit_line(test) {
+            events::slow_poll(slow, strict, suppressed);
+        }
     }
+    digests(false);
 }
 
 fn call_back(slow: &SlowPoll) {
@@ -61,23 +57,52 @@ fn call_back(slow: &SlowPoll) {
     }
 }
 
-/// A poll is still blocking its thread: stored and logged (once, then at growing intervals).
+/// A poll is still blocking its thread: stored, and logged during its culprit's first
+/// occurrence (and for reminders of a poll blocked for a second or more).
 pub(crate) fn stall(s: &Stall) {
     store::record_stall(s);
-    events::stall(s);
+    let test = collector::test_id();
+    if volume::stall(test, s) {
+        if let Some(suppressed) = volume::admit_line(test) {
+            events::stall(s, suppressed);
+        }
+    }
+    digests(false);
 }
 
-/// What a stalled thread is blocked in, as a follow-up of its stall report.
+/// What a stalled thread is blocked in, as a follow-up of its stall report (once per culprit).
 #[cfg(all(feature = "stacks", target_os = "linux"))]
 pub(crate) fn stall_stack(s: &Stall, blocked: &Blocked) {
-    events::stall_stack(s, blocked);
+    let test = collector::test_id();
+    if volume::stack(test, s) {
+        if let Some(suppressed) = volume::admit_line(test) {
+            events::stall_stack(s, blocked, suppressed);
+        }
+    }
 }
 
-/// A task (or, `None`, the heartbeat) waited `delay` to be polled, within the lag rate limit.
+/// A task (or, `None`, the heartbeat) waited `delay` to be polled: the first time in full,
+/// later in the digest of the culprit that just blocked.
 #[cfg(feature = "tokio")]
 pub(crate) fn lag(task: Option<TaskRef>, delay: Duration, threshold: Duration) {
-    if let Some(suppressed) = admit(&LAG_LIMITER) {
-        events::lag(task, delay, threshold, suppressed);
+    let test = collector::test_id();
+    if volume::lag(test, delay) {
+        if let Some(suppressed) = volume::admit_line(test) {
+            events::lag(task, delay, threshold, suppressed);
+        }
+    }
+    digests(false);
+}
+
+/// Prints the digests of this thread's test (or of no test) that are due (all pending ones,
+/// with `all`, at the end of a run or a test). Called after each detection, and by the
+/// watchdog's tick so that a digest comes even once a blocker stopped.
+pub(crate) fn digests(all: bool) {
+    let test = collector::test_id();
+    for digest in volume::due(test, all) {
+        if let Some(suppressed) = volume::admit_line(test) {
+            events::digest(&digest, suppressed);
+        }
     }
 }
 

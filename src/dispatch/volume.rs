@@ -1,0 +1,336 @@
+//! How much pollwatch writes. A chronic blocker must not flood the log: a real server whose
+//! handler slept 150 ms printed 1,286 lines in 6.5 s for 80 blocking requests (a stall, its
+//! stack and a slow poll each, plus lag). An on-call person needs the first occurrence in full,
+//! then, per culprit, one digest line per interval:
+//!
+//! ```text
+//! Get::apply (src/cmd/get.rs:66) blocked the executor 37 more times in the last 10.0s, p50 150.1ms, max 152.0ms; workers lagged up to 594.0ms
+//! ```
+//!
+//! under a global cap of lines per second. Only what is *printed* is limited: the counters, the
+//! stored records (JSON report, test verdicts) and the `on_slow_poll` callback see every
+//! occurrence. Each `#[pollwatch::test]` has culprits of its own, so every failing test shows
+//! its first occurrence in full.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::rate_limit::{Admit, RateLimit};
+use crate::clock::{Instant, now_ms};
+use crate::config;
+use crate::record::{Digest, SlowPoll, Stall, Who};
+use crate::util::{FileLine, lock};
+
+/// Whom a line is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Culprit {
+    /// An `#[async_timed]` fn (its call site's address).
+    Fn(usize),
+    /// Un-annotated tasks spawned at one line.
+    Spawned(&'static str, u32),
+    /// A poll with neither (a stall outside any task or fn).
+    Unknown,
+    /// Lag that no recent culprit explains.
+    Lag,
+}
+
+/// A culprit, per test: `(test, culprit)`; the test is 0 outside `#[pollwatch::test]`.
+type Key = (usize, Culprit);
+
+/// How many slow-poll durations a digest keeps per interval for its median (later ones still
+/// count and still raise the maximum).
+const MAX_SAMPLES: usize = 1024;
+
+/// Lag right after a culprit's blocking poll is that culprit's doing.
+#[cfg(feature = "tokio")]
+const LAG_BLAME_WINDOW: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+struct Entry {
+    /// The first occurrence is still being reported in full (its stall, stack, slow poll).
+    first_open: bool,
+    first_seen: Instant,
+    #[cfg(all(feature = "stacks", target_os = "linux"))]
+    stack_shown: bool,
+    /// What the digest summarizes, since `since`.
+    since: Instant,
+    slow_polls: u64,
+    /// Stall reports held back whose poll has not (yet) ended as a slow poll.
+    stalls: u64,
+    last_stall: Option<Instant>,
+    durations_ns: Vec<u64>,
+    max_ns: u64,
+    lag_max: Option<Duration>,
+    label: Label,
+}
+
+#[derive(Clone, Debug)]
+struct Label {
+    fn_name: Option<&'static str>,
+    location: Option<FileLine>,
+    spawned_at: Option<FileLine>,
+}
+
+impl Label {
+    fn none() -> Self {
+        Label {
+            fn_name: None,
+            location: None,
+            spawned_at: None,
+        }
+    }
+}
+
+impl Entry {
+    fn new(now: Instant, label: Label) -> Self {
+        Entry {
+            first_open: true,
+            first_seen: now,
+            #[cfg(all(feature = "stacks", target_os = "linux"))]
+            stack_shown: false,
+            since: now,
+            slow_polls: 0,
+            stalls: 0,
+            last_stall: None,
+            durations_ns: Vec::new(),
+            max_ns: 0,
+            lag_max: None,
+            label,
+        }
+    }
+
+    /// Something to summarize: slow polls or lag; or stalls that no slow poll followed within
+    /// an interval (their poll is still running, or nothing times it: un-annotated tasks
+    /// without task hooks).
+    fn pending(&self, now: Instant, interval: Duration) -> bool {
+        self.slow_polls > 0
+            || self.lag_max.is_some()
+            || self.stalls > 0
+                && self
+                    .last_stall
+                    .is_some_and(|at| now.saturating_duration_since(at) >= interval)
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<Key, Entry>,
+    /// The culprit that blocked last, and when: lag right after it is attributed to it.
+    last_blocker: Option<(Key, Instant)>,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+/// The cap on lines per second (`Config::warnings_per_second`): one for the process, one per
+/// `#[pollwatch::test]` (each test's captured output is a log of its own).
+static CAPS: Mutex<Option<HashMap<usize, &'static RateLimit>>> = Mutex::new(None);
+
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    let mut guard = lock(&STATE);
+    f(guard.get_or_insert_with(State::default))
+}
+
+/// The digest interval; zero turns the policy off (every occurrence in full).
+fn interval() -> Duration {
+    config::digest_interval()
+}
+
+fn culprit_of_who(who: &Who) -> (Culprit, Label) {
+    match who {
+        Who::Fn(cs) => (
+            Culprit::Fn(std::ptr::from_ref(*cs) as usize),
+            Label {
+                fn_name: Some(cs.name()),
+                location: cs.location(),
+                spawned_at: None,
+            },
+        ),
+        Who::Task(t) => (
+            Culprit::Spawned(t.spawned_at.file(), t.spawned_at.line()),
+            Label {
+                fn_name: None,
+                location: None,
+                spawned_at: Some(t.spawned_at()),
+            },
+        ),
+    }
+}
+
+fn culprit_of_stall(s: &Stall) -> (Culprit, Label) {
+    match (s.culprit, s.task) {
+        (Some(cs), _) => culprit_of_who(&Who::Fn(cs)),
+        (None, Some(t)) => culprit_of_who(&Who::Task(t)),
+        (None, None) => (Culprit::Unknown, Label::none()),
+    }
+}
+
+/// Whether a slow poll is printed in full: the culprit's first occurrence is; later ones go
+/// into its digest.
+pub(super) fn slow_poll(test: usize, slow: &SlowPoll) -> bool {
+    if interval().is_zero() {
+        return true;
+    }
+    let (culprit, label) = culprit_of_who(&slow.culprit);
+    let now = Instant::now();
+    with_state(|state| {
+        let key = (test, culprit);
+        state.last_blocker = Some((key, now));
+        let entry = state
+            .entries
+            .entry(key)
+            .or_insert_with(|| Entry::new(now, label));
+        if entry.first_open {
+            // The slow poll ends the first occurrence; what follows is digested.
+            entry.first_open = false;
+            entry.since = now;
+            return true;
+        }
+        entry.slow_polls += 1;
+        // The stall reported while this poll ran was this occurrence: counted once, here.
+        entry.stalls = entry.stalls.saturating_sub(1);
+        let ns = crate::util::saturating_nanos(slow.blocked);
+        entry.max_ns = entry.max_ns.max(ns);
+        if entry.durations_ns.len() < MAX_SAMPLES {
+            entry.durations_ns.push(ns);
+        }
+        false
+    })
+}
+
+/// Whether a stall report is printed: during the culprit's first occurrence, and for the
+/// reminders of a poll still blocked after a second or more (a deadlock is never digested).
+pub(super) fn stall(test: usize, s: &Stall) -> bool {
+    if interval().is_zero() || s.nth >= 2 {
+        return true;
+    }
+    let (culprit, label) = culprit_of_stall(s);
+    let now = Instant::now();
+    with_state(|state| {
+        let key = (test, culprit);
+        state.last_blocker = Some((key, now));
+        let entry = state
+            .entries
+            .entry(key)
+            .or_insert_with(|| Entry::new(now, label));
+        // A first occurrence that never ended in a slow poll (the hooks did not see it) is over
+        // after an interval.
+        if entry.first_open && now.saturating_duration_since(entry.first_seen) >= interval() {
+            entry.first_open = false;
+            entry.since = now;
+        }
+        if entry.first_open {
+            return true;
+        }
+        entry.stalls += 1;
+        entry.last_stall = Some(now);
+        false
+    })
+}
+
+/// Whether a stall's native stack is printed: once per culprit.
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+pub(super) fn stack(test: usize, s: &Stall) -> bool {
+    if interval().is_zero() {
+        return true;
+    }
+    let (culprit, label) = culprit_of_stall(s);
+    let now = Instant::now();
+    with_state(|state| {
+        let entry = state
+            .entries
+            .entry((test, culprit))
+            .or_insert_with(|| Entry::new(now, label));
+        !std::mem::replace(&mut entry.stack_shown, true)
+    })
+}
+
+#[cfg(feature = "tokio")]
+/// Whether a lag warning is printed: the first one (per test) is; later ones raise the "workers
+/// lagged up to" of the culprit that just blocked, or go into a digest of lag alone.
+pub(super) fn lag(test: usize, delay: Duration) -> bool {
+    if interval().is_zero() {
+        return true;
+    }
+    let now = Instant::now();
+    with_state(|state| {
+        let lag_key = (test, Culprit::Lag);
+        let first = state
+            .entries
+            .entry(lag_key)
+            .or_insert_with(|| Entry::new(now, Label::none()));
+        if first.first_open {
+            first.first_open = false;
+            first.since = now;
+            return true;
+        }
+        let blamed = state
+            .last_blocker
+            .filter(|(key, at)| {
+                key.0 == test && now.saturating_duration_since(*at) <= LAG_BLAME_WINDOW
+            })
+            .map_or(lag_key, |(key, _)| key);
+        if let Some(entry) = state.entries.get_mut(&blamed) {
+            entry.lag_max = Some(entry.lag_max.map_or(delay, |m| m.max(delay)));
+        }
+        false
+    })
+}
+
+/// The digests of `test` due: one per culprit with something to summarize whose interval has
+/// passed (all of them, with `all`, for the end of a run or a test).
+pub(super) fn due(test: usize, all: bool) -> Vec<Digest> {
+    if interval().is_zero() {
+        return Vec::new();
+    }
+    let now = Instant::now();
+    let interval = interval();
+    with_state(|state| {
+        state
+            .entries
+            .iter_mut()
+            .filter(|((t, _), e)| {
+                *t == test
+                    && (all && (e.slow_polls > 0 || e.stalls > 0 || e.lag_max.is_some())
+                        || e.pending(now, interval)
+                            && now.saturating_duration_since(e.since) >= interval)
+            })
+            .map(|((_, culprit), e)| {
+                let mut durations = std::mem::take(&mut e.durations_ns);
+                durations.sort_unstable();
+                let digest = Digest {
+                    fn_name: e.label.fn_name,
+                    location: e.label.location,
+                    spawned_at: e.label.spawned_at,
+                    lag_only: *culprit == Culprit::Lag,
+                    slow_polls: e.slow_polls,
+                    stalls: e.stalls,
+                    p50: durations
+                        .get(durations.len() / 2)
+                        .map(|ns| Duration::from_nanos(*ns)),
+                    max: (e.max_ns > 0).then(|| Duration::from_nanos(e.max_ns)),
+                    lag_max: e.lag_max,
+                    window: now.saturating_duration_since(e.since),
+                };
+                e.since = now;
+                e.slow_polls = 0;
+                e.stalls = 0;
+                e.max_ns = 0;
+                e.lag_max = None;
+                digest
+            })
+            .collect()
+    })
+}
+
+/// Whether one more line of `test` fits under the cap; `Some(held back before it)` if it does.
+pub(super) fn admit_line(test: usize) -> Option<u64> {
+    let cap = *lock(&CAPS)
+        .get_or_insert_with(HashMap::new)
+        .entry(test)
+        // One per test that ever printed, never freed: a few atomics each.
+        .or_insert_with(|| Box::leak(Box::new(RateLimit::new())));
+    match cap.check(now_ms(), config::warnings_per_second()) {
+        Admit::Suppress => None,
+        Admit::Emit { suppressed_before } => Some(suppressed_before),
+    }
+}
