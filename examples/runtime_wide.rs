@@ -1,16 +1,21 @@
-//! asyncio's debug mode watches every callback, not only decorated ones. With
-//! `--cfg tokio_unstable`, pollwatch watches every Tokio task too, through Tokio's task poll hooks:
+//! asyncio's debug mode watches every callback, not only decorated ones. pollwatch watches every
+//! Tokio task of its runtime too, annotated or not, and names an un-annotated culprit from the
+//! blocked thread's native stack: its fn, its line and the async fns above it.
 //!
 //! ```text
+//! cargo run --example runtime_wide
 //! RUSTFLAGS="--cfg tokio_unstable" cargo run --example runtime_wide
 //! ```
 //!
-//! A hundred healthy tasks sleep and tick; one task nobody annotated calls `std::thread::sleep`.
-//! pollwatch reports that task with its id and the line that spawned it, and, inside another task,
-//! an annotated fn by name with its chain. The healthy tasks that had to wait are reported as lag.
+//! A hundred healthy tasks sleep and tick; one task nobody annotated calls `std::thread::sleep`
+//! two async fns deep (`legacy_job > Cache::refresh`); inside another task, an annotated fn
+//! spins. The healthy tasks that had to wait are reported as lag.
 //!
-//! Without `tokio_unstable` (`cargo run --example runtime_wide`), un-annotated tasks cannot be
-//! seen: only the annotated fn is reported, and the heartbeat reports the lag the blocker caused.
+//! - With `--cfg tokio_unstable`, Tokio's task poll hooks time every task poll: the blocking
+//!   task is reported with its task id and spawn line, CPU-bound or blocking.
+//! - On stable Tokio, the runtime's park hooks tell pollwatch which threads are workers: a worker
+//!   held in one blocking system call is reported (for at least as long as the watchdog saw it);
+//!   a busy loop in an un-annotated task is what stable cannot see.
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +36,21 @@ async fn handle_upload(bytes: usize) -> usize {
     resize_image(bytes).await
 }
 
+/// Old code, never annotated.
+async fn legacy_job() {
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    Cache.refresh().await;
+}
+
+struct Cache;
+
+impl Cache {
+    async fn refresh(&self) {
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(300)); // a blocking call
+    }
+}
+
 #[pollwatch::main(flavor = "current_thread")]
 async fn main() {
     pollwatch::init(); // its fmt output; without it, only the warnings would print
@@ -44,11 +64,8 @@ async fn main() {
         })
         .collect();
 
-    // Nobody annotated this task: only the task hooks can see it.
-    let legacy = tokio::spawn(async {
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        std::thread::sleep(Duration::from_millis(300)); // a blocking call
-    });
+    // Nobody annotated this task: its stack names it.
+    let legacy = tokio::spawn(legacy_job());
 
     let upload = tokio::spawn(handle_upload(4096));
 

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::site::CallSite;
@@ -86,6 +87,9 @@ pub(crate) enum Who {
     /// the one build that makes these; every other build still reads them).
     #[cfg_attr(not(tokio_unstable), allow(dead_code))]
     Task(TaskRef),
+    /// A task on a runtime worker that no poll hook times (stable Tokio): the watchdog saw the
+    /// worker held in one blocking system call. Never a frame; only a slow poll's culprit.
+    Untracked,
 }
 
 impl Who {
@@ -101,14 +105,14 @@ impl Who {
     pub(crate) fn fn_site(&self) -> Option<&'static CallSite> {
         match self {
             Who::Fn(cs) => Some(cs),
-            Who::Task(_) => None,
+            Who::Task(_) | Who::Untracked => None,
         }
     }
 
     pub(crate) fn task(&self) -> Option<TaskRef> {
         match self {
-            Who::Fn(_) => None,
             Who::Task(t) => Some(*t),
+            Who::Fn(_) | Who::Untracked => None,
         }
     }
 }
@@ -118,6 +122,7 @@ impl fmt::Display for Who {
         match self {
             Who::Fn(cs) => f.write_str(cs.name()),
             Who::Task(t) => write!(f, "task {}", t.id),
+            Who::Untracked => f.write_str("a task"),
         }
     }
 }
@@ -192,13 +197,14 @@ pub(crate) struct SlowPoll {
     pub(crate) task: Option<TaskRef>,
     /// How many calls of the culprit's fn shared its self time in this poll.
     pub(crate) calls: u32,
-    /// Where the culprit's (first) future was created.
-    pub(crate) created_at: &'static Location<'static>,
+    /// Where the culprit's (first) future was created (unknown for [`Who::Untracked`]).
+    pub(crate) created_at: Option<&'static Location<'static>>,
     /// Which poll of the culprit's future this was (1-based; 0 for a task).
     pub(crate) poll: u64,
     /// Outermost frame to culprit.
     pub(crate) chain: Chain,
-    /// How long the outermost poll kept the thread.
+    /// How long the outermost poll kept the thread (for [`Who::Untracked`], how long the
+    /// watchdog saw it held: a lower bound).
     pub(crate) blocked: Duration,
     /// The culprit fn's own share of it, summed over its `calls`.
     pub(crate) self_time: Duration,
@@ -208,14 +214,110 @@ pub(crate) struct SlowPoll {
     pub(crate) kind: Kind,
     /// The watchdog already reported this poll as a stall while it ran.
     pub(crate) stalled: bool,
+    /// The blocked thread's native stack, read by the watchdog while the poll ran.
+    pub(crate) stack: Option<Arc<Blocked>>,
+    /// The blocked thread, when the report is not made on it ([`Who::Untracked`]).
+    pub(crate) thread: Option<String>,
 }
 
 impl SlowPoll {
-    /// Where the culprit is defined: the fn's `file:line`; for a task, where it was spawned.
-    pub(crate) fn location(&self) -> FileLine {
+    /// Who is blamed: the annotated fn; else the fn the stack names; else `task <id>` or `a task`.
+    pub(crate) fn name(&self) -> String {
+        match (self.culprit, stack_culprit(self.stack.as_ref())) {
+            (Who::Fn(cs), _) => cs.name().to_owned(),
+            (_, Some(frame)) => frame.name.clone(),
+            (who, None) => who.to_string(),
+        }
+    }
+
+    /// The fn blamed, by annotation or from the stack; `None` for a task the stack did not
+    /// name.
+    pub(crate) fn fn_name(&self) -> Option<String> {
         match self.culprit {
-            Who::Fn(cs) => cs.location().unwrap_or_else(|| self.created_at.into()),
-            Who::Task(t) => t.spawned_at(),
+            Who::Fn(cs) => Some(cs.name().to_owned()),
+            _ => stack_culprit(self.stack.as_ref()).map(|f| f.name.clone()),
+        }
+    }
+
+    /// Where it blocked: the line the stack names; else the fn's `file:line`; for a task, where
+    /// it was spawned.
+    pub(crate) fn location(&self) -> Option<String> {
+        if let Some(at) = stack_line(self.stack.as_ref()) {
+            return Some(at);
+        }
+        match self.culprit {
+            Who::Fn(cs) => cs
+                .location()
+                .or_else(|| self.created_at.map(FileLine::from))
+                .map(|l| l.to_string()),
+            Who::Task(t) => Some(t.spawned_at().to_string()),
+            Who::Untracked => None,
+        }
+    }
+
+    /// Whether the location is only where the task was spawned.
+    pub(crate) fn at_spawn_site(&self) -> bool {
+        matches!(self.culprit, Who::Task(_)) && stack_line(self.stack.as_ref()).is_none()
+    }
+
+    /// The chain shown: the instrumented one for an annotated fn, else the one the stack
+    /// names.
+    pub(crate) fn shown_chain(&self) -> ShownChain<'_> {
+        ShownChain::pick(
+            self.culprit.fn_site().is_some(),
+            &self.chain,
+            self.stack.as_deref(),
+        )
+    }
+}
+
+/// The innermost user frame of a stack, if it names one.
+fn stack_culprit(stack: Option<&Arc<Blocked>>) -> Option<&StackFrame> {
+    stack?.culprit.as_ref()
+}
+
+/// The line a stack names.
+fn stack_line(stack: Option<&Arc<Blocked>>) -> Option<String> {
+    stack_culprit(stack)?.location.clone()
+}
+
+/// The async chain a report shows: the instrumented fns (`main > handler`), or, for a culprit
+/// no annotation names, the user's fns read from the native stack (`Handler::run > Get::apply`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ShownChain<'a> {
+    Instrumented(&'a Chain),
+    Stack(&'a [String]),
+}
+
+impl<'a> ShownChain<'a> {
+    fn pick(annotated: bool, chain: &'a Chain, stack: Option<&'a Blocked>) -> Self {
+        match stack {
+            Some(b) if !annotated && !b.chain.is_empty() => ShownChain::Stack(&b.chain),
+            _ => ShownChain::Instrumented(chain),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            ShownChain::Instrumented(c) => c.is_empty(),
+            ShownChain::Stack(names) => names.is_empty(),
+        }
+    }
+
+    /// The links' names, outermost first, for reports.
+    pub(crate) fn names(&self) -> Vec<String> {
+        match self {
+            ShownChain::Instrumented(c) => c.names(),
+            ShownChain::Stack(names) => names.to_vec(),
+        }
+    }
+}
+
+impl fmt::Display for ShownChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShownChain::Instrumented(c) => c.fmt(f),
+            ShownChain::Stack(names) => f.write_str(&names.join(" > ")),
         }
     }
 }
@@ -233,53 +335,148 @@ pub(crate) struct Stall {
     pub(crate) kind: Kind,
     /// 1 for the first report of this stall, 2+ for escalations.
     pub(crate) nth: u32,
+    /// The blocked thread's native stack (first report only).
+    pub(crate) stack: Option<Arc<Blocked>>,
 }
 
 impl Stall {
-    /// The fn's `file:line`, or where the task was spawned.
-    pub(crate) fn location(&self) -> Option<FileLine> {
-        self.culprit
-            .and_then(CallSite::location)
-            .or_else(|| self.task.map(|t| t.spawned_at()))
+    /// Where it blocks: the line the stack names, else the fn's `file:line`, else where the
+    /// task was spawned.
+    pub(crate) fn location(&self) -> Option<String> {
+        stack_line(self.stack.as_ref()).or_else(|| {
+            self.culprit
+                .and_then(CallSite::location)
+                .or_else(|| self.task.map(|t| t.spawned_at()))
+                .map(|l| l.to_string())
+        })
     }
 
-    /// The fn's name, `task <id>`, or `a poll`.
-    pub(crate) fn who(&self) -> String {
-        match (self.culprit, self.task) {
-            (Some(cs), _) => cs.name().to_owned(),
-            (None, Some(t)) => format!("task {}", t.id),
-            (None, None) => "a poll".to_owned(),
+    /// The fn blamed, by annotation or from the stack.
+    pub(crate) fn fn_name(&self) -> Option<String> {
+        match self.culprit {
+            Some(cs) => Some(cs.name().to_owned()),
+            None => stack_culprit(self.stack.as_ref()).map(|f| f.name.clone()),
         }
+    }
+
+    /// The fn's name, `task <id>`, or `a task`.
+    pub(crate) fn who(&self) -> String {
+        match (self.fn_name(), self.task) {
+            (Some(name), _) => name,
+            (None, Some(t)) => format!("task {}", t.id),
+            (None, None) => "a task".to_owned(),
+        }
+    }
+
+    /// Whether the location is only where the task was spawned.
+    pub(crate) fn at_spawn_site(&self) -> bool {
+        self.culprit.is_none() && self.task.is_some() && stack_line(self.stack.as_ref()).is_none()
+    }
+
+    pub(crate) fn shown_chain(&self) -> ShownChain<'_> {
+        ShownChain::pick(self.culprit.is_some(), &self.chain, self.stack.as_deref())
     }
 }
 
 /// What a blocked thread is doing, read from its native stack.
-#[cfg(all(feature = "stacks", target_os = "linux"))]
 #[derive(Debug)]
 pub(crate) struct Blocked {
-    /// The system call, e.g. `futex` (a lock or condvar wait), `clock_nanosleep`, `read`.
-    pub(crate) syscall: String,
+    /// The system call, e.g. `futex` (a lock or condvar wait), `clock_nanosleep`, `read`;
+    /// `None` for a thread running on a CPU (its stack was sampled).
+    pub(crate) syscall: Option<String>,
     /// Innermost first: `function (file:line)`.
     pub(crate) frames: Vec<String>,
-    /// The innermost frame in the user's own code (not std, not a dependency).
-    pub(crate) user_frame: Option<String>,
+    /// The innermost frame of the user's own code (not std, not a dependency): the line that
+    /// blocks.
+    pub(crate) culprit: Option<StackFrame>,
+    /// The user's fns on the stack, outermost first: `Handler::run`, `Get::apply`.
+    pub(crate) chain: Vec<String>,
+    /// How the frames were found.
+    pub(crate) method: StackMethod,
+    /// Tokio's `block_in_place` is on the stack: blocking is what it is for.
+    pub(crate) in_block_in_place: bool,
+    /// A Tokio worker is polling a task here, and the task's code (not the runtime's own
+    /// waiting, not a `spawn_blocking` job) is what blocks.
+    pub(crate) in_task_poll: bool,
 }
 
-#[cfg(all(feature = "stacks", target_os = "linux"))]
+/// A frame of the user's code, as read from a native stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StackFrame {
+    /// `Get::apply`: the fn, with its type for a method.
+    pub(crate) name: String,
+    /// `src/cmd/get.rs:66`, when the binary has line information.
+    pub(crate) location: Option<String>,
+}
+
+/// How a stack's frames were found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    not(all(feature = "stacks", target_os = "linux")),
+    allow(dead_code, reason = "only native stacks are read this way")
+)]
+pub(crate) enum StackMethod {
+    /// Unwound from the thread's registers with the modules' call-frame information: exact.
+    Unwound,
+    /// Scanned for words that look like return addresses: approximate (a stale one can add a
+    /// frame). Used where unwinding failed.
+    Scanned,
+}
+
+impl StackMethod {
+    /// `unwound`, `scanned`: the report's name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            StackMethod::Unwound => "unwound",
+            StackMethod::Scanned => "scanned",
+        }
+    }
+
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            StackMethod::Unwound => "unwound",
+            StackMethod::Scanned => "scanned for return addresses, approximate",
+        }
+    }
+}
+
 impl Blocked {
-    /// What the syscall usually means for an async program.
+    /// Whether this stack shows a task holding its worker: what stable Tokio's worker watch
+    /// reports.
+    pub(crate) fn blocks_a_worker(&self) -> bool {
+        self.in_task_poll && !self.in_block_in_place
+    }
+
+    /// The stack block of a report: `native stack (unwound, innermost first):` and a frame a
+    /// line.
+    pub(crate) fn text(&self) -> String {
+        let mut text = format!(
+            "native stack ({}, innermost first):",
+            self.method.describe()
+        );
+        for frame in &self.frames {
+            text.push_str("\n    ");
+            text.push_str(frame);
+        }
+        text
+    }
+
+    /// What the syscall usually means for an async program (`running` for a thread on a CPU).
     pub(crate) fn hint(&self) -> &'static str {
-        match self.syscall.as_str() {
-            "futex" => "a lock or condition wait",
-            "nanosleep" | "clock_nanosleep" => "a sleep",
-            "read" | "pread64" | "recvfrom" | "recvmsg" | "write" | "pwrite64" | "fsync"
-            | "openat" => "synchronous I/O",
-            "connect" | "accept" | "accept4" => "synchronous networking",
-            "poll" | "ppoll" | "select" | "pselect6" | "epoll_wait" | "epoll_pwait" => {
+        match self.syscall.as_deref() {
+            None => "running",
+            Some("futex") => "a lock or condition wait",
+            Some("nanosleep" | "clock_nanosleep") => "a sleep",
+            Some(
+                "read" | "pread64" | "recvfrom" | "recvmsg" | "write" | "pwrite64" | "fsync"
+                | "openat",
+            ) => "synchronous I/O",
+            Some("connect" | "accept" | "accept4") => "synchronous networking",
+            Some("poll" | "ppoll" | "select" | "pselect6" | "epoll_wait" | "epoll_pwait") => {
                 "waiting on file descriptors"
             }
-            "wait4" => "waiting for a child process",
-            _ => "a blocking system call",
+            Some("wait4") => "waiting for a child process",
+            Some(_) => "a blocking system call",
         }
     }
 }
@@ -287,11 +484,11 @@ impl Blocked {
 /// What a culprit did since its last line, in one line: the digest of a chronic blocker.
 #[derive(Clone, Debug)]
 pub(crate) struct Digest {
-    pub(crate) fn_name: Option<&'static str>,
+    pub(crate) fn_name: Option<String>,
     /// The fn's `file:line`.
-    pub(crate) location: Option<FileLine>,
+    pub(crate) location: Option<String>,
     /// Where the un-annotated task was spawned.
-    pub(crate) spawned_at: Option<FileLine>,
+    pub(crate) spawned_at: Option<String>,
     /// A digest of lag alone, which no culprit explains.
     pub(crate) lag_only: bool,
     /// Slow polls and stall reports not printed since the last line.
@@ -374,9 +571,10 @@ impl SlowPollInfo<'_> {
         self.slow.culprit.fn_site().map(CallSite::name)
     }
 
-    /// The fn name, or `task <id>` for an un-annotated task.
+    /// Who is blamed: the fn (annotated, or named from the blocked thread's native stack), or
+    /// `task <id>` / `a task` when neither names one.
     pub fn name(&self) -> String {
-        self.slow.culprit.to_string()
+        self.slow.name()
     }
 
     /// The Tokio task the poll belonged to, when the runtime's poll hooks saw it
@@ -390,13 +588,14 @@ impl SlowPollInfo<'_> {
         self.slow.task.map(|t| t.spawned_at)
     }
 
-    /// `file:line` of the culprit: the fn's definition, or the task's spawn location.
+    /// `file:line` of the culprit: the line the native stack shows blocking, else the fn's
+    /// definition, else the task's spawn location (`unknown` when none is known).
     pub fn location(&self) -> String {
-        self.slow.location().to_string()
+        self.slow.location().unwrap_or_else(|| "unknown".to_owned())
     }
 
-    /// Where the culprit's future was created.
-    pub fn created_at(&self) -> &'static Location<'static> {
+    /// Where the culprit's future was created (`None` for a task no poll hook timed).
+    pub fn created_at(&self) -> Option<&'static Location<'static>> {
         self.slow.created_at
     }
 
@@ -432,7 +631,13 @@ impl SlowPollInfo<'_> {
 
     /// The async call chain, outermost first: `main > handler > cpu_bound_task`.
     pub fn chain(&self) -> String {
-        self.slow.chain.to_string()
+        self.slow.shown_chain().to_string()
+    }
+
+    /// The system call the blocked thread was in when the watchdog read its stack
+    /// (`clock_nanosleep`, `futex`, `read`, …), if it did.
+    pub fn syscall(&self) -> Option<&str> {
+        self.slow.stack.as_ref()?.syscall.as_deref()
     }
 }
 
@@ -455,7 +660,7 @@ impl fmt::Display for SlowPollInfo<'_> {
         write!(
             f,
             "{} blocked the executor for {} at {} [{}]",
-            self.slow.culprit,
+            self.name(),
             Dur(self.duration()),
             self.location(),
             self.chain()

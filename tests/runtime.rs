@@ -47,7 +47,19 @@ fn the_root_future_itself_is_located_where_block_on_was_called() {
     let slow = events.slow_polls();
     assert_eq!(slow.len(), 1, "{slow:?}");
     assert_eq!(slow[0].get("fn"), "main");
-    assert_eq!(slow[0].get("location"), format!("tests/runtime.rs:{line}"));
+    assert_eq!(
+        slow[0].get("created_at"),
+        format!("tests/runtime.rs:{line}")
+    );
+    // Where it blocked: the line the native stack names when it was read in time, else where
+    // the root future is (where `block_on` was called).
+    let location = slow[0].get("location");
+    assert!(
+        location == format!("tests/runtime.rs:{line}")
+            || location.starts_with("tests/support/mod.rs:")
+                && slow[0].message().contains("(in block_thread)"),
+        "{slow:?}"
+    );
 }
 
 #[pollwatch::main(flavor = "current_thread")]
@@ -177,7 +189,7 @@ mod hooks {
     use support::{eventually, settle};
 
     #[test]
-    fn an_un_annotated_blocking_task_is_reported_at_its_spawn_line() {
+    fn an_un_annotated_blocking_task_is_reported_with_its_spawn_line() {
         debug_on();
         let events = Events::default();
         let rt = routed(Builder::new_multi_thread().worker_threads(2), &events)
@@ -198,11 +210,28 @@ mod hooks {
         let slow = mine();
         assert_eq!(slow.len(), 1, "line {line}: {:?}", events.all());
         let w = &slow[0];
-        assert_eq!(w.field("fn"), None, "no instrumented fn to blame");
         assert!(w.get("task").parse::<u64>().is_ok());
-        assert_eq!(w.get("location"), format!("tests/runtime.rs:{line}"));
         assert!(w.duration("duration") >= MS150);
-        assert!(w.message().starts_with("task "), "{}", w.message());
+        match w.field("fn") {
+            // No annotation: the native stack names the fn and line that blocked.
+            Some(name) => {
+                assert_eq!(name, "block_thread", "{w:?}");
+                assert!(w.get("location").starts_with("tests/support/mod.rs:"));
+                assert!(
+                    w.message()
+                        .starts_with("block_thread blocked the executor for ")
+                        && w.message().contains(&format!(" spawned at {at}")),
+                    "{}",
+                    w.message()
+                );
+            }
+            // Without a stack (the `stacks` feature off, another OS): the spawn line.
+            None => {
+                assert!(!cfg!(all(feature = "stacks", target_os = "linux")), "{w:?}");
+                assert_eq!(w.get("location"), at);
+                assert!(w.message().starts_with("task "), "{}", w.message());
+            }
+        }
     }
 
     /// `pollwatch::spawn` is `#[track_caller]`: the task's spawn location is this file's line,

@@ -43,21 +43,25 @@ fn nested_blocking_gives_one_warning_blaming_the_inner_fn() {
     assert_eq!(w.level, Level::WARN);
     assert_eq!(w.get("fn"), "inner");
     assert_eq!(w.get("chain"), "outer > inner");
+    // Where it blocked: `inner`'s line, or, when the watchdog (started by the first poll in
+    // debug mode, even on a plain Tokio runtime) read the stack in time, the helper's line.
+    let location = w.get("location");
     assert!(
-        w.get("location").starts_with("tests/slow_poll.rs:"),
+        location.starts_with("tests/slow_poll.rs:")
+            || location.starts_with("tests/support/mod.rs:")
+                && w.message().contains(" (in block_thread)"),
         "{w:?}"
     );
     assert!(w.duration("duration") >= MS150);
     assert!(w.duration("self_time") >= MS150);
     assert_eq!(w.duration("threshold"), Duration::from_millis(100));
     assert_eq!(w.count("poll"), 1, "inner blocked in its first poll");
-    assert_eq!(w.get("kind"), "unknown", "no watchdog sampled this poll");
     assert!(
         w.message().starts_with("inner blocked the executor for "),
         "{}",
         w.message()
     );
-    assert!(w.message().ends_with("[outer > inner]"), "{}", w.message());
+    assert!(w.message().contains(" [outer > inner]"), "{}", w.message());
 }
 
 #[async_timed]

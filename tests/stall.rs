@@ -30,12 +30,27 @@ fn stalls_of(name: &str) -> Vec<Captured> {
     all.filter(|e| e.field("report").is_some()).collect()
 }
 
-/// The follow-up lines saying what fn `name`'s thread is blocked in (`stacks` feature, Linux).
+/// The stall reports of fn `name` that carry the blocked thread's native stack (`stacks`
+/// feature, Linux): the first report, or a follow-up when the stack took longer.
 #[allow(dead_code)]
 fn stacks_of(name: &str) -> Vec<Captured> {
     let all = unrouted().of_fn(targets::STALL, name).into_iter();
     all.filter(|e| e.field("stack").is_some()).collect()
 }
+
+/// Whether a stall report (or, the symbolizer being cold, its follow-up) names the system call
+/// and a line of this file.
+#[allow(dead_code)]
+fn names_the_line(message: &str, syscall: &str) -> bool {
+    let first = format!("(blocking: {syscall}) at tests/stall.rs:");
+    let follow_up = format!("was blocked in `{syscall}`");
+    message.contains(&first)
+        || message.contains(&follow_up) && message.contains(" at tests/stall.rs:")
+}
+
+/// How long naming the culprit may add to a report: the symbolizer's wait for a cold
+/// compilation unit (50 ms) and a CPU-bound thread's sample (8 ms at most).
+const NAMING: Duration = Duration::from_millis(60);
 
 static SLEEP_START: OnceLock<Instant> = OnceLock::new();
 
@@ -62,13 +77,13 @@ fn a_blocked_poll_is_reported_while_it_still_runs() {
     let start = *SLEEP_START.get().unwrap();
     let latency = first.at - start;
     // Reported before the poll ended, and promptly: threshold + one tick, with the 25 % margin
-    // the watchdog is specified to.
+    // the watchdog is specified to, + the time to name the culprit from the stack.
     assert!(
         first.at < slow[0].at,
         "the stall is reported before the poll ends"
     );
     assert!(
-        latency <= THRESHOLD * 5 / 4 + TICK,
+        latency <= THRESHOLD * 5 / 4 + TICK + NAMING,
         "stall reported {latency:?} after the block began"
     );
     assert!(first.duration("blocked_for") >= THRESHOLD);
@@ -171,24 +186,15 @@ fn a_task_stuck_on_a_mutex_is_reported_before_it_returns() {
     }
     #[cfg(all(feature = "stacks", target_os = "linux"))]
     {
-        // What it is blocked in, read without interrupting it: a futex, called from our line.
+        // What it is blocked in, read without interrupting it: a futex, at our line.
         let stack = eventually("the native stack", || {
             stacks_of("stall_on_mutex").into_iter().next()
         });
         assert_eq!(stack.get("syscall"), "futex");
         assert!(stack.get("stack").contains("Mutex"), "{stack:?}");
-        assert!(
-            stack
-                .message()
-                .contains("called from stall::stall_on_mutex"),
-            "{}",
-            stack.message()
-        );
-        assert!(
-            stack.message().contains("(tests/stall.rs:"),
-            "{}",
-            stack.message()
-        );
+        assert!(stack.get("stack").contains("unwound"), "{stack:?}");
+        let message = stack.message();
+        assert!(names_the_line(message, "futex"), "{message}");
     }
     drop(guard);
     assert_eq!(rt.block_on(task).unwrap(), 42);
@@ -264,8 +270,17 @@ fn two_blocking_fns_in_one_poll_are_two_stalls() {
         assert_eq!(spin[0].get("kind"), "cpu-bound");
         assert_eq!(sleep[0].get("kind"), "blocking");
     }
-    // A CPU-bound thread is not in a system call: no stack is read for it.
-    assert!(stacks_of("stall_first_spin").is_empty());
+    // A CPU-bound thread is in no system call: its stack is sampled (a perf event on that
+    // thread), where the system allows it.
+    #[cfg(all(feature = "stacks", target_os = "linux"))]
+    if let Some(spun) = stacks_of("stall_first_spin").first() {
+        assert!(spun.field("syscall").is_none(), "{spun:?}");
+        assert!(spun.get("stack").contains("busy_loop"), "{spun:?}");
+        assert!(
+            spun.get("location").starts_with("tests/support/mod.rs:"),
+            "{spun:?}"
+        );
+    }
 }
 
 #[async_timed]
@@ -308,17 +323,40 @@ fn a_blocking_read_is_reported_while_it_waits() {
             "recvfrom",
             "std reads a socket with recv"
         );
+        let message = stack.message();
+        assert!(names_the_line(message, "recvfrom"), "{message}");
         assert!(
-            stack.message().contains("(synchronous I/O)"),
-            "{}",
-            stack.message()
-        );
-        assert!(
-            stack
-                .message()
-                .contains("called from stall::stall_reading_a_socket"),
-            "{}",
-            stack.message()
+            message.contains("[main > stall_reading_a_socket]"),
+            "{message}"
         );
     }
+}
+
+#[async_timed]
+async fn stall_under_plain_tokio() {
+    std::thread::sleep(Duration::from_millis(400));
+}
+
+/// `#[tokio::main]` + `#[async_timed]` + debug mode: the first instrumented poll starts the
+/// watchdog, so a poll that blocks is reported while it still runs, on any executor.
+#[test]
+fn a_plain_tokio_runtime_is_watched_too() {
+    setup();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ((), events) = capture(|| rt.block_on(stall_under_plain_tokio()));
+    let slow = events.of_fn(targets::SLOW_POLL, "stall_under_plain_tokio");
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    let stall = eventually("a stall report", || {
+        stalls_of("stall_under_plain_tokio").into_iter().next()
+    });
+    assert!(stall.at < slow[0].at, "reported while it still ran");
+    assert!(
+        slow[0]
+            .message()
+            .ends_with("; reported as a stall while it ran"),
+        "{slow:?}"
+    );
 }

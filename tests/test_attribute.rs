@@ -41,7 +41,7 @@ async fn the_budget_is_per_test() {
 // (100 ms) is classified while it runs.
 #[cfg(target_os = "linux")]
 #[pollwatch::test(slow = "10ms")]
-#[should_panic(expected = "ms (blocking)")]
+#[should_panic(expected = "ms (blocking")]
 async fn short_blocks_in_a_test_are_classified() {
     blocks_for(90).await;
 }

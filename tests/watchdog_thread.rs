@@ -23,7 +23,8 @@ fn settles_at(n: usize) -> bool {
 }
 
 #[test]
-fn the_watchdog_thread_is_gone_after_the_runtime_is_dropped() {
+fn the_watchdog_thread_lives_as_long_as_something_needs_it() {
+    // Debug mode as the environment says (on in a debug build): runtimes own the watchdog.
     assert_eq!(watchdog_threads(), 0);
     let rt = pollwatch::Builder::new_multi_thread().build().unwrap();
     let rt2 = pollwatch::Builder::new_current_thread().build().unwrap();
@@ -42,4 +43,22 @@ fn the_watchdog_thread_is_gone_after_the_runtime_is_dropped() {
     assert!(settles_at(1));
     drop(guard);
     assert_eq!(watchdog_threads(), 0);
+
+    // No thread while debug mode is off, whatever runs.
+    pollwatch::set_debug_mode(pollwatch::DebugMode::Off);
+    futures::executor::block_on(instrumented());
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(watchdog_threads(), 0, "debug mode off: no watchdog");
+
+    // In debug mode, the first instrumented poll starts it, under any executor, for the rest
+    // of the process.
+    pollwatch::set_debug_mode(pollwatch::DebugMode::On);
+    futures::executor::block_on(instrumented());
+    assert!(settles_at(1), "started by the first poll");
+    let rt = pollwatch::Builder::new_current_thread().build().unwrap();
+    drop(rt);
+    assert_eq!(watchdog_threads(), 1, "the process keeps it");
 }
+
+#[pollwatch::async_timed]
+async fn instrumented() {}

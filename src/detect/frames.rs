@@ -125,6 +125,18 @@ impl Stack {
         }
     }
 
+    /// This thread's slot, claimed on first use.
+    fn slot(&mut self) -> Option<&'static Slot> {
+        if !self.slot_claimed {
+            self.slot_claimed = true;
+            self.slot = slot::claim();
+            if let Some(slot) = self.slot {
+                let _ = TEST.try_with(|t| slot.set_test(t.borrow().as_ref()));
+            }
+        }
+        self.slot
+    }
+
     fn culprit(&self) -> Option<&Blame> {
         self.blames[..self.n_blames]
             .iter()
@@ -178,14 +190,10 @@ pub(crate) fn enter(
                 });
             }
             s.depth = depth + 1;
-            if !s.slot_claimed {
-                s.slot_claimed = true;
-                s.slot = slot::claim();
-                if let Some(slot) = s.slot {
-                    let _ = TEST.try_with(|t| slot.set_test(t.borrow().as_ref()));
-                }
+            if depth == 0 {
+                super::watchdog::ensure_running();
             }
-            if let Some(slot) = s.slot {
+            if let Some(slot) = s.slot() {
                 slot.enter(depth, who, start);
             }
             Some(Token { depth })
@@ -234,28 +242,87 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
             if std::mem::take(&mut s.unwound) {
                 return None;
             }
+            // Blocking inside `block_in_place` is what it is for: the worker's other tasks
+            // were handed to another thread first.
+            if watched.as_ref().is_some_and(|w| w.handed_off) {
+                return None;
+            }
             s.last_slow_end = Some(Instant::now());
             let culprit = s.culprit()?;
             let frame = culprit.frame?;
             // The watchdog's verdict holds for the fn it watched; another culprit gets none.
-            let watched = watched.filter(|(_, cs)| same_site(frame.who.fn_site(), *cs));
+            let watched = watched.filter(|w| same_site(frame.who.fn_site(), w.culprit));
             let task = s.frames[0].and_then(|f| f.who.task());
-            Some(Box::new(SlowPoll {
+            let (kind, stalled, stack, pending) = match watched {
+                // Reported as a stall unless the watchdog, reading the stack, has not decided
+                // yet (it then sees the poll ended and leaves the report to this one).
+                Some(w) => {
+                    let reported = w
+                        .pending
+                        .as_ref()
+                        .is_none_or(|p| p.reported() == Some(true));
+                    (w.kind, reported, w.stack, w.pending)
+                }
+                None => (Kind::Unknown, false, None, None),
+            };
+            let slow = Box::new(SlowPoll {
                 culprit: frame.who,
                 task,
-                created_at: frame.created_at,
+                created_at: Some(frame.created_at),
                 poll: frame.poll,
                 calls: culprit.calls,
                 chain: culprit.chain(),
                 blocked: duration,
                 self_time: Duration::from_nanos(culprit.self_ns),
                 threshold: Duration::from_nanos(exceeded_ns),
-                kind: watched.map_or(Kind::Unknown, |(kind, _)| kind),
-                stalled: watched.is_some(),
-            }))
+                kind,
+                stalled,
+                stack,
+                thread: None,
+            });
+            match pending {
+                // A task no annotation names: only its stack, still being read, can. The
+                // report waits for it, off this thread (an annotated fn's is made here, in
+                // the caller's spans, at once).
+                Some(pending) if slow.stack.is_none() && !matches!(slow.culprit, Who::Fn(_)) => {
+                    let mut slow = slow;
+                    slow.thread = s.slot.map(Slot::thread_name);
+                    pending.park(slow, s.slot.and_then(Slot::route))
+                }
+                _ => Some(slow),
+            }
         })
         .ok()
         .flatten()
+}
+
+/// This thread is a Tokio worker, about to park (`true`) or just unparked: on stable Tokio,
+/// where no hook times task polls, the watchdog watches what an unparked worker is blocked in.
+#[cfg(feature = "tokio")]
+pub(crate) fn worker_parked(parked: bool) {
+    let _ = STACK.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            if !parked {
+                super::watchdog::ensure_running();
+            }
+            if let Some(slot) = s.slot() {
+                slot.set_parked(parked);
+            }
+        }
+    });
+}
+
+/// This thread stops running a runtime's tasks (a current-thread runtime's `block_on`
+/// returned): it is no worker any more.
+#[cfg(feature = "tokio")]
+pub(crate) fn worker_done() {
+    let _ = STACK.try_with(|s| {
+        if let Ok(s) = s.try_borrow() {
+            if let Some(slot) = s.slot {
+                slot.clear_worker();
+            }
+        }
+    });
 }
 
 /// Makes this thread run for `test` (`None`: for none); returns the previous one.

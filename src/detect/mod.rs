@@ -4,12 +4,14 @@
 //! | file | holds |
 //! |---|---|
 //! | `frames.rs` | the per-thread stack of instrumented frames: self time, blame, the slow-poll record |
+//! | `pending.rs` | one stack read's rendezvous: a slow poll's report waits there for its stack |
 //! | `slot.rs` | the per-thread board (poll start, frames, task) that frames write and the watchdog reads |
 //! | `watchdog.rs` | the thread that reports polls still blocking ([`watchdog`], [`WatchdogGuard`]) |
 //! | `thread_cpu.rs` | thread ids and CPU clocks (libc), and the CPU-share classification |
-//! | `stacks.rs` | the native stack of a thread blocked in a system call (`stacks_mock.rs` where unavailable) |
+//! | `stacks/` | a thread's native stack, read without interrupting it, and the culprit it names (`stacks_mock.rs` where unavailable) |
 
 pub(crate) mod frames;
+mod pending;
 mod slot;
 #[cfg_attr(
     not(all(feature = "stacks", target_os = "linux")),
@@ -19,4 +21,8 @@ mod stacks;
 mod thread_cpu;
 mod watchdog;
 
+#[cfg(feature = "tokio")]
+pub(crate) use pending::settle;
 pub use watchdog::{WatchdogGuard, watchdog};
+#[cfg(feature = "tokio")]
+pub(crate) use watchdog::{look_now, wait_until_ready};

@@ -4,15 +4,16 @@
 //! read from another thread). Written by `frames.rs` on every poll; read by `watchdog.rs`.
 
 use std::panic::Location;
-use std::sync::Mutex;
 use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed,
     Ordering::Release,
 };
+use std::sync::{Arc, Mutex};
 
+use super::pending::Pending;
 use super::thread_cpu::{self, NO_CLOCK};
 use crate::clock::{Instant, ns_since_epoch};
-use crate::record::{Chain, ChainLink, Kind, Route, TaskRef, Who};
+use crate::record::{Blocked, Chain, ChainLink, Kind, Route, TaskRef, Who};
 use crate::site::CallSite;
 use crate::util::{AtomicStaticRef, lock};
 
@@ -46,6 +47,17 @@ pub(crate) struct Slot {
     kind: AtomicU8,
     kind_cs: AtomicStaticRef<CallSite>,
     kind_for: AtomicU64,
+    /// The native stack the watchdog read during the poll that began at `kind_for`, and the
+    /// rendezvous where that poll's slow-poll report waits for it while it is being read.
+    stack: Mutex<Option<Arc<Blocked>>>,
+    pending: Mutex<Option<Arc<Pending>>>,
+    /// The poll that began at this `start_ns` was blocking inside Tokio's `block_in_place`,
+    /// which handed the worker's other tasks to another thread: not a blocking poll.
+    handed_off: AtomicU64,
+    /// A Tokio worker (its park/unpark hooks ran here), and whether it is parked now: the
+    /// watchdog watches an unparked worker's system calls on stable Tokio.
+    worker: AtomicBool,
+    parked: AtomicBool,
     name: Mutex<String>,
     /// Where the watchdog's reports about this thread go, when not to its own thread's output.
     route: Mutex<Option<Route>>,
@@ -65,11 +77,29 @@ const SLOT: Slot = Slot {
     kind: AtomicU8::new(0),
     kind_cs: AtomicStaticRef::none(),
     kind_for: AtomicU64::new(0),
+    stack: Mutex::new(None),
+    pending: Mutex::new(None),
+    handed_off: AtomicU64::new(0),
+    worker: AtomicBool::new(false),
+    parked: AtomicBool::new(false),
     name: Mutex::new(String::new()),
     route: Mutex::new(None),
 };
 
 static SLOT_TABLE: [Slot; SLOTS] = [SLOT; SLOTS];
+
+/// What the watchdog found while a poll ran, handed to the slow-poll report when it ends.
+#[derive(Debug)]
+pub(crate) struct Watched {
+    pub(crate) kind: Kind,
+    /// The fn it watched (`None`: the task itself).
+    pub(crate) culprit: Option<&'static CallSite>,
+    pub(crate) stack: Option<Arc<Blocked>>,
+    /// Where the slow-poll report waits while the stack is still being read.
+    pub(crate) pending: Option<Arc<Pending>>,
+    /// Blocking inside `block_in_place`: not a blocking poll.
+    pub(crate) handed_off: bool,
+}
 
 /// A `#[pollwatch::test]` as the threads it runs on see it.
 #[derive(Clone, Debug)]
@@ -99,7 +129,7 @@ impl Slot {
                     self.task_id.store(task.id, Relaxed);
                     self.task_at.store(Some(task.spawned_at), Relaxed);
                 }
-                Who::Fn(_) => self.task_at.store(None, Relaxed),
+                Who::Fn(_) | Who::Untracked => self.task_at.store(None, Relaxed),
             }
             self.start_ns.store(ns_since_epoch(start), Release);
         }
@@ -118,9 +148,9 @@ impl Slot {
     }
 
     /// Publishes a frame leaving; at depth 0 the thread goes idle. Returns what the watchdog
-    /// found while this poll ran: the kind, for which fn (`None`: the task itself).
+    /// found while this poll ran.
     #[inline]
-    pub(crate) fn exit(&self, depth: usize) -> Option<(Kind, Option<&'static CallSite>)> {
+    pub(crate) fn exit(&self, depth: usize) -> Option<Watched> {
         self.depth.store(depth, Release);
         if depth != 0 {
             return None;
@@ -132,10 +162,13 @@ impl Slot {
         if self.kind_for.load(Acquire) != start {
             return None;
         }
-        Some((
-            Kind::from_u8(self.kind.load(Relaxed)),
-            self.kind_cs.load(Relaxed),
-        ))
+        Some(Watched {
+            kind: Kind::from_u8(self.kind.load(Relaxed)),
+            culprit: self.kind_cs.load(Relaxed),
+            stack: lock(&self.stack).take(),
+            pending: lock(&self.pending).take(),
+            handed_off: self.handed_off.load(Relaxed) == start,
+        })
     }
 
     // What the watchdog reads.
@@ -199,11 +232,54 @@ impl Slot {
     }
 
     /// Records what the watchdog found for `culprit` during the poll that began at `start`, for
-    /// the slow-poll report made when that poll ends.
-    pub(crate) fn publish_kind(&self, kind: Kind, culprit: Option<&'static CallSite>, start: u64) {
+    /// the slow-poll report made when that poll ends, and where that report waits for the
+    /// stack being read.
+    pub(crate) fn publish_kind(
+        &self,
+        kind: Kind,
+        culprit: Option<&'static CallSite>,
+        start: u64,
+        pending: Option<Arc<Pending>>,
+    ) {
+        if let Some(pending) = pending {
+            *lock(&self.stack) = None;
+            *lock(&self.pending) = Some(pending);
+        }
         self.kind.store(kind.to_u8(), Relaxed);
         self.kind_cs.store(culprit, Relaxed);
         self.kind_for.store(start, Release);
+    }
+
+    /// Records the native stack read during the poll that began at `start` (after
+    /// [`publish_kind`](Self::publish_kind) for it); `handed_off`: it was blocking inside
+    /// `block_in_place`.
+    pub(crate) fn publish_stack(&self, stack: Arc<Blocked>, start: u64) {
+        if stack.in_block_in_place {
+            self.handed_off.store(start, Relaxed);
+        }
+        *lock(&self.stack) = Some(stack);
+        // The poll may have ended meanwhile: then nobody takes the stack; drop it now.
+        if self.start_ns.load(Acquire) != start {
+            lock(&self.stack).take();
+        }
+    }
+
+    /// Marks this thread as a Tokio worker, parked or not.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn set_parked(&self, parked: bool) {
+        self.worker.store(true, Relaxed);
+        self.parked.store(parked, Relaxed);
+    }
+
+    /// Marks this thread as no longer running a runtime (a `block_on` returned).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn clear_worker(&self) {
+        self.worker.store(false, Relaxed);
+    }
+
+    /// A Tokio worker that is not parked: running tasks (or blocked in one).
+    pub(crate) fn is_running_worker(&self) -> bool {
+        self.worker.load(Relaxed) && !self.parked.load(Relaxed)
     }
 }
 
@@ -230,6 +306,9 @@ pub(crate) fn claim() -> Option<&'static Slot> {
     slot.start_ns.store(0, Relaxed);
     slot.depth.store(0, Relaxed);
     slot.kind_for.store(0, Relaxed);
+    slot.handed_off.store(0, Relaxed);
+    slot.worker.store(false, Relaxed);
+    slot.parked.store(false, Relaxed);
     slot.budget_ns.store(0, Relaxed);
     slot.cpu_clock
         .store(thread_cpu::current_thread_cpu_clock(), Relaxed);
@@ -251,7 +330,9 @@ impl Drop for SlotRelease {
         if let Some(slot) = self.0.take() {
             slot.start_ns.store(0, Relaxed);
             slot.cpu_clock.store(NO_CLOCK, Relaxed);
+            slot.worker.store(false, Relaxed);
             *lock(&slot.route) = None;
+            lock(&slot.stack).take();
             slot.claimed.store(false, Release);
         }
     }

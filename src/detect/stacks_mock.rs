@@ -1,9 +1,30 @@
-//! Stand-in for `stacks.rs` where native stacks cannot be read (the `stacks` feature is off, or
-//! the platform is not Linux): the same API, showing nothing.
+//! Stand-in for `stacks/` where native stacks cannot be read (the `stacks` feature is off, or
+//! the platform is not Linux): the same API, reading nothing.
 
-use crate::record::{Kind, Route, Stall};
+use std::sync::Arc;
 
-/// Shows no stacks.
+use super::pending::Pending;
+use crate::record::{Blocked, Kind};
+
+/// What reading a thread's stack gave: here, always nothing.
+pub(crate) enum Read {
+    #[allow(dead_code)] // the real reader's variants, matched by the watchdog
+    Ready(Arc<Blocked>),
+    #[allow(dead_code)]
+    Later,
+    Nothing,
+}
+
+pub(crate) const WAIT_READY: std::time::Duration = std::time::Duration::ZERO;
+pub(crate) const WAIT_UNNAMED: std::time::Duration = std::time::Duration::ZERO;
+
+/// Nothing to warm up.
+#[cfg(feature = "tokio")]
+pub(crate) fn wait_warm(_timeout: std::time::Duration) -> bool {
+    true
+}
+
+/// Reads no stacks.
 pub(crate) struct Stacks;
 
 impl Stacks {
@@ -11,15 +32,16 @@ impl Stacks {
         Stacks
     }
 
-    /// Nothing to show: done.
-    pub(crate) fn show(
-        &self,
+    /// Nothing to read.
+    pub(crate) fn read(
+        &mut self,
         _tid: i64,
         _kind: Kind,
-        _stall: &Stall,
-        _route: Option<Route>,
-    ) -> bool {
-        true
+        pending: &Arc<Pending>,
+        _wait: (std::time::Duration, &dyn Fn() -> bool),
+    ) -> Read {
+        pending.deliver(None);
+        Read::Nothing
     }
 
     pub(crate) fn stop(self) {}

@@ -105,6 +105,23 @@ pub(crate) fn is_runnable(_tid: i64) -> Option<bool> {
     None
 }
 
+/// If the thread is asleep right now (`S`, `D`), how many times it has been switched onto a
+/// CPU so far (`/proc/self/task/<tid>/schedstat`'s third field). Asleep at two looks with the
+/// same count: it did not run in between, so it is still in the same wait.
+#[cfg(target_os = "linux")]
+pub(crate) fn asleep_since_switch(tid: i64) -> Option<u64> {
+    if is_runnable(tid)? {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    text.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn asleep_since_switch(_tid: i64) -> Option<u64> {
+    None
+}
+
 /// Active share of wall time → kind: ≥ 80 % active (on CPU or waiting for one) is CPU-bound,
 /// ≤ 20 % is blocking (asleep: a sleep, a lock, I/O). In between, a thread found runnable when
 /// sampled is CPU-bound (a run queue's bookkeeping lags while the thread waits on it); otherwise

@@ -8,15 +8,17 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::pending::Pending;
 use super::slot::{self, Slot, same_site};
-use super::stacks::Stacks;
-use super::thread_cpu::{active_time, classify, is_runnable};
+use super::stacks::{Read, Stacks, WAIT_READY, WAIT_UNNAMED};
+use super::thread_cpu::{active_time, asleep_since_switch, classify, is_runnable};
 use crate::clock::{Instant, ns_since_epoch};
-use crate::record::{Kind, Route, Stall};
+use crate::record::{Blocked, Chain, Kind, Route, SlowPoll, Stall, Who};
 use crate::site::CallSite;
 use crate::util::{lock, say};
 
@@ -39,14 +41,68 @@ struct Control {
     users: usize,
     thread: Option<JoinHandle<()>>,
     stop: bool,
+    /// Look now, not at the next tick (see [`look_now`]).
+    kick: bool,
+    /// Looks completed (ticks and kicks).
+    passes: u64,
 }
 
 static CONTROL: Mutex<Control> = Mutex::new(Control {
     users: 0,
     thread: None,
     stop: false,
+    kick: false,
+    passes: 0,
 });
+/// Signalled when a look completes.
+static PASSED: Condvar = Condvar::new();
 static WAKE: Condvar = Condvar::new();
+/// The watchdog thread runs (read on every outermost poll in debug mode, without the lock).
+static RUNNING: AtomicBool = AtomicBool::new(false);
+/// The thread could not be started: do not try again on every poll.
+static GAVE_UP: AtomicBool = AtomicBool::new(false);
+
+/// Starts the watchdog for the rest of the process if none runs and debug mode is on: the
+/// first instrumented poll does, so a poll that never returns is reported under any executor
+/// (plain `#[tokio::main]`, `futures::executor`), not only on pollwatch's runtimes. One
+/// relaxed load when it already runs.
+pub(crate) fn ensure_running() {
+    if RUNNING.load(Relaxed) || GAVE_UP.load(Relaxed) || !crate::config::debug_mode().is_on() {
+        return;
+    }
+    let mut c = lock(&CONTROL);
+    if c.thread.is_some() {
+        return;
+    }
+    // A user that is never dropped: the process keeps it. Guards taken later add to it, and
+    // dropping them leaves it running.
+    c.users += 1;
+    start(&mut c);
+}
+
+#[cfg(feature = "tokio")]
+/// Waits (at most `timeout`) until the watchdog can name a stall's culprit from its stack at
+/// once (its symbolizer has parsed the binary's debug information); at once if no watchdog
+/// runs.
+pub(crate) fn wait_until_ready(timeout: Duration) {
+    if RUNNING.load(Relaxed) {
+        super::stacks::wait_warm(timeout);
+    }
+}
+
+/// Starts the thread (the lock is held).
+fn start(c: &mut Control) {
+    crate::clock::warm_up();
+    c.stop = false;
+    c.thread = std::thread::Builder::new()
+        .name(WATCHDOG_THREAD.into())
+        .spawn(run)
+        .ok();
+    match c.thread {
+        Some(_) => RUNNING.store(true, Relaxed),
+        None => GAVE_UP.store(true, Relaxed),
+    }
+}
 
 /// Starts the watchdog thread (if it is not running) and keeps it running while the guard lives.
 ///
@@ -59,15 +115,10 @@ static WAKE: Condvar = Condvar::new();
 /// let _watchdog = pollwatch::watchdog();
 /// ```
 pub fn watchdog() -> WatchdogGuard {
-    crate::clock::warm_up();
     let mut c = lock(&CONTROL);
     c.users += 1;
     if c.thread.is_none() {
-        c.stop = false;
-        c.thread = std::thread::Builder::new()
-            .name(WATCHDOG_THREAD.into())
-            .spawn(run)
-            .ok();
+        start(&mut c);
     }
     WatchdogGuard(())
 }
@@ -84,6 +135,7 @@ impl Drop for WatchdogGuard {
                 return;
             }
             c.stop = true;
+            RUNNING.store(false, Relaxed);
             c.thread.take()
         };
         WAKE.notify_all();
@@ -109,7 +161,12 @@ struct Watch {
     active_base: Option<Duration>,
     active_base_at: Instant,
     reports: u32,
-    stack_shown: bool,
+    /// It blocks inside `block_in_place`: not reported.
+    handed_off: bool,
+    /// Its first report, waiting for the stack.
+    first: Option<First>,
+    /// The stack its first report had: later reports name the same line.
+    stack: Option<Arc<Blocked>>,
 }
 
 impl Watch {
@@ -120,7 +177,9 @@ impl Watch {
             active_base: active_time(slot.tid(), slot.cpu_clock()),
             active_base_at: now,
             reports: 0,
-            stack_shown: false,
+            handed_off: false,
+            first: None,
+            stack: None,
         }
     }
 }
@@ -149,47 +208,120 @@ fn next_report_after(reports: u32, threshold: Duration) -> Duration {
 /// Polls being watched, by slot index and the poll's start.
 type Watching = HashMap<(usize, u64), Watch>;
 
+/// Unparked Tokio workers found asleep with no timed poll running, by slot index.
+type Sleepers = HashMap<usize, Sleeper>;
+
 fn run() {
-    let stacks = Stacks::start();
+    let mut stacks = Stacks::start();
     let mut watching = Watching::new();
+    let mut sleepers = Sleepers::new();
     loop {
         let threshold = Duration::from_nanos(crate::config::slow_poll_nanos().max(1_000_000));
         let tick = (threshold / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
         {
             let c = lock(&CONTROL);
-            let (c, _) = WAKE
-                .wait_timeout_while(c, tick, |c| !c.stop)
+            let (mut c, _) = WAKE
+                .wait_timeout_while(c, tick, |c| !c.stop && !c.kick)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            c.kick = false;
             if c.stop {
                 drop(c);
+                // What was seen is reported, not lost with this thread: sleeps the last look
+                // found (a runtime dropped right after its worker woke), first reports waiting
+                // for their stacks.
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    for (_, sleeper) in sleepers.drain() {
+                        woke(sleeper);
+                    }
+                    for (_, mut watch) in watching.drain() {
+                        if let Some(first) = watch.first.take() {
+                            first.decide(false);
+                        }
+                    }
+                }));
                 stacks.stop();
                 return;
             }
         }
-        if !crate::config::debug_mode().is_on() {
+        if crate::config::debug_mode().is_on() {
+            look(&mut watching, &mut sleepers, &mut stacks, threshold);
+        } else {
             watching.clear();
-            continue;
+            sleepers.clear();
         }
-        // A panic while reporting (a subscriber's layer, a callback) must not end the watchdog
-        // for the rest of the process: it is reported, and the next tick goes on.
-        let scanned =
-            std::panic::catch_unwind(AssertUnwindSafe(|| scan(&mut watching, &stacks, threshold)));
-        if scanned.is_err() {
-            say(format_args!(
-                "pollwatch: a panic while reporting a stall (in a tracing layer or callback) was \
-                 caught; the watchdog keeps watching"
-            ));
-        }
-        // A chronic blocker's digest is due even once it stopped blocking.
-        let _ = std::panic::catch_unwind(|| crate::dispatch::digests(false));
+        lock(&CONTROL).passes += 1;
+        PASSED.notify_all();
     }
 }
 
-/// One tick: reports every poll blocking past its threshold.
-fn scan(watching: &mut Watching, stacks: &Stacks, threshold: Duration) {
+/// One look at every thread.
+fn look(
+    watching: &mut Watching,
+    sleepers: &mut Sleepers,
+    stacks: &mut Stacks,
+    threshold: Duration,
+) {
+    // A panic while reporting (a subscriber's layer, a callback) must not end the watchdog for
+    // the rest of the process: it is reported, and the next look goes on.
+    let looked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        scan(watching, stacks, threshold);
+        watch_workers(sleepers, stacks, threshold);
+    }));
+    if looked.is_err() {
+        say(format_args!(
+            "pollwatch: a panic while reporting a stall (in a tracing layer or callback) was \
+             caught; the watchdog keeps watching"
+        ));
+    }
+    // A chronic blocker's digest is due even once it stopped blocking.
+    let _ = std::panic::catch_unwind(|| crate::dispatch::digests(false));
+}
+
+/// Makes the watchdog look at every thread now and waits (at most `timeout`) until it has
+/// looked once entirely after this call: what ended before it (a worker's blocking call, a
+/// runtime's threads) has then been reported. At the end of a `#[pollwatch::test]`, before
+/// its verdict.
+#[cfg(feature = "tokio")]
+pub(crate) fn look_now(timeout: Duration) {
+    let mut c = lock(&CONTROL);
+    if c.thread.is_none() || c.stop {
+        return;
+    }
+    // The look under way may have begun before this call: wait for the one after it.
+    let target = c.passes + 2;
+    c.kick = true;
+    WAKE.notify_all();
+    let _ = PASSED
+        .wait_timeout_while(c, timeout, |c| c.passes < target && c.thread.is_some())
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+}
+
+/// The threshold for `culprit` on `slot`'s thread: its own, or a test's smaller budget.
+fn threshold_for(culprit: Option<&'static CallSite>, slot: &Slot, threshold: Duration) -> Duration {
+    let own = culprit
+        .and_then(CallSite::own_threshold_nanos)
+        .map_or(threshold, Duration::from_nanos);
+    match slot.budget_ns() {
+        None => own,
+        Some(budget) => own.min(Duration::from_nanos(budget)),
+    }
+}
+
+/// One tick: reports every timed poll blocking past its threshold.
+fn scan(watching: &mut Watching, stacks: &mut Stacks, threshold: Duration) {
     let now = Instant::now();
     let now_ns = ns_since_epoch(now);
-    watching.retain(|(i, start), _| slot::get(*i).is_some_and(|s| s.start_ns() == *start));
+    watching.retain(|(i, start), watch| {
+        let running = slot::get(*i).is_some_and(|s| s.start_ns() == *start);
+        if !running {
+            // Its poll ended while its first report waited for the stack: the slow-poll
+            // report speaks (completed with the stack when it comes).
+            if let Some(first) = watch.first.take() {
+                first.decide(false);
+            }
+        }
+        running
+    });
     for (i, slot) in slot::claimed() {
         let start = slot.start_ns();
         if start == 0 {
@@ -202,41 +334,317 @@ fn scan(watching: &mut Watching, stacks: &Stacks, threshold: Duration) {
             .entry((i, start))
             .or_insert_with(|| Watch::new(culprit, poll_start, slot, now));
         if !same_site(watch.culprit, culprit) {
+            if let Some(first) = watch.first.take() {
+                first.decide(false);
+            }
             *watch = Watch::new(culprit, now, slot, now);
         }
+        if watch.handed_off {
+            continue;
+        }
+        // A first report waiting for its stack: made once the stack is in or the wait is over.
+        if let Some(first) = watch.first.take() {
+            match first.pending.try_stack() {
+                Some(stack) => first.make(watch, stack, false),
+                None if now >= first.deadline => first.make(watch, None, true),
+                None => watch.first = Some(first),
+            }
+            continue;
+        }
         let blocking_for = now.saturating_duration_since(watch.since);
-        let own = culprit
-            .and_then(CallSite::own_threshold_nanos)
-            .map_or(threshold, Duration::from_nanos);
-        let own = match slot.budget_ns() {
-            None => own,
-            Some(budget) => own.min(Duration::from_nanos(budget)),
-        };
+        let own = threshold_for(culprit, slot, threshold);
         if blocking_for < next_report_after(watch.reports, own) {
             continue;
         }
         let kind = classify_now(watch, slot, now);
-        slot.publish_kind(kind, culprit, start);
-        // The poll may have ended while we looked: then its slow-poll warning speaks.
-        if slot.start_ns() != start {
+        let route = slot.route();
+        let mut stall = stall_of(slot, culprit, blocking_for, kind, watch.reports + 1, own);
+        if watch.reports > 0 {
+            stall.stack.clone_from(&watch.stack);
+            slot.publish_kind(kind, culprit, start, None);
+            watch.reports += 1;
+            Route::run_or_here(route.as_ref(), move || crate::dispatch::stall(&stall));
             continue;
         }
-        watch.reports += 1;
-        let stall = stall_of(slot, culprit, blocking_for, kind, watch.reports, own);
-        let route = slot.route();
-        // Marked before reporting: a panicking layer must not make the next tick show it again.
-        let show_stack = !watch.stack_shown;
-        watch.stack_shown = true;
-        Route::run_or_here(route.as_ref(), {
-            let stall = stall.clone();
-            move || crate::dispatch::stall(&stall)
-        });
-        // Then, once per stall, what the thread is blocked in: symbolizing can take a while
-        // (debug info is parsed lazily), so it never delays the report above.
-        if show_stack {
-            watch.stack_shown = stacks.show(slot.tid(), kind, &stall, route);
+        // The first report says where the thread is: its native stack, read now. If the poll
+        // ends meanwhile, an un-annotated task's slow-poll report waits for it in `pending`.
+        let pending = Pending::new();
+        slot.publish_kind(kind, culprit, start, Some(pending.clone()));
+        let first = First {
+            pending: pending.clone(),
+            stall,
+            route,
+            slot,
+            start,
+            // An annotated fn is named already; a task only by its stack: its report waits
+            // for the stack a while (ticks go on meanwhile for other threads).
+            deadline: now
+                + if culprit.is_some() {
+                    Duration::ZERO
+                } else {
+                    WAIT_UNNAMED
+                },
+        };
+        if slot.start_ns() != start {
+            // The poll ended while we looked: its slow-poll warning speaks.
+            pending.deliver(None);
+            first.decide(false);
+            continue;
+        }
+        match stacks.read(slot.tid(), kind, &pending, (WAIT_READY, &|| true)) {
+            Read::Ready(b) => first.make(watch, Some(b), false),
+            Read::Nothing => first.make(watch, None, false),
+            Read::Later if culprit.is_some() => first.make(watch, None, true),
+            Read::Later => watch.first = Some(first),
         }
     }
+}
+
+/// A poll's first stall report, made once its stack is read (or the wait for it is over).
+struct First {
+    pending: Arc<Pending>,
+    stall: Stall,
+    route: Option<Route>,
+    slot: &'static Slot,
+    start: u64,
+    deadline: Instant,
+}
+
+impl First {
+    /// Makes the report, with the stack if it is in (`late`: it is not, and comes as a
+    /// follow-up), if the poll still runs.
+    fn make(mut self, watch: &mut Watch, stack: Option<Arc<Blocked>>, late: bool) {
+        if let Some(b) = &stack {
+            self.slot.publish_stack(b.clone(), self.start);
+        }
+        self.stall.stack = stack;
+        watch.stack.clone_from(&self.stall.stack);
+        // Blocking is what `block_in_place` is for: its worker's tasks moved on.
+        let handed_off = self
+            .stall
+            .stack
+            .as_ref()
+            .is_some_and(|b| b.in_block_in_place);
+        watch.handed_off = handed_off;
+        // Only a poll still running is reported as a stall ("it is still running").
+        let report = !handed_off && self.slot.start_ns() == self.start;
+        if report {
+            // Marked before reporting: a panicking layer must not make the next tick report
+            // it as the first time again.
+            watch.reports += 1;
+            let stall = self.stall.clone();
+            Route::run_or_here(self.route.as_ref(), move || crate::dispatch::stall(&stall));
+        }
+        self.decide_with(report, late);
+    }
+
+    /// The poll ended before the report: none is made.
+    fn decide(self, reported: bool) {
+        self.decide_with(reported, false);
+    }
+
+    /// Tells the rendezvous whether the stall was reported; a stack that missed the report it
+    /// belongs to then comes as a follow-up: the stall's (reported without it), or an annotated
+    /// fn's slow poll (made at once, on its own thread, while the stack was read).
+    fn decide_with(self, reported: bool, late: bool) {
+        let First {
+            pending,
+            stall,
+            route,
+            slot,
+            start,
+            ..
+        } = self;
+        let annotated = stall.culprit.is_some();
+        pending.decide(
+            reported,
+            Box::new(move |b, reported| {
+                let Some(b) = b.filter(|b| !b.in_block_in_place) else {
+                    return;
+                };
+                if reported && late {
+                    slot.publish_stack(b.clone(), start);
+                }
+                if reported && late || !reported && annotated && stall.stack.is_none() {
+                    Route::run_or_here(route.as_ref(), move || {
+                        crate::dispatch::stall_stack(&stall, &b);
+                    });
+                }
+            }),
+        );
+    }
+}
+
+/// An unparked Tokio worker the watchdog found asleep while no timed poll ran: on stable
+/// Tokio (no task poll hooks) a task holding its worker in a blocking system call.
+struct Sleeper {
+    tid: i64,
+    /// Times the thread had been switched onto a CPU: unchanged while it sleeps.
+    switches: u64,
+    /// The first and the last look that found it in this sleep.
+    since: Instant,
+    last_seen: Instant,
+    reports: u32,
+    /// Its stack, once read; `Pending` while the symbolizer works on it.
+    stack: StackState,
+    /// Stacks read that showed no task blocking the worker.
+    reads: u32,
+    /// The report made (its stack, thread, threshold), for the slow poll when the sleep ends.
+    reported: Option<Stall>,
+    route: Option<Route>,
+}
+
+/// Stacks read per sleep at most.
+const MAX_READS: u32 = 3;
+
+enum StackState {
+    Unread,
+    Pending(Arc<Pending>),
+    /// Not a task blocking its worker (the runtime's own wait, a `spawn_blocking` job,
+    /// `block_in_place`), or unreadable: never reported.
+    Ignored,
+    Read(Arc<Blocked>),
+}
+
+/// One tick of stable Tokio's worker watch: an unparked worker, polling no timed future,
+/// found asleep in the same system call (never switched onto a CPU in between) for the
+/// threshold is a task blocking it: reported as a stall with its stack, and as a slow poll
+/// once it wakes.
+fn watch_workers(sleepers: &mut Sleepers, stacks: &mut Stacks, threshold: Duration) {
+    let now = Instant::now();
+    let mut live = Vec::new();
+    for (i, slot) in slot::claimed() {
+        if !slot.is_running_worker() || slot.start_ns() != 0 {
+            continue;
+        }
+        let Some(switches) = asleep_since_switch(slot.tid()) else {
+            continue;
+        };
+        live.push(i);
+        // Another sleep, or another thread on a slot released and claimed again.
+        if sleepers
+            .get(&i)
+            .is_some_and(|s| s.switches != switches || s.tid != slot.tid())
+        {
+            if let Some(ended) = sleepers.remove(&i) {
+                woke(ended);
+            }
+        }
+        let sleeper = sleepers.entry(i).or_insert_with(|| Sleeper {
+            tid: slot.tid(),
+            switches,
+            since: now,
+            last_seen: now,
+            reports: 0,
+            stack: StackState::Unread,
+            reads: 0,
+            reported: None,
+            route: None,
+        });
+        sleeper.last_seen = now;
+        let own = threshold_for(None, slot, threshold);
+        let held = now.saturating_duration_since(sleeper.since);
+        if held < next_report_after(sleeper.reports, own) {
+            continue;
+        }
+        let Some(stack) = worker_stack(sleeper, stacks, slot) else {
+            continue;
+        };
+        sleeper.reports += 1;
+        let stall = Stall {
+            culprit: None,
+            task: None,
+            chain: Chain::default(),
+            thread: slot.thread_name(),
+            blocked: held,
+            threshold: own,
+            kind: Kind::Blocking,
+            nth: sleeper.reports,
+            stack: Some(stack),
+        };
+        sleeper.route = slot.route();
+        if sleeper.reported.is_none() {
+            sleeper.reported = Some(stall.clone());
+        }
+        Route::run_or_here(sleeper.route.as_ref(), move || {
+            crate::dispatch::stall(&stall);
+        });
+    }
+    // Those no longer asleep (or parked, or polling a timed future again) woke up.
+    let ended: Vec<usize> = sleepers
+        .keys()
+        .filter(|i| !live.contains(i))
+        .copied()
+        .collect();
+    for i in ended {
+        if let Some(s) = sleepers.remove(&i) {
+            woke(s);
+        }
+    }
+}
+
+/// The stack of a sleeping worker, if it shows a task blocking it (read on first need).
+fn worker_stack(sleeper: &mut Sleeper, stacks: &mut Stacks, slot: &Slot) -> Option<Arc<Blocked>> {
+    if let StackState::Unread = sleeper.stack {
+        let pending = Pending::new();
+        let switches = sleeper.switches;
+        let asleep = || asleep_since_switch(slot.tid()) == Some(switches);
+        sleeper.stack =
+            match stacks.read(slot.tid(), Kind::Blocking, &pending, (WAIT_READY, &asleep)) {
+                Read::Ready(b) => StackState::Read(b),
+                Read::Later => StackState::Pending(pending),
+                Read::Nothing => StackState::Ignored,
+            };
+    }
+    if let StackState::Pending(pending) = &sleeper.stack {
+        match pending.try_stack() {
+            Some(Some(b)) => sleeper.stack = StackState::Read(b),
+            Some(None) => sleeper.stack = StackState::Ignored,
+            None => {}
+        }
+    }
+    match &sleeper.stack {
+        StackState::Read(b) if b.blocks_a_worker() => Some(b.clone()),
+        StackState::Read(_) => {
+            // Not a task blocking its worker, or a stack read in passing: looked at again
+            // a few times while the sleep lasts.
+            sleeper.reads += 1;
+            sleeper.stack = if sleeper.reads < MAX_READS {
+                StackState::Unread
+            } else {
+                StackState::Ignored
+            };
+            None
+        }
+        StackState::Unread | StackState::Pending(_) | StackState::Ignored => None,
+    }
+}
+
+/// A reported sleep ended: the slow poll it was, as far as the watchdog saw it (from the
+/// first look that found it asleep to the last: a lower bound).
+fn woke(s: Sleeper) {
+    let Some(stall) = s.reported else {
+        return;
+    };
+    let held = s.last_seen.saturating_duration_since(s.since);
+    let slow = SlowPoll {
+        culprit: Who::Untracked,
+        task: None,
+        calls: 1,
+        created_at: None,
+        poll: 0,
+        chain: Chain::default(),
+        blocked: held,
+        self_time: held,
+        threshold: stall.threshold,
+        kind: Kind::Blocking,
+        stalled: true,
+        stack: stall.stack,
+        thread: Some(stall.thread),
+    };
+    Route::run_or_here(s.route.as_ref(), move || {
+        crate::dispatch::slow_poll(&slow, crate::config::debug_mode().is_strict());
+    });
 }
 
 /// Active share since the watchdog first saw the culprit; if that was just now, samples for a
@@ -272,6 +680,7 @@ fn stall_of(
         threshold,
         kind,
         nth,
+        stack: None,
     }
 }
 

@@ -13,10 +13,10 @@ mod rate_limit;
 mod volume;
 
 use std::panic::{AssertUnwindSafe, Location};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config;
-#[cfg(all(feature = "stacks", target_os = "linux"))]
 use crate::record::Blocked;
 #[cfg(feature = "tokio")]
 use crate::record::TaskRef;
@@ -70,15 +70,20 @@ pub(crate) fn stall(s: &Stall) {
     digests(false);
 }
 
-/// What a stalled thread is blocked in, as a follow-up of its stall report (once per culprit).
-#[cfg(all(feature = "stacks", target_os = "linux"))]
-pub(crate) fn stall_stack(s: &Stall, blocked: &Blocked) {
+/// A stall's native stack, symbolized too late for its report: a follow-up (once per culprit).
+pub(crate) fn stall_stack(s: &Stall, blocked: &Arc<Blocked>) {
     let test = collector::test_id();
     if volume::stack(test, s) {
         if let Some(suppressed) = volume::admit_line(test) {
             events::stall_stack(s, blocked, suppressed);
         }
     }
+}
+
+/// Something pollwatch cannot do here, said once by the caller: an `INFO` line.
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+pub(crate) fn notice(message: std::fmt::Arguments<'_>) {
+    events::notice(message);
 }
 
 /// A task (or, `None`, the heartbeat) waited `delay` to be polled: the first time in full,

@@ -19,8 +19,11 @@ use std::time::Duration;
 use super::rate_limit::{Admit, RateLimit};
 use crate::clock::{Instant, now_ms};
 use crate::config;
-use crate::record::{Digest, SlowPoll, Stall, Who};
-use crate::util::{FileLine, lock};
+use std::hash::{Hash as _, Hasher as _};
+
+use crate::record::{Blocked, Digest, SlowPoll, Stall, TaskRef};
+use crate::site::CallSite;
+use crate::util::lock;
 
 /// Whom a line is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,6 +32,8 @@ enum Culprit {
     Fn(usize),
     /// Un-annotated tasks spawned at one line.
     Spawned(&'static str, u32),
+    /// A fn named from native stacks (a hash of its name and line).
+    Stack(u64),
     /// A poll with neither (a stall outside any task or fn).
     Unknown,
     /// Lag that no recent culprit explains.
@@ -51,7 +56,6 @@ struct Entry {
     /// The first occurrence is still being reported in full (its stall, stack, slow poll).
     first_open: bool,
     first_seen: Instant,
-    #[cfg(all(feature = "stacks", target_os = "linux"))]
     stack_shown: bool,
     /// What the digest summarizes, since `since`.
     since: Instant,
@@ -67,9 +71,9 @@ struct Entry {
 
 #[derive(Clone, Debug)]
 struct Label {
-    fn_name: Option<&'static str>,
-    location: Option<FileLine>,
-    spawned_at: Option<FileLine>,
+    fn_name: Option<String>,
+    location: Option<String>,
+    spawned_at: Option<String>,
 }
 
 impl Label {
@@ -87,7 +91,6 @@ impl Entry {
         Entry {
             first_open: true,
             first_seen: now,
-            #[cfg(all(feature = "stacks", target_os = "linux"))]
             stack_shown: false,
             since: now,
             slow_polls: 0,
@@ -135,33 +138,54 @@ fn interval() -> Duration {
     config::digest_interval()
 }
 
-fn culprit_of_who(who: &Who) -> (Culprit, Label) {
-    match who {
-        Who::Fn(cs) => (
-            Culprit::Fn(std::ptr::from_ref(*cs) as usize),
+/// Whom a report is about: the annotated fn; else the fn its native stack names; else the
+/// line its task was spawned at.
+fn culprit_of(
+    annotated: Option<&'static CallSite>,
+    stack: Option<&Blocked>,
+    task: Option<TaskRef>,
+) -> (Culprit, Label) {
+    if let Some(cs) = annotated {
+        return (
+            Culprit::Fn(std::ptr::from_ref(cs) as usize),
             Label {
-                fn_name: Some(cs.name()),
-                location: cs.location(),
+                fn_name: Some(cs.name().to_owned()),
+                location: cs.location().map(|l| l.to_string()),
                 spawned_at: None,
             },
-        ),
-        Who::Task(t) => (
+        );
+    }
+    if let Some(frame) = stack.and_then(|b| b.culprit.as_ref()) {
+        let mut h = std::hash::DefaultHasher::new();
+        (&frame.name, &frame.location).hash(&mut h);
+        return (
+            Culprit::Stack(h.finish()),
+            Label {
+                fn_name: Some(frame.name.clone()),
+                location: frame.location.clone(),
+                spawned_at: task.map(|t| t.spawned_at().to_string()),
+            },
+        );
+    }
+    match task {
+        Some(t) => (
             Culprit::Spawned(t.spawned_at.file(), t.spawned_at.line()),
             Label {
                 fn_name: None,
                 location: None,
-                spawned_at: Some(t.spawned_at()),
+                spawned_at: Some(t.spawned_at().to_string()),
             },
         ),
+        None => (Culprit::Unknown, Label::none()),
     }
 }
 
+fn culprit_of_slow_poll(slow: &SlowPoll) -> (Culprit, Label) {
+    culprit_of(slow.culprit.fn_site(), slow.stack.as_deref(), slow.task)
+}
+
 fn culprit_of_stall(s: &Stall) -> (Culprit, Label) {
-    match (s.culprit, s.task) {
-        (Some(cs), _) => culprit_of_who(&Who::Fn(cs)),
-        (None, Some(t)) => culprit_of_who(&Who::Task(t)),
-        (None, None) => (Culprit::Unknown, Label::none()),
-    }
+    culprit_of(s.culprit, s.stack.as_deref(), s.task)
 }
 
 /// Whether a slow poll is printed in full: the culprit's first occurrence is; later ones go
@@ -170,7 +194,7 @@ pub(super) fn slow_poll(test: usize, slow: &SlowPoll) -> bool {
     if interval().is_zero() {
         return true;
     }
-    let (culprit, label) = culprit_of_who(&slow.culprit);
+    let (culprit, label) = culprit_of_slow_poll(slow);
     let now = Instant::now();
     with_state(|state| {
         let key = (test, culprit);
@@ -227,8 +251,7 @@ pub(super) fn stall(test: usize, s: &Stall) -> bool {
     })
 }
 
-/// Whether a stall's native stack is printed: once per culprit.
-#[cfg(all(feature = "stacks", target_os = "linux"))]
+/// Whether a stall's late native stack is printed: once per culprit.
 pub(super) fn stack(test: usize, s: &Stall) -> bool {
     if interval().is_zero() {
         return true;
@@ -298,9 +321,9 @@ pub(super) fn due(test: usize, all: bool) -> Vec<Digest> {
                 let mut durations = std::mem::take(&mut e.durations_ns);
                 durations.sort_unstable();
                 let digest = Digest {
-                    fn_name: e.label.fn_name,
-                    location: e.label.location,
-                    spawned_at: e.label.spawned_at,
+                    fn_name: e.label.fn_name.clone(),
+                    location: e.label.location.clone(),
+                    spawned_at: e.label.spawned_at.clone(),
                     lag_only: *culprit == Culprit::Lag,
                     slow_polls: e.slow_polls,
                     stalls: e.stalls,

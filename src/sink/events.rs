@@ -4,15 +4,16 @@
 
 use std::fmt;
 use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{Level, event};
 
 use super::last_resort;
 use super::names::{fields::*, targets};
-#[cfg(all(feature = "stacks", target_os = "linux"))]
-use crate::record::Blocked;
-use crate::record::{Chain, Digest, Kind, SlowPoll, Stall, TaskRef, Who};
+#[cfg(feature = "tokio")]
+use crate::record::TaskRef;
+use crate::record::{Blocked, Digest, Kind, ShownChain, SlowPoll, Stall, Who};
 use crate::site::CallSite;
 use crate::util::{Dur, FileLine};
 
@@ -109,26 +110,29 @@ macro_rules! event_at {
 pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool, suppressed: u64) {
     let level = if strict { Level::ERROR } else { Level::WARN };
     let location = slow.location();
-    let created_at = FileLine::from(slow.created_at);
-    let message = Both(Headline { slow, location }, SuppressedSuffix(suppressed));
+    let chain = slow.shown_chain();
+    let stack = slow.stack.as_deref();
+    let message = Both(Headline { slow }, SuppressedSuffix(suppressed));
     let recorded = if strict {
         tracing::enabled!(target: targets::SLOW_POLL, Level::ERROR)
     } else {
         tracing::enabled!(target: targets::SLOW_POLL, Level::WARN)
     };
     event_at!(level, target: targets::SLOW_POLL,
-        { FN } = slow.culprit.fn_site().map(CallSite::name),
+        { FN } = slow.fn_name(),
         { TASK } = slow.task.map(|t| t.id),
         { SPAWNED_AT } = slow.task.map(|t| display(t.spawned_at())),
-        { LOCATION } = %location,
-        { CREATED_AT } = %created_at,
+        { LOCATION } = location,
+        { CREATED_AT } = slow.created_at.map(|c| display(FileLine::from(c))),
         { DURATION } = %Dur(slow.blocked),
         { SELF_TIME } = %Dur(slow.self_time),
         { THRESHOLD } = %Dur(slow.threshold),
-        { CHAIN } = (!slow.chain.is_empty()).then(|| display(&slow.chain)),
+        { CHAIN } = (!chain.is_empty()).then(|| display(chain)),
         { POLL } = (slow.poll != 0).then_some(slow.poll),
         { CALLS } = slow.calls,
         { KIND } = %slow.kind,
+        { SYSCALL } = stack.and_then(|b| b.syscall.as_deref()),
+        { THREAD } = slow.thread.as_deref(),
         { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
         "{}",
         message,
@@ -146,28 +150,50 @@ impl<A: fmt::Display, B: fmt::Display> fmt::Display for Both<A, B> {
 }
 
 /// `f (3 calls) blocked the executor for 606.1ms (cpu-bound) at src/x.rs:4 [main > f] in task 7
-/// spawned at src/main.rs:20`, or for an un-annotated task `task 7 blocked the executor for
+/// spawned at src/main.rs:20`; named from the stack, `Get::apply blocked the executor for
+/// 154.0ms (blocking: clock_nanosleep) at src/cmd/get.rs:66 [Handler::run > Get::apply] in task
+/// 5 spawned at src/server.rs:259`; with nothing but a task, `task 7 blocked the executor for
 /// 300.2ms at src/main.rs:20 (where it was spawned)`.
 struct Headline<'a> {
     slow: &'a SlowPoll,
-    location: FileLine,
 }
 
 impl fmt::Display for Headline<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = self.slow;
+        let stack = r.stack.as_deref();
         write!(
             f,
-            "{}{} blocked the executor for {}{} at {}",
-            r.culprit,
+            "{}{} blocked the executor for {}{}{}",
+            r.name(),
             CallsSuffix(r.calls),
+            if matches!(r.culprit, Who::Untracked) {
+                "at least "
+            } else {
+                ""
+            },
             Dur(r.blocked),
-            KindSuffix(r.kind),
-            self.location
+            KindSuffix(r.kind, stack),
         )?;
-        match r.culprit {
-            Who::Task(_) => f.write_str(" (where it was spawned)")?,
-            Who::Fn(_) => write!(f, "{}{}", ChainSuffix(&r.chain), InTask(r.task))?,
+        write!(
+            f,
+            "{}",
+            Place {
+                location: r.location(),
+                at_spawn_site: r.at_spawn_site(),
+                annotated: r.culprit.fn_site().map(CallSite::name),
+                stack,
+            }
+        )?;
+        if !r.at_spawn_site() {
+            write!(f, "{}", ChainSuffix(r.shown_chain()))?;
+        }
+        match (r.task, &r.thread) {
+            (Some(t), _) if !r.at_spawn_site() => {
+                write!(f, " in task {} spawned at {}", t.id, t.spawned_at())?;
+            }
+            (None, Some(thread)) => write!(f, " on worker thread {thread}")?,
+            _ => {}
         }
         if r.stalled {
             f.write_str("; reported as a stall while it ran")?;
@@ -176,42 +202,82 @@ impl fmt::Display for Headline<'_> {
     }
 }
 
-/// A poll that is still running past the threshold, as a `WARN` event.
+/// ` at src/cmd/get.rs:66`, ` at src/x.rs:12 (in read_file)` when the stack's line is in
+/// another fn than the annotated one, ` at src/main.rs:20 (where it was spawned)`.
+struct Place<'a> {
+    location: Option<String>,
+    at_spawn_site: bool,
+    annotated: Option<&'static str>,
+    stack: Option<&'a Blocked>,
+}
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(location) = &self.location else {
+            return Ok(());
+        };
+        write!(f, " at {location}")?;
+        if self.at_spawn_site {
+            return f.write_str(" (where it was spawned)");
+        }
+        let leaf = self.stack.and_then(|b| b.culprit.as_ref());
+        match (self.annotated, leaf) {
+            (Some(name), Some(leaf)) if leaf.name != name => write!(f, " (in {})", leaf.name),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A poll that is still running past the threshold, as a `WARN` event, with the native stack
+/// (the first report) as its `stack` field and, printed as a last resort, below it.
 pub(crate) fn stall(s: &Stall, suppressed: u64) {
     let location = s.location();
-    let message = Both(StallMessage { s, location }, SuppressedSuffix(suppressed));
+    let chain = s.shown_chain();
+    let stack = s.stack.as_deref();
+    // The stack block once; reminders name the same line.
+    let stack_text = stack.filter(|_| s.nth == 1).map(Blocked::text);
+    let message = Both(StallMessage { s }, SuppressedSuffix(suppressed));
     let recorded = tracing::enabled!(target: targets::STALL, Level::WARN);
     event!(target: targets::STALL, Level::WARN,
-        { FN } = s.culprit.map(CallSite::name),
+        { FN } = s.fn_name(),
         { TASK } = s.task.map(|t| t.id),
         { SPAWNED_AT } = s.task.map(|t| display(t.spawned_at())),
-        { LOCATION } = location.map(display),
-        { CHAIN } = (!s.chain.is_empty()).then(|| display(&s.chain)),
+        { LOCATION } = location,
+        { CHAIN } = (!chain.is_empty()).then(|| display(chain)),
         { THREAD } = %s.thread,
         { BLOCKED_FOR } = %Dur(s.blocked),
         { THRESHOLD } = %Dur(s.threshold),
         { KIND } = %s.kind,
+        { SYSCALL } = stack.and_then(|b| b.syscall.as_deref()),
+        { STACK } = stack_text.as_deref(),
         { REPORT } = s.nth,
         { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
         "{}",
         message,
     );
-    last_resort::unless_recorded(recorded, Level::WARN, targets::STALL, &message, None);
+    let detail = stack_text.map(|t| format!("  {t}"));
+    last_resort::unless_recorded(
+        recorded,
+        Level::WARN,
+        targets::STALL,
+        &message,
+        detail.as_deref(),
+    );
 }
 
 /// `crunch has been blocking thread main for 100.5ms (cpu-bound) at src/x.rs:17 [main > crunch];
 /// it is still running`.
 struct StallMessage<'a> {
     s: &'a Stall,
-    location: Option<FileLine>,
 }
 
 impl fmt::Display for StallMessage<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.s;
+        let stack = s.stack.as_deref();
         write!(
             f,
-            "{} {} thread {} for {}{}",
+            "{} {} thread {} for {}{}{}",
             s.who(),
             if s.nth == 1 {
                 "has been blocking"
@@ -220,12 +286,20 @@ impl fmt::Display for StallMessage<'_> {
             },
             s.thread,
             Dur(s.blocked),
-            KindSuffix(s.kind),
+            KindSuffix(s.kind, stack),
+            Place {
+                location: s.location(),
+                at_spawn_site: s.at_spawn_site(),
+                annotated: s.culprit.map(CallSite::name),
+                stack,
+            }
         )?;
-        if let Some(l) = self.location {
-            write!(f, " at {l}")?;
+        if !s.at_spawn_site() {
+            write!(f, "{}", ChainSuffix(s.shown_chain()))?;
         }
-        write!(f, "{}", ChainSuffix(&s.chain))?;
+        if let Some(t) = s.task.filter(|_| !s.at_spawn_site()) {
+            write!(f, " in task {} spawned at {}", t.id, t.spawned_at())?;
+        }
         if s.nth == 1 {
             f.write_str("; it is still running")?;
         }
@@ -233,26 +307,33 @@ impl fmt::Display for StallMessage<'_> {
     }
 }
 
-/// What a stalled thread is blocked in: its system call and native stack, read without
-/// interrupting it (`stacks` feature, Linux), as a follow-up line of the stall report.
-#[cfg(all(feature = "stacks", target_os = "linux"))]
-pub(crate) fn stall_stack(s: &Stall, b: &Blocked, suppressed: u64) {
-    let stack: String = b.frames.iter().map(|f| format!("\n    {f}")).collect();
-    let stack = format!("(approximate, innermost first):{stack}");
-    let message = Both(StackMessage { s, b }, SuppressedSuffix(suppressed));
+/// A native stack that missed the report it belongs to (symbolized after the stall was
+/// reported, or read while an annotated fn's poll ended): a follow-up, with the fn, line and
+/// chain the stack names.
+pub(crate) fn stall_stack(s: &Stall, b: &Arc<Blocked>, suppressed: u64) {
+    let named = Stall {
+        stack: Some(b.clone()),
+        ..s.clone()
+    };
+    let text = b.text();
+    let chain = named.shown_chain();
+    let message = Both(StackMessage { s: &named, b }, SuppressedSuffix(suppressed));
     let recorded = tracing::enabled!(target: targets::STALL, Level::WARN);
     event!(target: targets::STALL, Level::WARN,
-        { FN } = s.culprit.map(CallSite::name),
+        { FN } = named.fn_name(),
         { TASK } = s.task.map(|t| t.id),
+        { SPAWNED_AT } = s.task.map(|t| display(t.spawned_at())),
+        { LOCATION } = named.location(),
+        { CHAIN } = (!chain.is_empty()).then(|| display(chain)),
         { THREAD } = %s.thread,
         { KIND } = %s.kind,
-        { SYSCALL } = %b.syscall,
-        { STACK } = stack.as_str(),
+        { SYSCALL } = b.syscall.as_deref(),
+        { STACK } = text.as_str(),
         { SUPPRESSED } = (suppressed != 0).then_some(suppressed),
         "{}",
         message,
     );
-    let detail = format!("  native stack {stack}");
+    let detail = format!("  {text}");
     last_resort::unless_recorded(
         recorded,
         Level::WARN,
@@ -262,28 +343,48 @@ pub(crate) fn stall_stack(s: &Stall, b: &Blocked, suppressed: u64) {
     );
 }
 
-/// `load_config was blocked in `futex` (a lock or condition wait) called from … when reported`.
-#[cfg(all(feature = "stacks", target_os = "linux"))]
+/// `Get::apply was blocked in `clock_nanosleep` (a sleep) at src/cmd/get.rs:66 [Handler::run >
+/// Get::apply] in task 5 when the watchdog looked`.
 struct StackMessage<'a> {
     s: &'a Stall,
     b: &'a Blocked,
 }
 
-#[cfg(all(feature = "stacks", target_os = "linux"))]
 impl fmt::Display for StackMessage<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.s;
+        write!(f, "{} was ", s.who())?;
+        match &self.b.syscall {
+            Some(call) => write!(f, "blocked in `{call}` ({})", self.b.hint())?,
+            None => f.write_str("running")?,
+        }
         write!(
             f,
-            "{} was blocked in `{}` ({})",
-            self.s.who(),
-            self.b.syscall,
-            self.b.hint()
+            "{}",
+            Place {
+                location: s.location(),
+                at_spawn_site: s.at_spawn_site(),
+                annotated: s.culprit.map(CallSite::name),
+                stack: Some(self.b),
+            }
         )?;
-        if let Some(frame) = &self.b.user_frame {
-            write!(f, " called from {frame}")?;
+        if !s.at_spawn_site() {
+            write!(f, "{}", ChainSuffix(s.shown_chain()))?;
         }
-        f.write_str(" when reported")
+        if let Some(t) = s.task {
+            write!(f, " in task {} spawned at {}", t.id, t.spawned_at())?;
+        }
+        f.write_str(" when the watchdog looked")
     }
+}
+
+/// One line about what pollwatch cannot do here (`INFO`, once per cause, printed as a last
+/// resort when nothing records it).
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+pub(crate) fn notice(message: fmt::Arguments<'_>) {
+    let recorded = tracing::enabled!(target: targets::TIMED, Level::INFO);
+    event!(target: targets::TIMED, Level::INFO, "{}", message);
+    last_resort::unless_recorded(recorded, Level::INFO, targets::TIMED, &message, None);
 }
 
 /// A task waited `delay` between being woken and being polled: the time every other task
@@ -330,23 +431,13 @@ impl fmt::Display for LagMessage {
 }
 
 /// ` [main > handler]`, or nothing for an empty chain.
-struct ChainSuffix<'a>(&'a Chain);
+struct ChainSuffix<'a>(ShownChain<'a>);
 impl fmt::Display for ChainSuffix<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_empty() {
             Ok(())
         } else {
             write!(f, " [{}]", self.0)
-        }
-    }
-}
-
-struct InTask(Option<TaskRef>);
-impl fmt::Display for InTask {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(t) => write!(f, " in task {} spawned at {}", t.id, t.spawned_at()),
-            None => Ok(()),
         }
     }
 }
@@ -361,13 +452,16 @@ impl fmt::Display for CallsSuffix {
     }
 }
 
-struct KindSuffix(Kind);
-impl fmt::Display for KindSuffix {
+/// ` (cpu-bound)`, ` (blocking: clock_nanosleep)`, or nothing for an unknown kind.
+struct KindSuffix<'a>(Kind, Option<&'a Blocked>);
+impl fmt::Display for KindSuffix<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_known() {
-            write!(f, " ({})", self.0)
-        } else {
-            Ok(())
+        let call = self.1.and_then(|b| b.syscall.as_deref());
+        match (self.0.is_known(), call) {
+            (true, Some(call)) => write!(f, " ({}: {call})", self.0),
+            (true, None) => write!(f, " ({})", self.0),
+            (false, Some(call)) => write!(f, " (in {call})"),
+            (false, None) => Ok(()),
         }
     }
 }
@@ -388,9 +482,9 @@ pub(crate) fn digest(d: &Digest, suppressed: u64) {
     let message = Both(DigestMessage(d), SuppressedSuffix(suppressed));
     let recorded = tracing::enabled!(target: targets::DIGEST, Level::WARN);
     event!(target: targets::DIGEST, Level::WARN,
-        { FN } = d.fn_name,
-        { LOCATION } = d.location.map(display),
-        { SPAWNED_AT } = d.spawned_at.map(display),
+        { FN } = d.fn_name.as_deref(),
+        { LOCATION } = d.location.as_deref(),
+        { SPAWNED_AT } = d.spawned_at.as_deref(),
         { COUNT } = d.slow_polls,
         { STALLS } = (d.stalls != 0).then_some(d.stalls),
         { P50 } = d.p50.map(|p| display(Dur(p))),
@@ -453,7 +547,12 @@ struct DigestWho<'a>(&'a Digest);
 
 impl fmt::Display for DigestWho<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.0.fn_name, self.0.location, self.0.spawned_at) {
+        let d = self.0;
+        match (
+            d.fn_name.as_deref(),
+            d.location.as_deref(),
+            d.spawned_at.as_deref(),
+        ) {
             (Some(name), Some(at), _) => write!(f, "{name} ({at})"),
             (Some(name), None, _) => f.write_str(name),
             (None, _, Some(at)) => write!(f, "a task spawned at {at}"),

@@ -9,17 +9,19 @@ pub const REPORT_SCHEMA: &str = "pollwatch-report/1";
 /// One slow poll, as kept for reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct SlowPollRecord {
-    /// The instrumented fn to blame; `None` when an un-annotated task is.
+    /// The instrumented fn to blame, else the fn the blocked thread's native stack names;
+    /// `None` when neither does.
     #[serde(rename = "fn")]
     pub fn_name: Option<String>,
     /// The Tokio task, when the runtime's task hooks saw the poll.
     pub task: Option<u64>,
     /// Where that task was spawned.
     pub spawned_at: Option<String>,
-    /// `file:line` of the culprit.
-    pub location: String,
-    /// Where the culprit's future was created.
-    pub created_at: String,
+    /// `file:line` of the culprit: the line its native stack shows blocking, else the fn's
+    /// definition, else the task's spawn; `None` when nothing names one.
+    pub location: Option<String>,
+    /// Where the culprit's future was created (`None` for a task no poll hook timed).
+    pub created_at: Option<String>,
     /// Outermost first.
     pub chain: Vec<String>,
     /// How long the poll kept its thread, in nanoseconds.
@@ -34,17 +36,28 @@ pub struct SlowPollRecord {
     pub calls: u32,
     /// The thread that was blocked.
     pub thread: String,
+    /// The system call the thread was blocked in when its native stack was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<String>,
+    /// The thread's native stack, innermost first (`function (file:line)`), when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<Vec<String>>,
+    /// How that stack was read: `unwound` (exact) or `scanned` (approximate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_method: Option<String>,
 }
 
 /// One stall report (a poll still blocking when the watchdog looked).
 #[derive(Clone, Debug, Serialize)]
 pub struct StallRecord {
-    /// The innermost instrumented fn on the blocked thread, if any.
+    /// The innermost instrumented fn on the blocked thread, else the fn its native stack
+    /// names, if any.
     #[serde(rename = "fn")]
     pub fn_name: Option<String>,
     /// The Tokio task, when known.
     pub task: Option<u64>,
-    /// `file:line` of the fn (or of the task's spawn).
+    /// `file:line`: where its native stack shows it blocking, else the fn's (or the task's
+    /// spawn).
     pub location: Option<String>,
     /// Outermost first.
     pub chain: Vec<String>,
@@ -56,6 +69,15 @@ pub struct StallRecord {
     pub kind: String,
     /// 1 for the first report of a stall, 2, 3, … for reminders.
     pub report: u32,
+    /// The system call the thread was blocked in when its native stack was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<String>,
+    /// The thread's native stack, innermost first (`function (file:line)`), when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<Vec<String>>,
+    /// How that stack was read: `unwound` (exact) or `scanned` (approximate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_method: Option<String>,
 }
 
 /// One call site's numbers, collected while debug mode was on.

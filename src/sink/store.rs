@@ -40,22 +40,28 @@ fn keep<T>(list: &mut Vec<T>, dropped: &mut u64, record: T) {
 
 /// Keeps a slow poll, and hands it to the test running on this thread, if any.
 pub(crate) fn record_slow_poll(slow: &SlowPoll) {
+    let stack = slow.stack.as_deref();
     let record = SlowPollRecord {
-        fn_name: slow.culprit.fn_site().map(|cs| cs.name().to_owned()),
+        fn_name: slow.fn_name(),
         task: slow.task.map(|t| t.id),
         spawned_at: slow.task.map(|t| t.spawned_at().to_string()),
-        location: slow.location().to_string(),
-        created_at: FileLine::from(slow.created_at).to_string(),
-        chain: slow.chain.names(),
+        location: slow.location(),
+        created_at: slow.created_at.map(|c| FileLine::from(c).to_string()),
+        chain: slow.shown_chain().names(),
         duration_ns: saturating_nanos(slow.blocked),
         self_time_ns: saturating_nanos(slow.self_time),
         threshold_ns: saturating_nanos(slow.threshold),
         kind: slow.kind.as_str().to_owned(),
         calls: slow.calls,
-        thread: std::thread::current()
-            .name()
-            .unwrap_or("unnamed")
-            .to_owned(),
+        thread: slow.thread.clone().unwrap_or_else(|| {
+            std::thread::current()
+                .name()
+                .unwrap_or("unnamed")
+                .to_owned()
+        }),
+        syscall: stack.and_then(|b| b.syscall.clone()),
+        stack: stack.map(|b| b.frames.clone()),
+        stack_method: stack.map(|b| b.method.as_str().to_owned()),
     };
     collector::route(&record, slow.blocked);
     let mut r = lock(&RECORDS);
@@ -69,15 +75,19 @@ pub(crate) fn record_slow_poll(slow: &SlowPoll) {
 
 /// Keeps a stall report.
 pub(crate) fn record_stall(s: &Stall) {
+    let stack = s.stack.as_deref();
     let record = StallRecord {
-        fn_name: s.culprit.map(|cs| cs.name().to_owned()),
+        fn_name: s.fn_name(),
         task: s.task.map(|t| t.id),
-        location: s.location().map(|l| l.to_string()),
-        chain: s.chain.names(),
+        location: s.location(),
+        chain: s.shown_chain().names(),
         thread: s.thread.clone(),
         blocked_for_ns: saturating_nanos(s.blocked),
         kind: s.kind.as_str().to_owned(),
         report: s.nth,
+        syscall: stack.and_then(|b| b.syscall.clone()),
+        stack: stack.filter(|_| s.nth == 1).map(|b| b.frames.clone()),
+        stack_method: stack.map(|b| b.method.as_str().to_owned()),
     };
     let mut r = lock(&RECORDS);
     let Records {

@@ -169,6 +169,7 @@ const REPEATED: &[&str] = {
         MAX,
         LAG_MAX,
         WINDOW,
+        SYSCALL,
     ]
 };
 
@@ -235,7 +236,7 @@ impl<'w> FormatFields<'w> for Fields {
             sep = " ";
         }
         if let Some(stack) = &c.stack {
-            write!(w, "\n  native stack {stack}")?;
+            write!(w, "\n  {stack}")?;
         }
         Ok(())
     }

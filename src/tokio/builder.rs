@@ -4,19 +4,22 @@
 use std::future::Future;
 use std::io;
 use std::ops::Deref;
-#[cfg(tokio_unstable)]
 use std::sync::Arc;
 
 use super::heartbeat::{self, HeartbeatMark};
 #[cfg(tokio_unstable)]
 use super::hooks;
 use crate::config::Config;
+use crate::detect::frames;
 use crate::detect::{WatchdogGuard, watchdog};
 use crate::site::{CallSite, Emit};
 
 /// A task poll hook, as Tokio's `on_before_task_poll` / `on_after_task_poll` take it.
 #[cfg(tokio_unstable)]
 type Hook = Arc<dyn Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync>;
+
+/// A thread hook, as Tokio's `on_thread_park` / `on_thread_unpark` take it.
+type ThreadHook = Arc<dyn Fn() + Send + Sync>;
 
 /// Builds a Tokio runtime with pollwatch watching it (asyncio: a loop with `set_debug(True)`).
 ///
@@ -59,6 +62,9 @@ pub struct Builder {
     before: Option<Hook>,
     #[cfg(tokio_unstable)]
     after: Option<Hook>,
+    start: Option<ThreadHook>,
+    park: Option<ThreadHook>,
+    unpark: Option<ThreadHook>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -106,6 +112,9 @@ impl Builder {
             before: None,
             #[cfg(tokio_unstable)]
             after: None,
+            start: None,
+            park: None,
+            unpark: None,
         }
     }
 
@@ -122,9 +131,11 @@ impl Builder {
         self
     }
 
-    /// Configures the wrapped `tokio::runtime::Builder` (thread names, stack size, …). Its task
-    /// poll hooks are set by [`build`](Self::build): set yours with this builder's
-    /// `on_before_task_poll` and
+    /// Configures the wrapped `tokio::runtime::Builder` (thread names, stack size, …). Its
+    /// thread start and park hooks and its task poll hooks are set by [`build`](Self::build)
+    /// (Tokio keeps one of each, so one set here is replaced): set yours with this builder's
+    /// [`on_thread_start`](Self::on_thread_start), [`on_thread_park`](Self::on_thread_park),
+    /// [`on_thread_unpark`](Self::on_thread_unpark), `on_before_task_poll` and
     /// `on_after_task_poll` instead.
     ///
     /// # Examples
@@ -174,6 +185,63 @@ impl Builder {
     /// ```
     pub fn heartbeat(mut self, enabled: bool) -> Self {
         self.heartbeat = Some(enabled);
+        self
+    }
+
+    /// Your own `on_thread_start` hook (a worker or blocking-pool thread starts); it runs
+    /// after pollwatch's, which marks the thread as one of the runtime's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_multi_thread()
+    ///     .on_thread_start(|| println!("{:?} started", std::thread::current().name()))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn on_thread_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.start = Some(Arc::new(hook));
+        self
+    }
+
+    /// Your own `on_thread_park` hook (a worker is about to wait for work); pollwatch's runs
+    /// first. pollwatch uses this hook, with `on_thread_unpark`, to know which threads are
+    /// Tokio workers running tasks: on stable Tokio, a task holding one in a blocking system
+    /// call is then reported.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// static PARKS: AtomicUsize = AtomicUsize::new(0);
+    /// let rt = pollwatch::Builder::new_multi_thread()
+    ///     .on_thread_park(|| {
+    ///         PARKS.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn on_thread_park(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.park = Some(Arc::new(hook));
+        self
+    }
+
+    /// Your own `on_thread_unpark` hook (a worker woke up to run tasks); pollwatch's runs
+    /// after it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_current_thread()
+    ///     .on_thread_unpark(|| { /* e.g. count wake-ups */ })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn on_thread_unpark(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.unpark = Some(Arc::new(hook));
         self
     }
 
@@ -240,6 +308,7 @@ impl Builder {
         }
         #[cfg(tokio_unstable)]
         self.install_hooks();
+        self.install_thread_hooks();
         let inner = self.inner.build()?;
         let heartbeat = if self.heartbeat.unwrap_or(true) {
             Some(heartbeat::spawn(&inner)?)
@@ -251,6 +320,35 @@ impl Builder {
             _heartbeat: heartbeat,
             _watchdog: watchdog(),
         })
+    }
+
+    /// Start, park and unpark: which threads are workers running tasks (stable Tokio's worker
+    /// watch). A worker may run its first tasks before it ever parks, so a thread counts as
+    /// running from its start; a blocking-pool thread (also started by this hook) is told
+    /// apart by its stack when it blocks.
+    fn install_thread_hooks(&mut self) {
+        let start = self.start.take();
+        let park = self.park.take();
+        let unpark = self.unpark.take();
+        self.inner
+            .on_thread_start(move || {
+                frames::worker_parked(false);
+                if let Some(hook) = &start {
+                    hook();
+                }
+            })
+            .on_thread_park(move || {
+                frames::worker_parked(true);
+                if let Some(hook) = &park {
+                    hook();
+                }
+            })
+            .on_thread_unpark(move || {
+                if let Some(hook) = &unpark {
+                    hook();
+                }
+                frames::worker_parked(false);
+            });
     }
 
     #[cfg(tokio_unstable)]
@@ -305,12 +403,27 @@ impl Runtime {
     /// ```
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.inner
-            .block_on(crate::timed::timed(&ROOT, None, future))
+        self.block_on_instrumented(crate::timed::timed(&ROOT, None, future))
     }
 
     /// Runs `future`, already instrumented by `#[pollwatch::main]` / `#[pollwatch::test]`, as is.
     pub(crate) fn block_on_instrumented<F: Future>(&self, future: F) -> F::Output {
+        // A current-thread runtime runs its tasks on this thread, from its first poll on (it
+        // may never park before a task blocks): a worker until `block_on` returns.
+        let current_thread = matches!(
+            self.inner.handle().runtime_flavor(),
+            tokio::runtime::RuntimeFlavor::CurrentThread
+        );
+        struct Done;
+        impl Drop for Done {
+            fn drop(&mut self) {
+                frames::worker_done();
+            }
+        }
+        let _done = current_thread.then(|| {
+            frames::worker_parked(false);
+            Done
+        });
         self.inner.block_on(future)
     }
 

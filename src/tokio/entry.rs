@@ -44,6 +44,7 @@ pub fn run<F: Future>(future: F) -> F::Output {
 /// for; in strict mode, the process fails if any poll blocked past the threshold, listing each
 /// offender.
 fn finish() {
+    crate::detect::settle(SETTLE);
     crate::dispatch::digests(true);
     output::finish_run();
     if config::debug_mode().is_strict() {
@@ -76,7 +77,12 @@ fn build(builder: Builder) -> Runtime {
 #[track_caller]
 fn prepare(builder: Builder) -> Runtime {
     debug_mode_on_unless_chosen();
-    build(builder)
+    let rt = build(builder);
+    // In debug mode, a stall in the program's first moments is named from its stack too:
+    // the symbolizer parses the binary's debug information once, before `main` runs (tens of
+    // milliseconds in a release build, a few hundred in a debug one).
+    crate::detect::wait_until_ready(SYMBOLIZER_WAIT);
+    rt
 }
 
 /// What `#[pollwatch::main]` calls: `future` is the user's `main`, already instrumented by the
@@ -99,6 +105,14 @@ pub fn run_main<F: Future>(builder: Builder, future: F) -> F::Output {
 /// # Panics
 ///
 /// That is how the test fails: with the list of offenders; also if the runtime cannot be built.
+/// The longest the end of a run or a test waits for slow-poll reports still waiting for their
+/// stacks (symbolizing takes milliseconds warm, a fraction of a second cold).
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// The longest a test waits for the watchdog's symbolizer to warm up (a debug build's test
+/// binary takes about 0.4 s on a 2-core machine, once).
+const SYMBOLIZER_WAIT: Duration = Duration::from_secs(3);
+
 #[doc(hidden)]
 #[track_caller]
 pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Output {
@@ -114,10 +128,12 @@ pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Ou
         route: printer.route(),
     };
     let (workers, worker_test) = (collector.clone(), test.clone());
-    let builder = builder.tokio(move |b| {
-        b.on_thread_start(move || gate::install(workers.clone(), worker_test.clone()));
-    });
+    let builder =
+        builder.on_thread_start(move || gate::install(workers.clone(), worker_test.clone()));
     let rt = build(builder);
+    // Once per process (the debug information stays parsed): a stall in the test's first
+    // milliseconds is then reported with the fn and line its stack names, not after it.
+    crate::detect::wait_until_ready(SYMBOLIZER_WAIT);
     let out = {
         let _route = gate::enter(collector.clone(), test);
         let out = rt.block_on_instrumented(future);
@@ -126,7 +142,10 @@ pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Ou
         out
     };
     drop(rt);
-    // The watchdog's last reports about this test's threads land in its output first.
+    // The watchdog's last reports about this test's threads land in its output first: a
+    // worker's blocking call that just ended, a slow-poll report waiting for its stack.
+    crate::detect::look_now(SETTLE);
+    crate::detect::settle(SETTLE);
     drop(printer);
     output::finish_run();
     let verdict = gate::test_verdict(&collector);

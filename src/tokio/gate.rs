@@ -93,18 +93,22 @@ pub(crate) struct Verdict {
 struct Offender {
     /// `read_big_file`, or `a task` for an un-annotated one.
     who: String,
-    /// The fn's `file:line`, or where the task was spawned.
-    location: String,
+    /// Where it blocked (the stack's line or the fn's), or, `who` being a task, where it was
+    /// spawned.
+    location: Option<String>,
     chain: String,
-    /// The longest poll's.
+    /// Where the task whose poll it was had been spawned, when `who` is a fn.
+    spawned_at: Option<String>,
+    /// The longest poll's kind and system call.
     kind: String,
+    syscall: Option<String>,
     count: usize,
     longest: Duration,
 }
 
 impl Verdict {
     fn of(records: &[SlowPollRecord], budget: Duration) -> Verdict {
-        let mut groups: BTreeMap<(String, String, String), Offender> = BTreeMap::new();
+        let mut groups: BTreeMap<(String, Option<String>, String), Offender> = BTreeMap::new();
         for r in records
             .iter()
             .filter(|r| Duration::from_nanos(r.duration_ns) >= budget)
@@ -125,7 +129,9 @@ impl Verdict {
                     who,
                     location: r.location.clone(),
                     chain,
+                    spawned_at: r.fn_name.as_ref().and(r.spawned_at.clone()),
                     kind: r.kind.clone(),
+                    syscall: r.syscall.clone(),
                     count: 0,
                     longest: Duration::ZERO,
                 });
@@ -133,6 +139,7 @@ impl Verdict {
             if duration > g.longest {
                 g.longest = duration;
                 g.kind.clone_from(&r.kind);
+                g.syscall.clone_from(&r.syscall);
             }
         }
         let mut groups: Vec<Offender> = groups.into_values().collect();
@@ -146,17 +153,25 @@ impl Verdict {
 }
 
 /// `read_big_file at src/io.rs:29 [handler > read_big_file]: 2 times, longest 81.2ms (blocking)`,
-/// `a task spawned at src/server.rs:259: 1 time, longest 154.0ms (blocking)`.
+/// `Get::apply at src/cmd/get.rs:66 [Handler::run > Get::apply] in a task spawned at
+/// src/server.rs:259: 1 time, longest 154.0ms (blocking: clock_nanosleep)`, `a task spawned at
+/// src/server.rs:259: 1 time, longest 154.0ms (blocking)`.
 impl fmt::Display for Offender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = if self.who == "a task" {
-            "spawned at"
-        } else {
-            "at"
-        };
-        write!(f, "{} {at} {}", self.who, self.location)?;
+        f.write_str(&self.who)?;
+        if let Some(location) = &self.location {
+            let at = if self.who == "a task" {
+                "spawned at"
+            } else {
+                "at"
+            };
+            write!(f, " {at} {location}")?;
+        }
         if !self.chain.is_empty() {
             write!(f, " [{}]", self.chain)?;
+        }
+        if let Some(spawned_at) = &self.spawned_at {
+            write!(f, " in a task spawned at {spawned_at}")?;
         }
         write!(
             f,
@@ -165,8 +180,11 @@ impl fmt::Display for Offender {
             if self.count == 1 { "" } else { "s" },
             Dur(self.longest),
         )?;
-        if self.kind != "unknown" {
-            write!(f, " ({})", self.kind)?;
+        match (self.kind.as_str(), &self.syscall) {
+            ("unknown", None) => {}
+            ("unknown", Some(call)) => write!(f, " (in {call})")?,
+            (kind, Some(call)) => write!(f, " ({kind}: {call})")?,
+            (kind, None) => write!(f, " ({kind})")?,
         }
         Ok(())
     }
@@ -202,8 +220,8 @@ mod tests {
             fn_name: Some(name.to_owned()),
             task: None,
             spawned_at: None,
-            location: "src/a.rs:1".to_owned(),
-            created_at: "src/a.rs:9".to_owned(),
+            location: Some("src/a.rs:1".to_owned()),
+            created_at: Some("src/a.rs:9".to_owned()),
             chain: vec!["main".to_owned(), name.to_owned()],
             duration_ns: ms * 1_000_000,
             self_time_ns: ms * 1_000_000,
@@ -211,6 +229,9 @@ mod tests {
             kind: "cpu-bound".to_owned(),
             calls: 1,
             thread: "t".to_owned(),
+            syscall: None,
+            stack: None,
+            stack_method: None,
         }
     }
 
@@ -235,7 +256,7 @@ mod tests {
             fn_name: None,
             task: Some(id),
             spawned_at: Some("src/server.rs:259".to_owned()),
-            location: "src/server.rs:259".to_owned(),
+            location: Some("src/server.rs:259".to_owned()),
             chain: vec![format!("task {id}")],
             kind: kind.to_owned(),
             ..rec("unused", ms)
@@ -252,6 +273,38 @@ mod tests {
             v.to_string(),
             "pollwatch: 3 polls blocked the executor for 100.0ms or more:\n  \
              - a task spawned at src/server.rs:259: 3 times, longest 300.0ms (cpu-bound)"
+        );
+    }
+
+    #[test]
+    fn a_task_named_from_its_stack_reads_as_its_fn() {
+        let named = SlowPollRecord {
+            fn_name: Some("Get::apply".to_owned()),
+            task: Some(5),
+            spawned_at: Some("src/server.rs:259".to_owned()),
+            location: Some("src/cmd/get.rs:66".to_owned()),
+            chain: vec!["Handler::run".to_owned(), "Get::apply".to_owned()],
+            kind: "blocking".to_owned(),
+            syscall: Some("clock_nanosleep".to_owned()),
+            ..rec("unused", 154)
+        };
+        let untracked = SlowPollRecord {
+            fn_name: None,
+            task: None,
+            spawned_at: None,
+            location: None,
+            chain: Vec::new(),
+            kind: "blocking".to_owned(),
+            syscall: Some("futex".to_owned()),
+            ..rec("unused", 120)
+        };
+        let v = Verdict::of(&[named, untracked], Duration::from_millis(100));
+        assert_eq!(
+            v.to_string(),
+            "pollwatch: 2 polls blocked the executor for 100.0ms or more:\n  \
+             - Get::apply at src/cmd/get.rs:66 [Handler::run > Get::apply] in a task spawned at \
+             src/server.rs:259: 1 time, longest 154.0ms (blocking: clock_nanosleep)\n  \
+             - a task: 1 time, longest 120.0ms (blocking: futex)"
         );
     }
 }

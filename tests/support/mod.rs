@@ -207,9 +207,7 @@ pub fn rt() -> tokio::runtime::Runtime {
 #[cfg(feature = "tokio")]
 pub fn routed(builder: pollwatch::Builder, events: &Events) -> pollwatch::Builder {
     let events = events.clone();
-    builder.tokio(move |b| {
-        b.on_thread_start(move || std::mem::forget(route_to(&events)));
-    })
+    builder.on_thread_start(move || std::mem::forget(route_to(&events)))
 }
 
 /// A multi-thread runtime whose workers all record into `events`.

@@ -1,0 +1,284 @@
+//! The rendezvous of one stack read. Three threads meet here: the watchdog, which waits briefly
+//! for the stack of the stall it reports; the symbolizer, which delivers it (sometimes after
+//! the watchdog stopped waiting: a cold compilation unit takes tens of milliseconds); and the
+//! polled thread, whose poll may end first.
+//!
+//! Once the stack is known *and* the watchdog has decided whether it reported the stall (it
+//! does not when the poll ended while it read the stack: the slow-poll report then speaks),
+//! the rendezvous is *released*: the watchdog's follow-up runs, and a slow-poll report left
+//! here is made. An un-annotated task's slow-poll report is left here (off the user's thread)
+//! so that it, the test's verdict and the JSON report name the culprit from the stack and come
+//! after the stall report they refer to; an annotated fn's is made at once, in the caller's
+//! spans, and says whether the stall was reported by then.
+
+use std::sync::{Arc, Condvar, Mutex};
+#[cfg(any(feature = "tokio", all(feature = "stacks", target_os = "linux")))]
+use std::time::Duration;
+
+use crate::record::{Blocked, Route, SlowPoll};
+use crate::util::lock;
+
+/// What runs at the release: with the stack, and whether the stall was reported.
+pub(crate) type After = Box<dyn FnOnce(Option<Arc<Blocked>>, bool) + Send>;
+
+/// One stack read's rendezvous.
+#[derive(Default)]
+pub(crate) struct Pending {
+    state: Mutex<State>,
+    delivered: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// `Some` once the symbolizer is done (`Some(None)`: it could not name anything).
+    stack: Option<Option<Arc<Blocked>>>,
+    /// The watchdog's decision: the stall was reported (`true`) or not.
+    reported: Option<bool>,
+    after: Option<After>,
+    released: bool,
+    /// A slow-poll report waiting for the release, with where to make it.
+    parked: Option<(Box<SlowPoll>, Option<Route>)>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").finish_non_exhaustive()
+    }
+}
+
+/// Slow-poll reports parked now, in the whole process, for [`settle`].
+static PARKED: Mutex<usize> = Mutex::new(0);
+static UNPARKED: Condvar = Condvar::new();
+
+/// What the release makes: the follow-up, then the parked report.
+type Released = (
+    Option<After>,
+    Option<(Box<SlowPoll>, Option<Route>)>,
+    Release,
+);
+
+#[derive(Clone)]
+struct Release {
+    stack: Option<Arc<Blocked>>,
+    reported: bool,
+}
+
+impl Pending {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Pending::default())
+    }
+
+    /// The symbolizer's result (`None`: nothing could be named).
+    pub(crate) fn deliver(&self, stack: Option<Arc<Blocked>>) {
+        let released = {
+            let mut s = lock(&self.state);
+            if s.stack.is_some() {
+                return;
+            }
+            s.stack = Some(stack);
+            self.delivered.notify_all();
+            Self::take_release(&mut s)
+        };
+        Self::run(released);
+    }
+
+    #[cfg(all(feature = "stacks", target_os = "linux"))]
+    /// The watchdog waits up to `timeout` for the stack: `Some` if it came (`Some(None)`: it
+    /// names nothing).
+    pub(crate) fn wait(&self, timeout: Duration) -> Option<Option<Arc<Blocked>>> {
+        let s = lock(&self.state);
+        let (s, _) = self
+            .delivered
+            .wait_timeout_while(s, timeout, |s| s.stack.is_none())
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.stack.clone()
+    }
+
+    /// The stack, if delivered (without waiting).
+    pub(crate) fn try_stack(&self) -> Option<Option<Arc<Blocked>>> {
+        lock(&self.state).stack.clone()
+    }
+
+    /// The watchdog's decision: it reported the stall or not; `after` runs at the release.
+    pub(crate) fn decide(&self, reported: bool, after: After) {
+        let released = {
+            let mut s = lock(&self.state);
+            if s.reported.is_some() {
+                return;
+            }
+            s.reported = Some(reported);
+            s.after = Some(after);
+            Self::take_release(&mut s)
+        };
+        Self::run(released);
+    }
+
+    /// Whether the stall was reported, once the watchdog has decided.
+    pub(crate) fn reported(&self) -> Option<bool> {
+        lock(&self.state).reported
+    }
+
+    /// The polled thread leaves its slow-poll report until the release; it is handed back,
+    /// completed, if that already happened (then make it here). `None` also when it is no
+    /// report at all (the stack shows `block_in_place`).
+    pub(crate) fn park(&self, slow: Box<SlowPoll>, route: Option<Route>) -> Option<Box<SlowPoll>> {
+        let mut s = lock(&self.state);
+        if s.released {
+            let release = Release {
+                stack: s.stack.clone().flatten(),
+                reported: s.reported.unwrap_or(false),
+            };
+            drop(s);
+            return complete(slow, &release);
+        }
+        s.parked = Some((slow, route));
+        drop(s);
+        *lock(&PARKED) += 1;
+        None
+    }
+
+    /// The release, if both the stack and the decision are in (the lock is held).
+    fn take_release(s: &mut State) -> Option<Released> {
+        if s.released {
+            return None;
+        }
+        let (Some(stack), Some(reported)) = (s.stack.clone(), s.reported) else {
+            return None;
+        };
+        s.released = true;
+        Some((s.after.take(), s.parked.take(), Release { stack, reported }))
+    }
+
+    /// Makes what the release makes (the lock is not held: layers and callbacks run here).
+    fn run(released: Option<Released>) {
+        let Some((after, parked, release)) = released else {
+            return;
+        };
+        if let Some(after) = after {
+            after(release.stack.clone(), release.reported);
+        }
+        if let Some((slow, route)) = parked {
+            if let Some(slow) = complete(slow, &release) {
+                Route::run_or_here(route.as_ref(), move || {
+                    crate::dispatch::slow_poll(&slow, crate::config::debug_mode().is_strict());
+                });
+            }
+            let mut parked = lock(&PARKED);
+            *parked = parked.saturating_sub(1);
+            UNPARKED.notify_all();
+        }
+    }
+}
+
+impl Drop for Pending {
+    /// Never loses a parked report (a watchdog stopped before deciding, a symbolizer gone).
+    fn drop(&mut self) {
+        let s = self
+            .state
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if s.stack.is_none() {
+            s.stack = Some(None);
+        }
+        if s.reported.is_none() {
+            s.reported = Some(false);
+        }
+        let released = Self::take_release(s);
+        Self::run(released);
+    }
+}
+
+/// A parked report completed at the release: its stack, and whether the stall it refers to
+/// was reported; `None` if it is no report (blocking inside `block_in_place`).
+fn complete(mut slow: Box<SlowPoll>, release: &Release) -> Option<Box<SlowPoll>> {
+    if release.stack.as_ref().is_some_and(|b| b.in_block_in_place) {
+        return None;
+    }
+    if slow.stack.is_none() {
+        slow.stack.clone_from(&release.stack);
+    }
+    slow.stalled = release.reported;
+    Some(slow)
+}
+
+/// Waits (at most `timeout`) until no slow-poll report is parked: a test's reports are made
+/// before its verdict, a run's before it exits.
+#[cfg(feature = "tokio")]
+pub(crate) fn settle(timeout: Duration) {
+    let parked = lock(&PARKED);
+    let _ = UNPARKED
+        .wait_timeout_while(parked, timeout, |n| *n > 0)
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Chain, Kind, StackMethod, Who};
+    use std::time::Duration;
+
+    fn slow() -> Box<SlowPoll> {
+        Box::new(SlowPoll {
+            culprit: Who::Untracked,
+            task: None,
+            calls: 1,
+            created_at: None,
+            poll: 0,
+            chain: Chain::default(),
+            blocked: Duration::from_millis(150),
+            self_time: Duration::from_millis(150),
+            threshold: Duration::from_millis(100),
+            kind: Kind::Blocking,
+            stalled: true,
+            stack: None,
+            thread: None,
+        })
+    }
+
+    fn blocked(in_block_in_place: bool) -> Arc<Blocked> {
+        Arc::new(Blocked {
+            syscall: Some("futex".into()),
+            frames: vec![],
+            culprit: None,
+            chain: vec![],
+            method: StackMethod::Unwound,
+            in_block_in_place,
+            in_task_poll: true,
+        })
+    }
+
+    #[test]
+    fn a_report_after_the_release_comes_back_completed() {
+        let p = Pending::new();
+        p.deliver(Some(blocked(false)));
+        p.decide(false, Box::new(|_, _| {}));
+        let back = p.park(slow(), None).expect("made by its own thread");
+        assert!(back.stack.is_some());
+        assert!(!back.stalled, "the stall was not reported");
+    }
+
+    #[test]
+    fn the_release_needs_the_stack_and_the_decision_and_runs_once() {
+        let p = Pending::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        assert!(p.try_stack().is_none());
+        p.decide(
+            true,
+            Box::new(move |b, reported| tx.send((b.is_some(), reported)).unwrap()),
+        );
+        assert!(rx.try_recv().is_err(), "no stack yet");
+        p.deliver(Some(blocked(false)));
+        p.deliver(None);
+        assert_eq!(rx.recv().unwrap(), (true, true));
+        assert!(rx.try_recv().is_err());
+        assert_eq!(p.reported(), Some(true));
+    }
+
+    #[test]
+    fn block_in_place_is_no_report() {
+        let p = Pending::new();
+        p.deliver(Some(blocked(true)));
+        p.decide(false, Box::new(|_, _| {}));
+        assert!(p.park(slow(), None).is_none());
+    }
+}

@@ -1,0 +1,354 @@
+//! The native stack of a stalled thread, read without interrupting it, and the culprit named
+//! from it: the user's fn and line, and the async chain above it.
+//!
+//! Signal-based capture (interrupt the worker, unwind in the handler) is what profilers do, but
+//! it changes what the program does: `poll`, `epoll_wait`, `nanosleep`, timed futex waits and
+//! others return `EINTR` even with `SA_RESTART`, and code that does not retry breaks. pollwatch
+//! sends no signal:
+//!
+//! - a thread blocked in a system call has a frozen stack, read from outside (`capture.rs`);
+//! - a CPU-bound thread is sampled by a perf event on that one thread (`perf.rs`);
+//! - either is unwound from its registers with the modules' call-frame information
+//!   (`unwind.rs`; a scan for return addresses where that fails), on the watchdog thread;
+//! - and symbolized on a thread of its own (`symbolize.rs`), warmed up when it starts, so the
+//!   stall report waits for it only briefly (and gets a follow-up if it takes longer).
+//!
+//! | file | holds |
+//! |---|---|
+//! | `memory.rs` | `/proc/self/maps`, `process_vm_readv`, a stack copy |
+//! | `capture.rs` | a thread frozen in a system call; the scan fallback |
+//! | `perf.rs` | one sample of a running thread |
+//! | `unwind.rs` | framehop over this process's modules |
+//! | `symbolize.rs` | names, lines, the culprit and the chain |
+
+mod capture;
+mod memory;
+mod perf;
+mod symbolize;
+mod unwind;
+
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::pending::Pending;
+use crate::record::{Blocked, Kind, StackMethod};
+use crate::util::lock;
+
+/// How long the watchdog waits, at once, for a stack to be symbolized. Warm, symbolizing takes
+/// a millisecond or two. Cold (the first address in a compilation unit: parsing its debug
+/// information), tens of milliseconds, and a first look at the binary a few hundred in a debug
+/// build (which is why the symbolizer warms up as soon as the watchdog starts). Past this wait
+/// the watchdog goes on with other threads: an annotated fn's stall is reported without the
+/// stack (it follows), an un-annotated task's report waits, over the next ticks, up to
+/// [`WAIT_UNNAMED`]: only the stack names it.
+pub(crate) const WAIT_READY: Duration = Duration::from_millis(30);
+pub(crate) const WAIT_UNNAMED: Duration = Duration::from_millis(400);
+
+/// How often a longer wait checks whether it is still worth it.
+const WAIT_SLICE: Duration = Duration::from_millis(10);
+
+/// Whether the symbolizer has warmed up, for [`wait_warm`].
+static WARM: Mutex<bool> = Mutex::new(false);
+static WARMED: Condvar = Condvar::new();
+
+/// Waits (at most `timeout`) until the symbolizer has warmed up; `true` if it has. A
+/// `#[pollwatch::test]` waits before its body runs, so that even a stall in its first
+/// milliseconds is reported with its stack.
+pub(crate) fn wait_warm(timeout: Duration) -> bool {
+    let warm = lock(&WARM);
+    let (warm, _) = WARMED
+        .wait_timeout_while(warm, timeout, |warm| !*warm)
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *warm
+}
+
+/// What reading a thread's stack gave.
+pub(crate) enum Read {
+    /// Read and symbolized in time.
+    Ready(Arc<Blocked>),
+    /// Read; the symbolizer hands it to `late` when done.
+    Later,
+    /// Nothing to read (the thread runs and cannot be sampled, or is gone).
+    Nothing,
+}
+
+/// A request to the symbolizer: lookup addresses, the syscall, how they were found, and the
+/// rendezvous to deliver to (on drop, unanswered, it delivers nothing: no waiter is left
+/// hanging).
+struct Request {
+    lookups: Vec<u64>,
+    syscall: Option<String>,
+    method: StackMethod,
+    pending: Delivery,
+}
+
+struct Delivery(Arc<Pending>);
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        self.0.deliver(None);
+    }
+}
+
+/// The stack reader: the unwinder (on the watchdog thread) and the symbolizer thread.
+pub(crate) struct Stacks {
+    symbolizer: Option<(Sender<Request>, JoinHandle<()>)>,
+    /// Built on first use (it copies every module's unwind sections once).
+    unwinding: Option<unwind::Unwinding>,
+    /// perf events were refused here: CPU-bound stalls get no stack (said once).
+    perf_denied: bool,
+}
+
+impl Stacks {
+    /// Starts the symbolizer thread and warms it up (`Stacks` that read nothing if it cannot
+    /// start).
+    pub(crate) fn start() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Request>();
+        let handle = std::thread::Builder::new()
+            .name("pollwatch-syms".into())
+            .spawn(move || symbolizer(&rx))
+            .ok();
+        Stacks {
+            symbolizer: handle.map(|h| (tx, h)),
+            // Copies every module's unwind sections: done now, not in the first stall's report.
+            unwinding: Some(unwind::Unwinding::new()),
+            perf_denied: false,
+        }
+    }
+
+    /// Reads what thread `tid` is doing (a system call it is blocked in, or, `kind` being
+    /// CPU-bound or mixed, a sample of it running) and names the culprit, waiting for the
+    /// symbolizer up to `wait` while `worth_it()` holds. The result is delivered to `pending`
+    /// (nothing, if nothing could be read), also when it comes after the wait
+    /// ([`Read::Later`]).
+    pub(crate) fn read(
+        &mut self,
+        tid: i64,
+        kind: Kind,
+        pending: &Arc<Pending>,
+        (wait, worth_it): (Duration, &dyn Fn() -> bool),
+    ) -> Read {
+        match self.lookups(tid, kind) {
+            Some(lookups) => self.symbolize(lookups, pending, wait, worth_it),
+            None => {
+                pending.deliver(None);
+                Read::Nothing
+            }
+        }
+    }
+
+    /// The thread's frames, as lookup addresses, with its syscall and how they were found.
+    fn lookups(&mut self, tid: i64, kind: Kind) -> Option<(Vec<u64>, Option<String>, StackMethod)> {
+        if tid <= 0 {
+            return None;
+        }
+        let maps = memory::Maps::read()?;
+        let unwinding = self.unwinding.get_or_insert_with(unwind::Unwinding::new);
+        let (lookups, syscall, method) = match capture::read_frozen(tid, &maps) {
+            Some(frozen) => {
+                let syscall = symbolize::syscall_name(frozen.syscall);
+                match unwinding.unwind(frozen.pc, None, &frozen.stack) {
+                    Some(frames) if frames.len() >= 3 => {
+                        (frames, Some(syscall), StackMethod::Unwound)
+                    }
+                    _ => (
+                        capture::scan(frozen.pc, &frozen.stack, &maps),
+                        Some(syscall),
+                        StackMethod::Scanned,
+                    ),
+                }
+            }
+            None if kind != Kind::Blocking && !self.perf_denied => match perf::sample(tid) {
+                Ok(sample) => {
+                    let frames = unwinding.unwind(sample.ip, Some(sample.bp), &sample.stack)?;
+                    (frames, None, StackMethod::Unwound)
+                }
+                Err(perf::SampleError::Denied(e)) => {
+                    self.perf_refused(&e);
+                    return None;
+                }
+                Err(perf::SampleError::NoSample) => return None,
+            },
+            None => return None,
+        };
+        Some((lookups, syscall, method))
+    }
+
+    /// perf events are refused here: CPU-bound stalls get no stack; said once per process.
+    /// Returns whether it was said now.
+    fn perf_refused(&mut self, e: &std::io::Error) -> bool {
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        self.perf_denied = true;
+        if SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        crate::dispatch::notice(format_args!(
+            "pollwatch: CPU-bound stalls are reported without a native stack: this system does \
+             not let a process sample its own threads with perf events ({e}); it needs \
+             /proc/sys/kernel/perf_event_paranoid at 2 or lower, and in a container \
+             perf_event_open allowed by its seccomp profile"
+        ));
+        true
+    }
+
+    fn symbolize(
+        &self,
+        (lookups, syscall, method): (Vec<u64>, Option<String>, StackMethod),
+        pending: &Arc<Pending>,
+        wait: Duration,
+        worth_it: &dyn Fn() -> bool,
+    ) -> Read {
+        let Some((tx, _)) = self.symbolizer.as_ref() else {
+            pending.deliver(None);
+            return Read::Nothing;
+        };
+        let request = Request {
+            lookups,
+            syscall,
+            method,
+            pending: Delivery(pending.clone()),
+        };
+        // Unsent, the request's drop delivers nothing.
+        if tx.send(request).is_err() {
+            return Read::Nothing;
+        }
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let slice = deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .min(WAIT_SLICE);
+            match pending.wait(slice) {
+                Some(Some(b)) => return Read::Ready(b),
+                Some(None) => return Read::Nothing,
+                None if slice < WAIT_SLICE || !worth_it() => return Read::Later,
+                None => {}
+            }
+        }
+    }
+
+    /// Stops the symbolizer after the stacks already handed over.
+    pub(crate) fn stop(self) {
+        if let Some((tx, handle)) = self.symbolizer {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The symbolizer thread: warms up, then symbolizes what the watchdog sends until it stops.
+fn symbolizer(rx: &Receiver<Request>) {
+    let _ = std::panic::catch_unwind(warm_up);
+    *lock(&WARM) = true;
+    WARMED.notify_all();
+    for request in rx {
+        // A panic (in a layer reached through a late report) must not end the thread; the
+        // request's delivery then says "nothing".
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let frames = symbolize::symbolize(&request.lookups);
+            let blocked = symbolize::describe(frames, request.syscall.clone(), request.method);
+            request.pending.0.deliver(Some(Arc::new(blocked)));
+        }));
+    }
+}
+
+/// Parses the debug information a stall's stack needs (this binary's, the C library's, the
+/// runtime's) before the first stall, by symbolizing this thread's own stack: the first report
+/// then does not wait for it.
+fn warm_up() {
+    backtrace::trace(|frame| {
+        backtrace::resolve_frame(frame, |_| {});
+        true
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn sleeping_here() {
+        std::thread::sleep(Duration::from_millis(600));
+        std::hint::black_box(());
+    }
+
+    #[test]
+    fn a_sleeping_thread_is_unwound_to_its_caller() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sleeper = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(i64::from(unsafe { libc::gettid() })).unwrap();
+            sleeping_here();
+        });
+        let tid = rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let mut stacks = Stacks::start();
+        let mut read =
+            || match stacks.read(tid, Kind::Blocking, &Pending::new(), (WAIT_READY, &|| true)) {
+                Read::Ready(b) => Some(b),
+                Read::Later | Read::Nothing => None,
+            };
+        let blocked = read()
+            .or_else(|| {
+                // A cold symbolizer on a loaded machine: ask again, warm now.
+                std::thread::sleep(Duration::from_millis(200));
+                read()
+            })
+            .expect("the thread is in a system call");
+        sleeper.join().unwrap();
+        stacks.stop();
+        assert!(
+            blocked.syscall.as_deref().unwrap().contains("sleep"),
+            "{blocked:?}"
+        );
+        assert!(
+            blocked.frames.iter().any(|f| f.contains("sleeping_here")),
+            "{blocked:?}"
+        );
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(blocked.method, StackMethod::Unwound, "{blocked:?}");
+        // This test is pollwatch's own code, never a culprit: `tests/native_stack.rs` checks
+        // culprits in code of the user's.
+        let frame = blocked
+            .frames
+            .iter()
+            .find(|f| f.contains("sleeping_here"))
+            .expect("the caller's frame");
+        assert!(frame.contains("src/detect/stacks/mod.rs:"), "{blocked:?}");
+    }
+
+    #[test]
+    fn a_running_thread_has_no_frozen_stack() {
+        let maps = memory::Maps::read().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spinner = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                // SAFETY: gettid has no preconditions.
+                tx.send(i64::from(unsafe { libc::gettid() })).unwrap();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let tid = rx.recv().unwrap();
+        // On a CPU (or waiting for one), not in a system call: nothing frozen to read.
+        assert!(capture::read_frozen(tid, &maps).is_none());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        spinner.join().unwrap();
+        assert!(capture::read_frozen(-5, &maps).is_none());
+    }
+
+    #[test]
+    fn refused_perf_events_are_said_once_and_not_tried_again() {
+        let mut stacks = Stacks::start();
+        let denied = std::io::Error::from_raw_os_error(libc::EACCES);
+        let first = stacks.perf_refused(&denied);
+        let again = stacks.perf_refused(&denied);
+        assert!(stacks.perf_denied);
+        assert!(first && !again, "one line per process");
+        stacks.stop();
+    }
+}

@@ -1,0 +1,612 @@
+//! From code addresses to what a person reads: function names and source lines (inlined frames
+//! included: an `async fn` body is inlined into its task's poll), the user's own frames picked
+//! out, and the culprit and async chain named from them (`Handler::run > Get::apply`).
+
+use std::fmt::Write as _;
+
+use crate::record::{Blocked, StackFrame, StackMethod};
+
+/// Frames kept in a stall's stack block.
+const MAX_FRAMES: usize = 24;
+
+/// One symbolized frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Sym {
+    /// Demangled, without the hash.
+    pub(super) name: String,
+    /// Relative to the working directory when under it.
+    pub(super) file: Option<String>,
+    pub(super) line: Option<u32>,
+}
+
+impl Sym {
+    fn display(&self) -> String {
+        let mut s = self.name.clone();
+        if let (Some(file), Some(line)) = (&self.file, self.line) {
+            let _ = write!(s, " ({}:{line})", short_path(file));
+        }
+        s
+    }
+
+    fn location(&self) -> Option<String> {
+        Some(format!("{}:{}", self.file.as_ref()?, self.line?))
+    }
+}
+
+/// Resolves lookup addresses (already pointing inside the call instruction for return
+/// addresses), innermost first; an address may give several frames (inlined calls, innermost
+/// first).
+pub(super) fn symbolize(lookups: &[u64]) -> Vec<Sym> {
+    let cwd = std::env::current_dir().ok();
+    let mut frames: Vec<Sym> = Vec::new();
+    for &addr in lookups {
+        let Ok(addr) = usize::try_from(addr) else {
+            continue;
+        };
+        let before = frames.len();
+        backtrace::resolve(addr as *mut std::ffi::c_void, |sym| {
+            let Some(name) = sym.name() else { return };
+            let file = sym.filename().map(|f| {
+                cwd.as_deref()
+                    .and_then(|cwd| f.strip_prefix(cwd).ok())
+                    .unwrap_or(f)
+                    .display()
+                    .to_string()
+            });
+            frames.push(Sym {
+                name: format!("{name:#}"),
+                file,
+                line: sym.lineno(),
+            });
+        });
+        if frames.len() == before {
+            frames.push(Sym {
+                name: format!("{addr:#x}"),
+                file: None,
+                line: None,
+            });
+        }
+    }
+    frames.dedup();
+    frames
+}
+
+/// A dependency's or the toolchain's source path, from where it is readable:
+/// `…/.cargo/registry/src/index.crates.io-…/tokio-1.54.1/src/x.rs` → `tokio-1.54.1/src/x.rs`,
+/// `/rustc/<hash>/library/std/src/x.rs` → `library/std/src/x.rs`.
+fn short_path(file: &str) -> &str {
+    if let Some(i) = file.find("/.cargo/registry/src/") {
+        let rest = &file[i + "/.cargo/registry/src/".len()..];
+        return rest
+            .split_once('/')
+            .map_or(rest, |(_, crate_path)| crate_path);
+    }
+    if let Some(rest) = file.strip_prefix("/rustc/") {
+        return rest.split_once('/').map_or(rest, |(_, path)| path);
+    }
+    file
+}
+
+/// Crates and libraries whose frames are never the culprit: the toolchain, the runtime, the
+/// instrumentation, the C library.
+const NOT_USER: &[&str] = &[
+    "std::",
+    "core::",
+    "alloc::",
+    "tokio::",
+    "futures",
+    "tracing",
+    "pollwatch::",
+    "backtrace::",
+    "parking_lot",
+    "mio::",
+    "__",
+    "_start",
+    "start_thread",
+    "clone",
+    "syscall",
+    "0x",
+];
+
+/// Without line information a frame's file is unknown; these widely used crates are then
+/// known not to be the user's own (a frame of another dependency may be taken for the user's:
+/// build with `debug = "line-tables-only"` for exact lines and exact attribution).
+const DEPENDENCIES: &[&str] = &[
+    "hyper",
+    "h2::",
+    "http::",
+    "http_body",
+    "tower",
+    "axum",
+    "tonic",
+    "bytes::",
+    "reqwest",
+    "rustls",
+    "ring::",
+    "serde",
+    "regex",
+    "hashbrown",
+    "crossbeam",
+    "rayon",
+    "libc::",
+    "once_cell",
+    "lock_api",
+    "dashmap",
+    "sqlx",
+    "redis::",
+    "prost",
+    "quanta",
+    "console_",
+];
+
+/// Whether a frame is the user's own code: a Rust source file under the working directory (a
+/// dependency's or the toolchain's is absolute), or, without line information (a release
+/// build without debug info), a Rust path outside the runtime's and common crates.
+fn is_user(sym: &Sym) -> bool {
+    let name = sym.name.trim_start_matches('<');
+    if NOT_USER.iter().any(|p| name.starts_with(p)) {
+        return false;
+    }
+    match &sym.file {
+        Some(file) => {
+            file.ends_with(".rs")
+                && !(file.starts_with('/')
+                    || file.starts_with("./")
+                    || file.starts_with("library/")
+                    || file.contains("/rustc/")
+                    || file.contains(".cargo/registry")
+                    || file.contains(".cargo/git"))
+        }
+        None => name.contains("::") && !DEPENDENCIES.iter().any(|p| name.starts_with(p)),
+    }
+}
+
+/// Where a task's (or a `block_on`'s root future's) poll begins: frames further out are the
+/// runtime's and the thread's, never part of the async chain.
+fn is_poll_boundary(sym: &Sym) -> bool {
+    let name = sym.name.trim_start_matches('<');
+    [
+        "tokio::runtime::task::",
+        "tokio::runtime::scheduler::",
+        "tokio::runtime::park::",
+        "tokio::runtime::blocking::",
+        "tokio::runtime::runtime::Runtime::block_on",
+        "futures_executor::",
+        "std::rt::lang_start",
+        "std::thread::lifecycle::",
+        "std::sys::backtrace::__rust_begin_short_backtrace",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+        && !name.contains("block_in_place")
+}
+
+/// An `async fn` body or an async block: its frame is the coroutine's `{{closure}}`
+/// (`{async_fn#0}`, `{async_block#0}` in v0 mangling).
+fn is_async_body(sym: &Sym) -> bool {
+    sym.name.contains("{{closure}}") || sym.name.contains("{async")
+}
+
+/// `mini_redis::cmd::get::Get::apply::{{closure}}` → `Get::apply`; `<T as Trait>::m` → `T::m`;
+/// `app::server::run::{{closure}}` → `run`: the fn, with its type when it is a method
+/// (UpperCamelCase, as Rust's naming lints keep types).
+pub(super) fn short_name(full: &str) -> String {
+    let mut name = full.trim().to_owned();
+    if name.starts_with('<') {
+        // `<X as Trait>::m` → `X::m`.
+        let mut depth = 0;
+        let end = name.char_indices().find_map(|(i, c)| {
+            match c {
+                '<' => depth += 1,
+                '>' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+            None
+        });
+        if let Some(end) = end {
+            let inner = &name[1..end];
+            let inner = inner.split(" as ").next().unwrap_or(inner);
+            name = format!("{inner}{}", &name[end + 1..]);
+        }
+    }
+    let mut plain = String::new();
+    let mut depth = 0usize;
+    for c in name.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let segments: Vec<&str> = plain
+        .split("::")
+        .map(|s| s.split('{').next().unwrap_or("").trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let name = match segments.as_slice() {
+        [.., owner, f] if owner.starts_with(|c: char| c.is_uppercase()) => {
+            format!("{owner}::{f}")
+        }
+        [.., f] => (*f).to_owned(),
+        [] => full.to_owned(),
+    };
+    // The body of `#[pollwatch::main]` / `#[pollwatch::test]` is its inner fn.
+    match name.as_str() {
+        "__pollwatch_main" => "main".to_owned(),
+        _ => name,
+    }
+}
+
+/// Whether Tokio's `block_in_place` is on the stack: the thread handed its worker over, so
+/// blocking here is what `block_in_place` is for.
+fn in_block_in_place(frames: &[Sym]) -> bool {
+    frames
+        .iter()
+        .any(|f| f.name.starts_with("tokio::") && f.name.contains("block_in_place"))
+}
+
+/// Whether the stack is a Tokio worker polling a task whose own code blocks: walking outward
+/// from the system call, the first frame outside the toolchain is not the runtime's (its
+/// park, its driver, its blocking pool's wait), and a scheduler frame comes before any of the
+/// blocking pool's (a `spawn_blocking` job runs on a pool thread, where blocking is allowed;
+/// a multi-thread worker also runs on one, below its scheduler frames).
+fn in_task_poll(frames: &[Sym]) -> bool {
+    let mut own_code = false;
+    for f in frames {
+        let name = f.name.trim_start_matches('<');
+        if name.starts_with("tokio::runtime::scheduler::") {
+            return own_code;
+        }
+        if name.starts_with("tokio::runtime::blocking::") {
+            return false;
+        }
+        if name.starts_with("tokio::runtime::") {
+            if !own_code {
+                return false;
+            }
+        } else if !is_toolchain(name) {
+            own_code = true;
+        }
+    }
+    false
+}
+
+/// The standard library, the C library, the runtime's I/O driver (mio), or an address with no
+/// name.
+fn is_toolchain(name: &str) -> bool {
+    [
+        "std::",
+        "core::",
+        "alloc::",
+        "mio::",
+        "0x",
+        "__",
+        "syscall",
+        "clone",
+        "start_thread",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+        || !name.contains("::")
+}
+
+/// The frames a report shows: up to where the runtime polled the task (its own frames and the
+/// thread's further out say nothing), at most `MAX_FRAMES`.
+fn stack_block(frames: &[Sym]) -> Vec<String> {
+    let end = frames
+        .iter()
+        .position(is_poll_boundary)
+        .map_or(frames.len(), |i| i + 1);
+    frames[..end]
+        .iter()
+        .take(MAX_FRAMES)
+        .map(Sym::display)
+        .collect()
+}
+
+/// What a person reads about a stack: the frames, the culprit (the innermost frame of the
+/// user's code: the line that blocks) and the async chain: the user's async fns between the
+/// task's poll and the culprit, outermost first, ending with the culprit's fn.
+pub(super) fn describe(frames: Vec<Sym>, syscall: Option<String>, method: StackMethod) -> Blocked {
+    let in_poll = frames
+        .iter()
+        .position(is_poll_boundary)
+        .map_or(&frames[..], |end| &frames[..end]);
+    let user: Vec<&Sym> = in_poll.iter().filter(|f| is_user(f)).collect();
+    let culprit = user.first().map(|f| StackFrame {
+        name: short_name(&f.name),
+        location: f.location(),
+    });
+    let mut chain: Vec<String> = Vec::new();
+    for (i, f) in user.iter().enumerate().rev() {
+        if i != 0 && !is_async_body(f) {
+            continue;
+        }
+        let name = short_name(&f.name);
+        if chain.last() != Some(&name) {
+            chain.push(name);
+        }
+    }
+    Blocked {
+        syscall,
+        in_block_in_place: in_block_in_place(&frames),
+        in_task_poll: in_task_poll(&frames),
+        frames: stack_block(&frames),
+        culprit,
+        chain,
+        method,
+    }
+}
+
+/// The name of system call `nr` on this architecture.
+pub(super) fn syscall_name(nr: i64) -> String {
+    #[cfg(target_arch = "x86_64")]
+    const NAMES: &[(i64, &str)] = &[
+        (0, "read"),
+        (1, "write"),
+        (7, "poll"),
+        (17, "pread64"),
+        (18, "pwrite64"),
+        (23, "select"),
+        (35, "nanosleep"),
+        (42, "connect"),
+        (43, "accept"),
+        (45, "recvfrom"),
+        (47, "recvmsg"),
+        (61, "wait4"),
+        (74, "fsync"),
+        (202, "futex"),
+        (230, "clock_nanosleep"),
+        (232, "epoll_wait"),
+        (257, "openat"),
+        (270, "pselect6"),
+        (271, "ppoll"),
+        (281, "epoll_pwait"),
+        (288, "accept4"),
+    ];
+    #[cfg(target_arch = "aarch64")]
+    const NAMES: &[(i64, &str)] = &[
+        (22, "epoll_pwait"),
+        (56, "openat"),
+        (63, "read"),
+        (64, "write"),
+        (67, "pread64"),
+        (68, "pwrite64"),
+        (72, "pselect6"),
+        (73, "ppoll"),
+        (82, "fsync"),
+        (98, "futex"),
+        (101, "nanosleep"),
+        (115, "clock_nanosleep"),
+        (202, "accept"),
+        (203, "connect"),
+        (207, "recvfrom"),
+        (212, "recvmsg"),
+        (242, "accept4"),
+        (260, "wait4"),
+    ];
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const NAMES: &[(i64, &str)] = &[];
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == nr)
+        .map_or_else(|| format!("syscall {nr}"), |(_, name)| (*name).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_like_the_code() {
+        let cases = [
+            (
+                "mini_redis::cmd::get::Get::apply::{{closure}}",
+                "Get::apply",
+            ),
+            (
+                "mini_redis::server::Handler::run::{{closure}}::{{closure}}",
+                "Handler::run",
+            ),
+            ("mini_redis::server::run::{{closure}}", "run"),
+            (
+                "<mini_redis::server::Listener as core::ops::drop::Drop>::drop",
+                "Listener::drop",
+            ),
+            ("app::Db<K, V>::get", "Db::get"),
+            ("app::run_handler::{async_fn#0}", "run_handler"),
+            ("tests::a_test::__pollwatch_main::{{closure}}", "main"),
+        ];
+        for (full, short) in cases {
+            assert_eq!(short_name(full), short, "{full}");
+        }
+    }
+
+    fn sym(name: &str, file: Option<&str>) -> Sym {
+        Sym {
+            name: name.to_owned(),
+            file: file.map(str::to_owned),
+            line: file.map(|_| 7),
+        }
+    }
+
+    #[test]
+    fn the_culprit_is_the_innermost_user_frame_and_the_chain_reads_outward_in() {
+        let frames = vec![
+            sym("__GI___clock_nanosleep", Some("./time/clock_nanosleep.c")),
+            sym(
+                "std::thread::sleep",
+                Some("/rustc/abc/library/std/src/thread/mod.rs"),
+            ),
+            sym(
+                "app::cmd::get::Get::apply::{{closure}}",
+                Some("src/cmd/get.rs"),
+            ),
+            sym(
+                "<pollwatch::timed::Timed<F> as core::future::future::Future>::poll",
+                Some("src/timed.rs"),
+            ),
+            sym(
+                "app::server::Handler::run::{{closure}}",
+                Some("src/server.rs"),
+            ),
+            sym(
+                "app::server::Handler::run::{{closure}}",
+                Some("src/server.rs"),
+            ),
+            sym(
+                "tokio::runtime::task::core::Core<T,S>::poll",
+                Some("/home/u/.cargo/registry/src/tokio-1.54.1/src/runtime/task/core.rs"),
+            ),
+        ];
+        let b = describe(frames, Some("clock_nanosleep".into()), StackMethod::Unwound);
+        let culprit = b.culprit.unwrap();
+        assert_eq!(culprit.name, "Get::apply");
+        assert_eq!(culprit.location.as_deref(), Some("src/cmd/get.rs:7"));
+        assert_eq!(b.chain, ["Handler::run", "Get::apply"]);
+        assert!(!b.in_block_in_place);
+    }
+
+    #[test]
+    fn without_line_information_the_fn_is_still_named() {
+        let frames = vec![
+            sym("std::thread::sleep", None),
+            sym("app::Store::flush::{{closure}}", None),
+            sym("tokio::runtime::task::harness::poll_future", None),
+        ];
+        let b = describe(frames, None, StackMethod::Unwound);
+        assert_eq!(b.culprit.unwrap().name, "Store::flush");
+    }
+
+    #[test]
+    fn block_in_place_is_recognized() {
+        let frames = vec![
+            sym("std::thread::sleep", None),
+            sym(
+                "tokio::runtime::scheduler::multi_thread::worker::block_in_place",
+                None,
+            ),
+        ];
+        assert!(describe(frames, None, StackMethod::Unwound).in_block_in_place);
+    }
+
+    #[test]
+    fn the_chain_is_the_async_fns_inside_the_poll_and_the_leaf() {
+        let frames = vec![
+            sym(
+                "std::thread::sleep",
+                Some("/rustc/abc/library/std/src/thread/mod.rs"),
+            ),
+            sym("app::db::read_row", Some("src/db.rs")),
+            sym("app::db::parse", Some("src/db.rs")),
+            sym("app::cmd::Get::apply::{{closure}}", Some("src/cmd.rs")),
+            sym(
+                "app::main::__pollwatch_main::{{closure}}",
+                Some("src/main.rs"),
+            ),
+            sym(
+                "tokio::runtime::scheduler::current_thread::CoreGuard::block_on",
+                Some(
+                    "/home/u/.cargo/registry/src/tokio-1.54.1/src/runtime/scheduler/current_thread/mod.rs",
+                ),
+            ),
+            sym("app::main", Some("src/main.rs")),
+        ];
+        let b = describe(frames, Some("clock_nanosleep".into()), StackMethod::Unwound);
+        assert_eq!(b.culprit.unwrap().name, "read_row");
+        // `parse` is a sync fn in between; `app::main` (outside the poll) is the thread's.
+        assert_eq!(b.chain, ["main", "Get::apply", "read_row"]);
+    }
+
+    #[test]
+    fn a_worker_polling_a_task_is_told_from_the_runtime_and_the_blocking_pool() {
+        let registry = Some("/home/u/.cargo/registry/src/tokio/src/lib.rs");
+        let task_poll = vec![
+            sym("__futex_abstimed_wait_common", None),
+            sym("std::sys::sync::mutex::futex::Mutex::lock_contended", None),
+            sym("app::handler::{{closure}}", Some("src/main.rs")),
+            sym("tokio::runtime::task::core::Core<T,S>::poll", registry),
+            sym(
+                "tokio::runtime::scheduler::multi_thread::worker::Context::run_task",
+                registry,
+            ),
+            sym("tokio::runtime::blocking::pool::Inner::run", registry),
+        ];
+        assert!(describe(task_poll, None, StackMethod::Unwound).blocks_a_worker());
+        let blocking_job = vec![
+            sym("std::thread::sleep", None),
+            sym("app::job::{{closure}}", Some("src/main.rs")),
+            sym(
+                "<tokio::runtime::blocking::task::BlockingTask<T> as core::future::future::Future>::poll",
+                registry,
+            ),
+            sym("tokio::runtime::task::core::Core<T,S>::poll", registry),
+            sym("tokio::runtime::blocking::pool::Inner::run", registry),
+        ];
+        assert!(!describe(blocking_job, None, StackMethod::Unwound).blocks_a_worker());
+        let parked = vec![
+            sym("epoll_wait", None),
+            sym("mio::poll::Poll::poll", None),
+            sym("tokio::runtime::io::driver::Driver::turn", registry),
+            sym(
+                "tokio::runtime::scheduler::multi_thread::park::Parker::park",
+                registry,
+            ),
+        ];
+        assert!(!describe(parked, None, StackMethod::Unwound).blocks_a_worker());
+        let in_place = vec![
+            sym("std::thread::sleep", None),
+            sym(
+                "app::handler::{{closure}}::{{closure}}",
+                Some("src/main.rs"),
+            ),
+            sym(
+                "tokio::runtime::scheduler::multi_thread::worker::block_in_place",
+                registry,
+            ),
+            sym("app::handler::{{closure}}", Some("src/main.rs")),
+            sym("tokio::runtime::task::core::Core<T,S>::poll", registry),
+            sym(
+                "tokio::runtime::scheduler::multi_thread::worker::Context::run_task",
+                registry,
+            ),
+        ];
+        let b = describe(in_place, None, StackMethod::Unwound);
+        assert!(b.in_block_in_place && !b.blocks_a_worker());
+    }
+
+    #[test]
+    fn without_line_information_common_dependencies_are_not_the_culprit() {
+        let frames = vec![
+            sym("std::net::tcp::TcpStream::connect", None),
+            sym("hyper::client::connect::dns::resolve", None),
+            sym("app::fetch::{{closure}}", None),
+            sym("tokio::runtime::task::harness::poll_future", None),
+        ];
+        let b = describe(frames, None, StackMethod::Unwound);
+        assert_eq!(b.culprit.unwrap().name, "fetch");
+    }
+
+    #[test]
+    fn paths_of_dependencies_and_the_toolchain_are_shortened() {
+        assert_eq!(
+            short_path(
+                "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1/src/runtime/task/core.rs"
+            ),
+            "tokio-1.54.1/src/runtime/task/core.rs"
+        );
+        assert_eq!(
+            short_path(
+                "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/std/src/thread/functions.rs"
+            ),
+            "library/std/src/thread/functions.rs"
+        );
+        assert_eq!(short_path("src/cmd/get.rs"), "src/cmd/get.rs");
+    }
+}
