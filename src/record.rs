@@ -204,7 +204,8 @@ pub(crate) struct SlowPoll {
     /// Outermost frame to culprit.
     pub(crate) chain: Chain,
     /// How long the outermost poll kept the thread (for [`Who::Untracked`], how long the
-    /// watchdog saw it held: a lower bound).
+    /// watchdog saw it held in one system call, from the scheduler's clock: within a few
+    /// milliseconds, the poll's work before the call not included).
     pub(crate) blocked: Duration,
     /// The culprit fn's own share of it, summed over its `calls`.
     pub(crate) self_time: Duration,

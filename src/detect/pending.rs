@@ -12,8 +12,6 @@
 //! spans, and says whether the stall was reported by then.
 
 use std::sync::{Arc, Condvar, Mutex};
-#[cfg(any(feature = "tokio", all(feature = "stacks", target_os = "linux")))]
-use std::time::Duration;
 
 use crate::record::{Blocked, Route, SlowPoll};
 use crate::util::lock;
@@ -22,10 +20,11 @@ use crate::util::lock;
 pub(crate) type After = Box<dyn FnOnce(Option<Arc<Blocked>>, bool) + Send>;
 
 /// One stack read's rendezvous.
-#[derive(Default)]
 pub(crate) struct Pending {
     state: Mutex<State>,
     delivered: Condvar,
+    /// Called when the stack is delivered (the watchdog's wake-up: a report waits for it).
+    wake: fn(),
 }
 
 #[derive(Default)]
@@ -64,8 +63,13 @@ struct Release {
 }
 
 impl Pending {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Pending::default())
+    /// A rendezvous whose delivery calls `wake`.
+    pub(crate) fn new(wake: fn()) -> Arc<Self> {
+        Arc::new(Pending {
+            state: Mutex::new(State::default()),
+            delivered: Condvar::new(),
+            wake,
+        })
     }
 
     /// The symbolizer's result (`None`: nothing could be named).
@@ -80,12 +84,14 @@ impl Pending {
             Self::take_release(&mut s)
         };
         Self::run(released);
+        // A first report may be waiting for this stack: it is made now.
+        (self.wake)();
     }
 
-    #[cfg(all(feature = "stacks", target_os = "linux"))]
-    /// The watchdog waits up to `timeout` for the stack: `Some` if it came (`Some(None)`: it
+    #[cfg(all(test, feature = "stacks", target_os = "linux"))]
+    /// Waits up to `timeout` for the stack: `Some` if it came (`Some(None)`: it
     /// names nothing).
-    pub(crate) fn wait(&self, timeout: Duration) -> Option<Option<Arc<Blocked>>> {
+    pub(crate) fn wait(&self, timeout: std::time::Duration) -> Option<Option<Arc<Blocked>>> {
         let s = lock(&self.state);
         let (s, _) = self
             .delivered
@@ -204,7 +210,7 @@ fn complete(mut slow: Box<SlowPoll>, release: &Release) -> Option<Box<SlowPoll>>
 /// Waits (at most `timeout`) until no slow-poll report is parked: a test's reports are made
 /// before its verdict, a run's before it exits.
 #[cfg(feature = "tokio")]
-pub(crate) fn settle(timeout: Duration) {
+pub(crate) fn settle(timeout: std::time::Duration) {
     let parked = lock(&PARKED);
     let _ = UNPARKED
         .wait_timeout_while(parked, timeout, |n| *n > 0)
@@ -249,7 +255,7 @@ mod tests {
 
     #[test]
     fn a_report_after_the_release_comes_back_completed() {
-        let p = Pending::new();
+        let p = Pending::new(|| {});
         p.deliver(Some(blocked(false)));
         p.decide(false, Box::new(|_, _| {}));
         let back = p.park(slow(), None).expect("made by its own thread");
@@ -259,7 +265,7 @@ mod tests {
 
     #[test]
     fn the_release_needs_the_stack_and_the_decision_and_runs_once() {
-        let p = Pending::new();
+        let p = Pending::new(|| {});
         let (tx, rx) = std::sync::mpsc::channel();
         assert!(p.try_stack().is_none());
         p.decide(
@@ -276,7 +282,7 @@ mod tests {
 
     #[test]
     fn block_in_place_is_no_report() {
-        let p = Pending::new();
+        let p = Pending::new(|| {});
         p.deliver(Some(blocked(true)));
         p.decide(false, Box::new(|_, _| {}));
         assert!(p.park(slow(), None).is_none());

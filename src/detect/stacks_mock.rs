@@ -4,18 +4,16 @@
 use std::sync::Arc;
 
 use super::pending::Pending;
-use crate::record::{Blocked, Kind};
+use crate::record::Kind;
 
 /// What reading a thread's stack gave: here, always nothing.
 pub(crate) enum Read {
-    #[allow(dead_code)] // the real reader's variants, matched by the watchdog
-    Ready(Arc<Blocked>),
-    #[allow(dead_code)]
-    Later,
+    #[allow(dead_code)] // the real reader's variant, matched by the watchdog
+    Sent,
     Nothing,
 }
 
-pub(crate) const WAIT_READY: std::time::Duration = std::time::Duration::ZERO;
+pub(crate) const WAIT_ANNOTATED: std::time::Duration = std::time::Duration::ZERO;
 pub(crate) const WAIT_UNNAMED: std::time::Duration = std::time::Duration::ZERO;
 
 /// Nothing to warm up.
@@ -33,13 +31,7 @@ impl Stacks {
     }
 
     /// Nothing to read.
-    pub(crate) fn read(
-        &mut self,
-        _tid: i64,
-        _kind: Kind,
-        pending: &Arc<Pending>,
-        _wait: (std::time::Duration, &dyn Fn() -> bool),
-    ) -> Read {
+    pub(crate) fn read(&mut self, _tid: i64, _kind: Kind, pending: &Arc<Pending>) -> Read {
         pending.deliver(None);
         Read::Nothing
     }

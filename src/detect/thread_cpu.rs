@@ -122,6 +122,34 @@ pub(crate) fn asleep_since_switch(_tid: i64) -> Option<u64> {
     None
 }
 
+/// How long an asleep thread has been off its CPU: its scheduler's `se.exec_start` (when it
+/// last ran, in the scheduler's clock) against this running thread's, both from
+/// `/proc/…/sched` (kernels with scheduler debugging, the common default); `None` where that
+/// file is missing.
+#[cfg(target_os = "linux")]
+pub(crate) fn off_cpu_for(tid: i64) -> Option<Duration> {
+    fn exec_start_ns(path: &str) -> Option<u64> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let line = text.lines().find(|l| l.starts_with("se.exec_start"))?;
+        let ms = line.rsplit(':').next()?.trim();
+        let (whole, frac) = ms.split_once('.').unwrap_or((ms, "0"));
+        let frac = format!("{frac:0<6}");
+        let frac: u64 = frac.get(..6)?.parse().ok()?;
+        Some(whole.parse::<u64>().ok()? * 1_000_000 + frac)
+    }
+    if tid <= 0 {
+        return None;
+    }
+    let theirs = exec_start_ns(&format!("/proc/self/task/{tid}/sched"))?;
+    let ours = exec_start_ns("/proc/thread-self/sched")?;
+    Some(Duration::from_nanos(ours.saturating_sub(theirs)))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn off_cpu_for(_tid: i64) -> Option<Duration> {
+    None
+}
+
 /// Active share of wall time → kind: ≥ 80 % active (on CPU or waiting for one) is CPU-bound,
 /// ≤ 20 % is blocking (asleep: a sleep, a lock, I/O). In between, a thread found runnable when
 /// sampled is CPU-bound (a run queue's bookkeeping lags while the thread waits on it); otherwise
@@ -205,5 +233,25 @@ mod tests {
             "{used:?} after {:?}",
             start.elapsed()
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_sleeping_threads_time_off_cpu_is_read_from_the_scheduler() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sleeper = std::thread::spawn(move || {
+            tx.send(current_tid()).unwrap();
+            std::thread::sleep(Duration::from_millis(400));
+        });
+        let tid = rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+        if let Some(off) = off_cpu_for(tid) {
+            // Asleep since about 250 ms ago; the two scheduler clocks agree within a few ms.
+            assert!(
+                off >= Duration::from_millis(200) && off <= Duration::from_millis(400),
+                "{off:?}"
+            );
+        }
+        sleeper.join().unwrap();
     }
 }

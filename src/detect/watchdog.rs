@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use super::pending::Pending;
 use super::slot::{self, Slot, same_site};
-use super::stacks::{Read, Stacks, WAIT_READY, WAIT_UNNAMED};
-use super::thread_cpu::{active_time, asleep_since_switch, classify, is_runnable};
+use super::stacks::{Read, Stacks, WAIT_ANNOTATED, WAIT_UNNAMED};
+use super::thread_cpu::{active_time, asleep_since_switch, classify, is_runnable, off_cpu_for};
 use crate::clock::{Instant, ns_since_epoch};
 use crate::record::{Blocked, Chain, Kind, Route, SlowPoll, Stall, Who};
 use crate::site::CallSite;
@@ -217,7 +217,7 @@ fn run() {
     let mut sleepers = Sleepers::new();
     loop {
         let threshold = Duration::from_nanos(crate::config::slow_poll_nanos().max(1_000_000));
-        let tick = (threshold / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+        let tick = tick_of(threshold);
         {
             let c = lock(&CONTROL);
             let (mut c, _) = WAKE
@@ -296,6 +296,20 @@ pub(crate) fn look_now(timeout: Duration) {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
 }
 
+/// How often the watchdog looks: a quarter of the threshold, within 5 ms and 250 ms.
+fn tick_of(threshold: Duration) -> Duration {
+    (threshold / 4).clamp(Duration::from_millis(5), Duration::from_millis(250))
+}
+
+/// Makes the watchdog look now rather than at its next tick (a stack it waits for is in).
+fn kick() {
+    let mut c = lock(&CONTROL);
+    if c.thread.is_some() {
+        c.kick = true;
+        WAKE.notify_all();
+    }
+}
+
 /// The threshold for `culprit` on `slot`'s thread: its own, or a test's smaller budget.
 fn threshold_for(culprit: Option<&'static CallSite>, slot: &Slot, threshold: Duration) -> Duration {
     let own = culprit
@@ -368,7 +382,7 @@ fn scan(watching: &mut Watching, stacks: &mut Stacks, threshold: Duration) {
         }
         // The first report says where the thread is: its native stack, read now. If the poll
         // ends meanwhile, an un-annotated task's slow-poll report waits for it in `pending`.
-        let pending = Pending::new();
+        let pending = Pending::new(kick);
         slot.publish_kind(kind, culprit, start, Some(pending.clone()));
         let first = First {
             pending: pending.clone(),
@@ -376,11 +390,12 @@ fn scan(watching: &mut Watching, stacks: &mut Stacks, threshold: Duration) {
             route,
             slot,
             start,
-            // An annotated fn is named already; a task only by its stack: its report waits
-            // for the stack a while (ticks go on meanwhile for other threads).
+            // An annotated fn is named already: its report waits for the stack briefly. A
+            // task is named only by its stack: its report waits longer. Other threads are
+            // looked at meanwhile; the symbolizer wakes the watchdog when the stack is in.
             deadline: now
                 + if culprit.is_some() {
-                    Duration::ZERO
+                    WAIT_ANNOTATED
                 } else {
                     WAIT_UNNAMED
                 },
@@ -391,11 +406,9 @@ fn scan(watching: &mut Watching, stacks: &mut Stacks, threshold: Duration) {
             first.decide(false);
             continue;
         }
-        match stacks.read(slot.tid(), kind, &pending, (WAIT_READY, &|| true)) {
-            Read::Ready(b) => first.make(watch, Some(b), false),
+        match stacks.read(slot.tid(), kind, &pending) {
+            Read::Sent => watch.first = Some(first),
             Read::Nothing => first.make(watch, None, false),
-            Read::Later if culprit.is_some() => first.make(watch, None, true),
-            Read::Later => watch.first = Some(first),
         }
     }
 }
@@ -533,7 +546,13 @@ fn watch_workers(sleepers: &mut Sleepers, stacks: &mut Stacks, threshold: Durati
         let sleeper = sleepers.entry(i).or_insert_with(|| Sleeper {
             tid: slot.tid(),
             switches,
-            since: now,
+            // Asleep since before this look, but not before the last look (which did not
+            // find it in this sleep): since when, by the scheduler's clock, capped at a tick
+            // (each CPU's scheduler clock drifts from the others' by its interrupt and steal
+            // time, tens of milliseconds on a busy VM).
+            since: off_cpu_for(slot.tid())
+                .and_then(|off| now.checked_sub(off.min(tick_of(threshold))))
+                .unwrap_or(now),
             last_seen: now,
             reports: 0,
             stack: StackState::Unread,
@@ -586,15 +605,11 @@ fn watch_workers(sleepers: &mut Sleepers, stacks: &mut Stacks, threshold: Durati
 /// The stack of a sleeping worker, if it shows a task blocking it (read on first need).
 fn worker_stack(sleeper: &mut Sleeper, stacks: &mut Stacks, slot: &Slot) -> Option<Arc<Blocked>> {
     if let StackState::Unread = sleeper.stack {
-        let pending = Pending::new();
-        let switches = sleeper.switches;
-        let asleep = || asleep_since_switch(slot.tid()) == Some(switches);
-        sleeper.stack =
-            match stacks.read(slot.tid(), Kind::Blocking, &pending, (WAIT_READY, &asleep)) {
-                Read::Ready(b) => StackState::Read(b),
-                Read::Later => StackState::Pending(pending),
-                Read::Nothing => StackState::Ignored,
-            };
+        let pending = Pending::new(kick);
+        sleeper.stack = match stacks.read(slot.tid(), Kind::Blocking, &pending) {
+            Read::Sent => StackState::Pending(pending),
+            Read::Nothing => StackState::Ignored,
+        };
     }
     if let StackState::Pending(pending) = &sleeper.stack {
         match pending.try_stack() {
@@ -620,8 +635,9 @@ fn worker_stack(sleeper: &mut Sleeper, stacks: &mut Stacks, slot: &Slot) -> Opti
     }
 }
 
-/// A reported sleep ended: the slow poll it was, as far as the watchdog saw it (from the
-/// first look that found it asleep to the last: a lower bound).
+/// A reported sleep ended: the slow poll it was, as far as the watchdog saw it (from when it
+/// went to sleep, by the scheduler's clock, to the last look that found it asleep: within a
+/// tick of the truth; the poll's work before the call is not seen).
 fn woke(s: Sleeper) {
     let Some(stall) = s.reported else {
         return;

@@ -243,6 +243,8 @@ pub(super) fn stall(test: usize, s: &Stall) -> bool {
             entry.since = now;
         }
         if entry.first_open {
+            // Its stack block is shown with it: no follow-up block after.
+            entry.stack_shown |= s.stack.is_some();
             return true;
         }
         entry.stalls += 1;
@@ -251,7 +253,8 @@ pub(super) fn stall(test: usize, s: &Stall) -> bool {
     })
 }
 
-/// Whether a stall's late native stack is printed: once per culprit.
+/// Whether a native stack that missed its report is printed as a follow-up: once per culprit,
+/// and not after a stall report that showed one.
 pub(super) fn stack(test: usize, s: &Stall) -> bool {
     if interval().is_zero() {
         return true;

@@ -168,7 +168,7 @@ impl fmt::Display for Headline<'_> {
             r.name(),
             CallsSuffix(r.calls),
             if matches!(r.culprit, Who::Untracked) {
-                "at least "
+                "about "
             } else {
                 ""
             },

@@ -33,21 +33,18 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::pending::Pending;
-use crate::record::{Blocked, Kind, StackMethod};
+use crate::record::{Kind, StackMethod};
 use crate::util::lock;
 
-/// How long the watchdog waits, at once, for a stack to be symbolized. Warm, symbolizing takes
-/// a millisecond or two. Cold (the first address in a compilation unit: parsing its debug
-/// information), tens of milliseconds, and a first look at the binary a few hundred in a debug
-/// build (which is why the symbolizer warms up as soon as the watchdog starts). Past this wait
-/// the watchdog goes on with other threads: an annotated fn's stall is reported without the
-/// stack (it follows), an un-annotated task's report waits, over the next ticks, up to
-/// [`WAIT_UNNAMED`]: only the stack names it.
-pub(crate) const WAIT_READY: Duration = Duration::from_millis(30);
+/// How long a stall's first report waits for its stack: an annotated fn is named already (its
+/// report goes out without the stack past this, the stack follows); an un-annotated task is
+/// named only by its stack. Warm, symbolizing takes a millisecond or two. Cold (the first
+/// address in a compilation unit), a little longer, and a first look at the binary a few
+/// hundred milliseconds in a debug build, which is why the symbolizer warms up as soon as the
+/// watchdog starts. The watchdog never waits itself: it goes on with other threads, and the
+/// symbolizer wakes it when a stack is ready.
+pub(crate) const WAIT_ANNOTATED: Duration = Duration::from_millis(50);
 pub(crate) const WAIT_UNNAMED: Duration = Duration::from_millis(400);
-
-/// How often a longer wait checks whether it is still worth it.
-const WAIT_SLICE: Duration = Duration::from_millis(10);
 
 /// Whether the symbolizer has warmed up, for [`wait_warm`].
 static WARM: Mutex<bool> = Mutex::new(false);
@@ -66,11 +63,10 @@ pub(crate) fn wait_warm(timeout: Duration) -> bool {
 
 /// What reading a thread's stack gave.
 pub(crate) enum Read {
-    /// Read and symbolized in time.
-    Ready(Arc<Blocked>),
-    /// Read; the symbolizer hands it to `late` when done.
-    Later,
-    /// Nothing to read (the thread runs and cannot be sampled, or is gone).
+    /// Read: the symbolizer delivers the culprit to the rendezvous.
+    Sent,
+    /// Nothing to read (the thread runs and cannot be sampled, or is gone); the rendezvous
+    /// was told.
     Nothing,
 }
 
@@ -119,19 +115,11 @@ impl Stacks {
     }
 
     /// Reads what thread `tid` is doing (a system call it is blocked in, or, `kind` being
-    /// CPU-bound or mixed, a sample of it running) and names the culprit, waiting for the
-    /// symbolizer up to `wait` while `worth_it()` holds. The result is delivered to `pending`
-    /// (nothing, if nothing could be read), also when it comes after the wait
-    /// ([`Read::Later`]).
-    pub(crate) fn read(
-        &mut self,
-        tid: i64,
-        kind: Kind,
-        pending: &Arc<Pending>,
-        (wait, worth_it): (Duration, &dyn Fn() -> bool),
-    ) -> Read {
+    /// CPU-bound or mixed, a sample of it running) and hands it to the symbolizer, which
+    /// delivers the culprit to `pending` (nothing, if nothing could be read).
+    pub(crate) fn read(&mut self, tid: i64, kind: Kind, pending: &Arc<Pending>) -> Read {
         match self.lookups(tid, kind) {
-            Some(lookups) => self.symbolize(lookups, pending, wait, worth_it),
+            Some(lookups) => self.symbolize(lookups, pending),
             None => {
                 pending.deliver(None);
                 Read::Nothing
@@ -197,8 +185,6 @@ impl Stacks {
         &self,
         (lookups, syscall, method): (Vec<u64>, Option<String>, StackMethod),
         pending: &Arc<Pending>,
-        wait: Duration,
-        worth_it: &dyn Fn() -> bool,
     ) -> Read {
         let Some((tx, _)) = self.symbolizer.as_ref() else {
             pending.deliver(None);
@@ -211,20 +197,9 @@ impl Stacks {
             pending: Delivery(pending.clone()),
         };
         // Unsent, the request's drop delivers nothing.
-        if tx.send(request).is_err() {
-            return Read::Nothing;
-        }
-        let deadline = std::time::Instant::now() + wait;
-        loop {
-            let slice = deadline
-                .saturating_duration_since(std::time::Instant::now())
-                .min(WAIT_SLICE);
-            match pending.wait(slice) {
-                Some(Some(b)) => return Read::Ready(b),
-                Some(None) => return Read::Nothing,
-                None if slice < WAIT_SLICE || !worth_it() => return Read::Later,
-                None => {}
-            }
+        match tx.send(request) {
+            Ok(()) => Read::Sent,
+            Err(_) => Read::Nothing,
         }
     }
 
@@ -284,17 +259,14 @@ mod tests {
         let tid = rx.recv().unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let mut stacks = Stacks::start();
-        let mut read =
-            || match stacks.read(tid, Kind::Blocking, &Pending::new(), (WAIT_READY, &|| true)) {
-                Read::Ready(b) => Some(b),
-                Read::Later | Read::Nothing => None,
-            };
-        let blocked = read()
-            .or_else(|| {
-                // A cold symbolizer on a loaded machine: ask again, warm now.
-                std::thread::sleep(Duration::from_millis(200));
-                read()
-            })
+        let pending = Pending::new(|| {});
+        assert!(matches!(
+            stacks.read(tid, Kind::Blocking, &pending),
+            Read::Sent
+        ));
+        let blocked = pending
+            .wait(Duration::from_secs(5))
+            .flatten()
             .expect("the thread is in a system call");
         sleeper.join().unwrap();
         stacks.stop();

@@ -32,6 +32,15 @@ mod x86_64 {
         cache: CacheX86_64,
         /// The modules' address ranges: a word pointing in one may be a return address.
         code: Vec<Range<u64>>,
+        /// Where each module's functions start, from its `.eh_frame_hdr` search table.
+        starts: Vec<FunctionStarts>,
+    }
+
+    /// A module's function start addresses (SVMAs, sorted) and where it is loaded.
+    pub(super) struct FunctionStarts {
+        avma: Range<u64>,
+        bias: u64,
+        svmas: Vec<u64>,
     }
 
     impl Unwinding {
@@ -39,19 +48,44 @@ mod x86_64 {
         pub(in crate::detect::stacks) fn new() -> Self {
             let mut unwinder = UnwinderX86_64::new();
             let mut code = Vec::new();
-            for module in loaded_modules() {
+            let mut starts = Vec::new();
+            for (module, functions) in loaded_modules() {
                 code.push(module.avma_range());
                 unwinder.add_module(module);
+                starts.extend(functions);
             }
             Unwinding {
                 unwinder,
                 cache: CacheX86_64::new(),
                 code,
+                starts,
             }
         }
 
         fn is_code(&self, addr: u64) -> bool {
             self.code.iter().any(|r| r.contains(&addr))
+        }
+
+        /// Where the function containing `pc` starts (its FDE's initial location).
+        fn function_start(&self, pc: u64) -> Option<u64> {
+            let m = self.starts.iter().find(|m| m.avma.contains(&pc))?;
+            let svma = pc.checked_sub(m.bias)?;
+            let i = m
+                .svmas
+                .partition_point(|&start| start <= svma)
+                .checked_sub(1)?;
+            m.svmas.get(i)?.checked_add(m.bias)
+        }
+
+        /// Whether the instruction before `ra` is a direct call to `target` (`Some(false)`: a
+        /// direct call elsewhere; `None`: not a direct call, so nothing can be told).
+        fn calls(ra: u64, target: u64) -> Option<bool> {
+            let bytes = read_memory(ra.checked_sub(5)?, 5)?;
+            if bytes.first() != Some(&0xe8) {
+                return None;
+            }
+            let rel = i32::from_le_bytes(bytes.get(1..5)?.try_into().ok()?);
+            Some(ra.checked_add_signed(i64::from(rel)) == Some(target))
         }
 
         /// The frames of the stack in `stack`, from the thread's registers; `bp` is unknown for
@@ -91,14 +125,20 @@ mod x86_64 {
             Some(frames.iter().map(|f| f.address_for_lookup()).collect())
         }
 
+        /// `rbp` is unknown (a thread frozen in a system call): candidates are the slots above
+        /// `sp` followed by a code address, as a saved `rbp` is followed by its return address.
+        /// A slot whose return address follows a direct call to the frame's own function is
+        /// the saved `rbp` of this frame: the first such that unwinds cleanly is taken. Only
+        /// where no call can be checked (indirect calls), the guess that unwinds furthest
+        /// and ends cleanly (a stale slot, left by an earlier call, could add a frame).
         fn guess_bp(
             &mut self,
             current: FrameAddress,
             regs: UnwindRegsX86_64,
             stack: &StackCopy,
         ) -> Vec<FrameAddress> {
-            let mut read = |addr: u64| stack.word(addr).ok_or(());
-            let mut best: Vec<FrameAddress> = Vec::new();
+            let own_start = self.function_start(current.address_for_lookup());
+            let mut unchecked_best: Vec<FrameAddress> = Vec::new();
             let top = regs.sp().saturating_add(4096);
             for slot in (regs.sp()..top).step_by(8) {
                 let Some(next) = stack.word(slot.saturating_add(8)) else {
@@ -107,6 +147,34 @@ mod x86_64 {
                 if !self.is_code(next) {
                     continue;
                 }
+                let checked = own_start.and_then(|start| Self::calls(next, start));
+                if checked == Some(false) {
+                    // A return address of a call to another function: not this frame's.
+                    continue;
+                }
+                let Some(tail) = self.walk_from(current, regs, slot, stack) else {
+                    continue;
+                };
+                if checked == Some(true) {
+                    return tail;
+                }
+                if tail.len() > unchecked_best.len() {
+                    unchecked_best = tail;
+                }
+            }
+            unchecked_best
+        }
+
+        /// The frames above `current` with `rbp` = `slot`, if the walk ends cleanly.
+        fn walk_from(
+            &mut self,
+            current: FrameAddress,
+            regs: UnwindRegsX86_64,
+            slot: u64,
+            stack: &StackCopy,
+        ) -> Option<Vec<FrameAddress>> {
+            let mut read = |addr: u64| stack.word(addr).ok_or(());
+            {
                 let (mut r, mut c) = (regs, current);
                 r.set_bp(slot);
                 let mut tail = Vec::new();
@@ -129,16 +197,13 @@ mod x86_64 {
                         Err(_) => break false,
                     }
                 };
-                if clean && tail.len() > best.len() {
-                    best = tail;
-                }
+                (clean && !tail.is_empty()).then_some(tail)
             }
-            best
         }
     }
 
-    /// The unwind information of every module loaded now, copied.
-    fn loaded_modules() -> Vec<Module<Vec<u8>>> {
+    /// The unwind information of every module loaded now, copied, with its function starts.
+    fn loaded_modules() -> Vec<(Module<Vec<u8>>, Option<FunctionStarts>)> {
         unsafe extern "C" fn each(
             info: *mut libc::dl_phdr_info,
             _size: usize,
@@ -146,13 +211,18 @@ mod x86_64 {
         ) -> libc::c_int {
             // SAFETY: `dl_iterate_phdr` passes a valid `dl_phdr_info` for the duration of the
             // call, and `out` is the `Vec` below, exclusively ours for the iteration.
-            let (info, out) = unsafe { (&*info, &mut *out.cast::<Vec<Module<Vec<u8>>>>()) };
+            let (info, out) = unsafe {
+                (
+                    &*info,
+                    &mut *out.cast::<Vec<(Module<Vec<u8>>, Option<FunctionStarts>)>>(),
+                )
+            };
             if let Some(m) = module(info) {
                 out.push(m);
             }
             0
         }
-        let mut out: Vec<Module<Vec<u8>>> = Vec::new();
+        let mut out: Vec<(Module<Vec<u8>>, Option<FunctionStarts>)> = Vec::new();
         // SAFETY: the callback only reads the info it is given and pushes to `out`.
         unsafe {
             libc::dl_iterate_phdr(Some(each), std::ptr::from_mut(&mut out).cast());
@@ -162,7 +232,7 @@ mod x86_64 {
 
     /// One module's unwind sections: `PT_GNU_EH_FRAME` is the mapped `.eh_frame_hdr`, whose
     /// `eh_frame_ptr` locates `.eh_frame`.
-    fn module(info: &libc::dl_phdr_info) -> Option<Module<Vec<u8>>> {
+    fn module(info: &libc::dl_phdr_info) -> Option<(Module<Vec<u8>>, Option<FunctionStarts>)> {
         if info.dlpi_phdr.is_null() {
             return None;
         }
@@ -193,7 +263,12 @@ mod x86_64 {
                 .to_string_lossy()
                 .into_owned()
         };
-        Some(Module::new(
+        let starts = function_starts(&hdr_bytes, hdr.p_vaddr).map(|svmas| FunctionStarts {
+            avma: base_svma + bias..end_svma + bias,
+            bias,
+            svmas,
+        });
+        let module = Module::new(
             name,
             base_svma + bias..end_svma + bias,
             base_svma + bias,
@@ -206,7 +281,36 @@ mod x86_64 {
                 eh_frame: Some(eh_bytes),
                 ..Default::default()
             },
-        ))
+        );
+        Some((module, starts))
+    }
+
+    /// The function start addresses (SVMAs, sorted) in an `.eh_frame_hdr` at `hdr_svma`: its
+    /// binary-search table, in the encoding every linker writes (`datarel | sdata4` entries,
+    /// a `udata4` count).
+    pub(super) fn function_starts(hdr: &[u8], hdr_svma: u64) -> Option<Vec<u64>> {
+        let (&ptr_enc, &count_enc, &table_enc) = (hdr.get(1)?, hdr.get(2)?, hdr.get(3)?);
+        if count_enc != 0x03 || table_enc != 0x3b {
+            return None;
+        }
+        let ptr_len = match ptr_enc & 0x0f {
+            0x03 | 0x0b => 4,
+            0x00 | 0x04 | 0x0c => 8,
+            _ => return None,
+        };
+        let count_at = 4 + ptr_len;
+        let count = u32::from_le_bytes(hdr.get(count_at..count_at + 4)?.try_into().ok()?);
+        let table = hdr.get(count_at + 4..)?;
+        let mut starts: Vec<u64> = table
+            .chunks_exact(8)
+            .take(usize::try_from(count).ok()?)
+            .filter_map(|entry| {
+                let rel = i32::from_le_bytes(entry.get(..4)?.try_into().ok()?);
+                hdr_svma.checked_add_signed(i64::from(rel))
+            })
+            .collect();
+        starts.sort_unstable();
+        Some(starts)
     }
 
     /// The `.eh_frame` address (SVMA) that an `.eh_frame_hdr` at `hdr_svma` points to.
@@ -253,6 +357,23 @@ mod x86_64 {
             let unwinding = Unwinding::new();
             let here = this_process_has_modules_with_unwind_information as *const () as u64;
             assert!(unwinding.is_code(here));
+            // The search table knows where this very function starts.
+            assert_eq!(unwinding.function_start(here + 3), Some(here));
+        }
+
+        #[test]
+        fn the_search_table_gives_function_starts() {
+            // version 1, eh_frame_ptr pcrel|sdata4, count udata4, table datarel|sdata4.
+            let mut hdr = vec![1u8, 0x1b, 0x03, 0x3b];
+            hdr.extend_from_slice(&0i32.to_le_bytes());
+            hdr.extend_from_slice(&2u32.to_le_bytes());
+            for (start, fde) in [(0x300i32, 0x900i32), (0x100, 0x800)] {
+                hdr.extend_from_slice(&start.to_le_bytes());
+                hdr.extend_from_slice(&fde.to_le_bytes());
+            }
+            assert_eq!(function_starts(&hdr, 0x1000), Some(vec![0x1100, 0x1300]));
+            hdr[3] = 0x1b;
+            assert_eq!(function_starts(&hdr, 0x1000), None);
         }
     }
 }
