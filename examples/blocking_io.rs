@@ -102,14 +102,14 @@ async fn main() -> std::io::Result<()> {
 
     let start = Instant::now();
     let statuses = blocking_client(addr).await?;
-    tracing::info!(
+    println!(
         "blocking client: 3 concurrent requests -> {statuses:?} in {:.2?}",
         start.elapsed()
     );
 
     let start = Instant::now();
     let statuses = async_client(addr).await?;
-    tracing::info!(
+    println!(
         "async client:    3 concurrent requests -> {statuses:?} in {:.2?}",
         start.elapsed()
     );

@@ -90,7 +90,7 @@ async fn main() {
     match run_for {
         Some(d) => sleep(d.into()).await,
         None => {
-            tracing::info!("serving; Ctrl-C to stop");
+            println!("serving; Ctrl-C to stop");
             let _ = tokio::signal::ctrl_c().await;
         }
     }

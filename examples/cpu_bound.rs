@@ -44,14 +44,14 @@ async fn main() {
     let task_one = tokio::spawn(cpu_bound_work());
     let task_two = tokio::spawn(cpu_bound_work());
     let (one, two) = (task_one.await.unwrap(), task_two.await.unwrap());
-    tracing::info!(
+    println!(
         "two CPU-bound tasks counted to {one} and {two} in {:.2?}: one after the other",
         start.elapsed()
     );
 
     let start = Instant::now();
     let (one, two) = tokio::join!(offloaded_work(), offloaded_work());
-    tracing::info!(
+    println!(
         "with spawn_blocking: {one} and {two} in {:.2?}, and the executor stayed free",
         start.elapsed()
     );

@@ -30,7 +30,7 @@ async fn main() {
 
     let start = Instant::now();
     let results = futures::future::join_all([300, 100, 200].map(delay)).await;
-    tracing::info!(
+    println!(
         "join_all (gather): {results:?} in {:.2?} — in call order",
         start.elapsed()
     );
@@ -44,7 +44,7 @@ async fn main() {
     while let Some(res) = set.join_next().await {
         order.push(res.expect("delay does not panic"));
     }
-    tracing::info!(
+    println!(
         "JoinSet: {order:?} in {:.2?} — in completion order",
         start.elapsed()
     );
@@ -55,7 +55,7 @@ async fn main() {
     while let Some(ms) = pending.next().await {
         order.push(ms);
     }
-    tracing::info!(
+    println!(
         "FuturesUnordered (as_completed): {order:?} in {:.2?}",
         start.elapsed()
     );

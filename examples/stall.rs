@@ -46,5 +46,5 @@ async fn main() {
     std::thread::sleep(Duration::from_millis(20)); // let the holder take the lock
     let len = load_config(config).await;
     holder.join().expect("holder thread");
-    tracing::info!("config is {len} bytes");
+    println!("config is {len} bytes");
 }

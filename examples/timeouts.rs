@@ -30,8 +30,8 @@ async fn main() {
 
     // 1. wait_for: the call is cancelled at the deadline.
     match timeout(Duration::from_secs(1), delay(2.0)).await {
-        Ok(v) => tracing::info!("finished: {v}"),
-        Err(_) => tracing::info!("timeout after 1s: delay(2.0) was cancelled"),
+        Ok(v) => println!("finished: {v}"),
+        Err(_) => println!("timeout after 1s: delay(2.0) was cancelled"),
     }
 
     // 2. shield: the timeout fires on the handle, the task itself goes on.
@@ -40,9 +40,9 @@ async fn main() {
         .await
         .is_err()
     {
-        tracing::info!("timeout after 0.5s on the handle; the task keeps running");
+        println!("timeout after 0.5s on the handle; the task keeps running");
         let v = task.await.expect("not cancelled");
-        tracing::info!("shielded task finished: {v}");
+        println!("shielded task finished: {v}");
     }
 
     // 3. cancel: abort a task while it sleeps.
@@ -50,7 +50,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     task.abort();
     let err = task.await.expect_err("aborted");
-    tracing::info!("aborted task: cancelled = {}", err.is_cancelled());
+    println!("aborted task: cancelled = {}", err.is_cancelled());
 
     // 4. never awaited: the call only creates the future; dropping it runs nothing.
     let forgotten = delay(0.1);

@@ -23,8 +23,10 @@ use crate::site::CallSite;
 use crate::util::{lock, say};
 
 /// Keeps the watchdog thread running; the thread stops (and is joined) when the last guard is
-/// dropped. Every runtime built by [`Builder`](crate::Builder) holds one; hold one yourself to
-/// watch `#[async_timed]` fns under another executor.
+/// dropped. Every runtime built by [`Builder`](crate::Builder) holds one. Without any, the first
+/// instrumented poll in debug mode starts the watchdog for the rest of the process; hold a
+/// guard to start it earlier (before the first poll) or to have it stopped and joined at a
+/// point of your choosing.
 ///
 /// # Examples
 ///
@@ -107,7 +109,8 @@ fn start(c: &mut Control) {
 /// Starts the watchdog thread (if it is not running) and keeps it running while the guard lives.
 ///
 /// It reports, as `pollwatch::stall` events, polls that have blocked their thread for at least
-/// the slow-poll threshold *while they still run*; it only acts in debug mode.
+/// the slow-poll threshold *while they still run*, with the culprit's line and native stack;
+/// it only acts in debug mode.
 ///
 /// # Examples
 ///

@@ -185,7 +185,7 @@ impl fmt::Display for Headline<'_> {
                 stack,
             }
         )?;
-        if !r.at_spawn_site() {
+        if !r.at_spawn_site() || matches!(r.shown_chain(), ShownChain::Stack(_)) {
             write!(f, "{}", ChainSuffix(r.shown_chain()))?;
         }
         match (r.task, &r.thread) {
@@ -294,7 +294,7 @@ impl fmt::Display for StallMessage<'_> {
                 stack,
             }
         )?;
-        if !s.at_spawn_site() {
+        if !s.at_spawn_site() || matches!(s.shown_chain(), ShownChain::Stack(_)) {
             write!(f, "{}", ChainSuffix(s.shown_chain()))?;
         }
         if let Some(t) = s.task.filter(|_| !s.at_spawn_site()) {

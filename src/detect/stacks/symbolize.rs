@@ -60,8 +60,12 @@ pub(super) fn symbolize(lookups: &[u64]) -> Vec<Sym> {
             });
         });
         if frames.len() == before {
+            let name = match mapping_name(addr as u64) {
+                Some(module) => format!("{addr:#x} in {module}"),
+                None => format!("{addr:#x}"),
+            };
             frames.push(Sym {
-                name: format!("{addr:#x}"),
+                name,
                 file: None,
                 line: None,
             });
@@ -69,6 +73,21 @@ pub(super) fn symbolize(lookups: &[u64]) -> Vec<Sym> {
     }
     frames.dedup();
     frames
+}
+
+/// The file (or `[vdso]`, `[heap]`) mapped at `addr`, for a frame no symbol names.
+fn mapping_name(addr: u64) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        let (start, end) = fields.next()?.split_once('-')?;
+        let (start, end) = (
+            u64::from_str_radix(start, 16).ok()?,
+            u64::from_str_radix(end, 16).ok()?,
+        );
+        let path = fields.nth(4)?;
+        (start..end).contains(&addr).then(|| path.to_owned())
+    })
 }
 
 /// A dependency's or the toolchain's source path, from where it is readable:
