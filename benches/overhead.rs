@@ -1,5 +1,6 @@
 //! Per-poll overhead of `#[async_timed]`: the same future polled 1,000 times to completion, bare
-//! and instrumented, with debug mode off and on, with the start/finish events disabled (no
+//! and instrumented, with debug mode off, on and in the production profile (`Watch`), with the
+//! start/finish events disabled (no
 //! subscriber) and enabled (a subscriber that accepts everything and writes nothing); and, for
 //! comparison, the same future under `tracing::Instrument` (with a subscriber that enables the
 //! span) and under `tokio_metrics::TaskMonitor::instrument`.
@@ -67,6 +68,10 @@ fn overhead(c: &mut Criterion) {
     });
     pollwatch::set_debug_mode(DebugMode::On);
     g.bench_function("async_timed, debug on, events off", |b| {
+        b.iter(|| drive(timed(black_box(POLLS))))
+    });
+    pollwatch::set_debug_mode(DebugMode::Watch);
+    g.bench_function("async_timed, production (watch), events off", |b| {
         b.iter(|| drive(timed(black_box(POLLS))))
     });
 

@@ -133,6 +133,13 @@ fn workload(c: &mut Criterion) {
         DebugMode::On,
         timed_task,
     );
+    on_tokio(
+        &mut g,
+        &tokio_rt,
+        "async_timed, production (watch)",
+        DebugMode::Watch,
+        timed_task,
+    );
     drop(tokio_rt);
 
     let pollwatch_rt = pollwatch::Builder::new_multi_thread().build().unwrap();
@@ -149,6 +156,12 @@ fn workload(c: &mut Criterion) {
         format!("plain tasks, debug on, pollwatch runtime ({hooks}watchdog)"),
         |b| b.iter(|| black_box(pollwatch_rt.block_on(spawn_all(plain_task)))),
     );
+    pollwatch::set_debug_mode(DebugMode::Watch);
+    g.bench_function(
+        format!("async_timed, production (watch), pollwatch runtime ({hooks}watchdog)"),
+        |b| b.iter(|| black_box(pollwatch_rt.block_on(spawn_all(timed_task)))),
+    );
+    pollwatch::set_debug_mode(DebugMode::On);
     g.finish();
 }
 
@@ -179,6 +192,13 @@ fn working(c: &mut Criterion) {
         &rt,
         "async_timed, debug on",
         DebugMode::On,
+        timed_working_task,
+    );
+    on_tokio(
+        &mut g,
+        &rt,
+        "async_timed, production (watch)",
+        DebugMode::Watch,
         timed_working_task,
     );
     g.finish();

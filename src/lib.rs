@@ -53,9 +53,9 @@ pub use pollwatch_macros::async_timed;
 
 /// `#[tokio::main]` in debug mode (asyncio's `asyncio.run(main(), debug=True)`).
 ///
-/// Runs the `async fn` on a [`Builder`] runtime: turns debug mode on (unless `POLLWATCH` is set),
-/// times every task (with `--cfg tokio_unstable`) and the body itself, which is the root of
-/// every chain (`main > handler > …`). It leaves the global subscriber to you: set up yours as
+/// Runs the `async fn` on a [`Builder`] runtime: turns debug mode on (unless `POLLWATCH` is set;
+/// in a release build, the production profile [`DebugMode::Watch`]), watches every task and the
+/// body itself, which is the root of every chain (`main > handler > …`). It leaves the global subscriber to you: set up yours as
 /// usual (its `try_init()` succeeds), and pollwatch's events go through it; with none,
 /// pollwatch prints its warnings to stderr. [`init`] installs pollwatch's own.
 ///

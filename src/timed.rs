@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use crate::clock::Instant;
+use crate::clock::Ticks;
 use crate::config::{self, DebugMode};
 use crate::detect::frames;
 use crate::dispatch;
@@ -43,8 +43,8 @@ struct State<O> {
     record: Option<RecordFn<O>>,
     /// Start/finish events enabled for this call: read the clock even with debug mode off.
     logged: bool,
-    first_poll: Option<Instant>,
-    last_poll_end: Option<Instant>,
+    first_poll: Option<Ticks>,
+    last_poll_end: Option<Ticks>,
     busy: Duration,
     /// The longest poll (debug mode), added to the call site's statistics once per call.
     max_poll: Duration,
@@ -219,10 +219,20 @@ impl<F: Future> Future for Timed<F> {
             state.on_first_poll();
         }
         state.polls = state.polls.saturating_add(1);
-        let res = if mode.is_on() || state.logged {
+        let res = if mode.is_exact() || state.logged {
             let guard = PollGuard::enter(&mut *state, mode);
             let res = this.inner.poll(cx);
             guard.exit();
+            res
+        } else if mode.is_watch() {
+            // Production profile: the frame is published for the watchdog; no clock.
+            frames::enter_watch(Who::Fn(state.cs));
+            let guard = WatchGuard(&mut *state);
+            let res = this.inner.poll(cx);
+            std::mem::forget(guard);
+            if let Some(slow) = frames::exit_watch(false) {
+                dispatch::slow_poll(&slow, false);
+            }
             res
         } else {
             // Fast path: nothing to time, only a panic to notice.
@@ -235,6 +245,19 @@ impl<F: Future> Future for Timed<F> {
             state.on_ready(out);
         }
         res
+    }
+}
+
+/// The production profile's unwind guard: if the inner poll unwinds, pops its frame and
+/// reports the panic, which then continues unchanged.
+struct WatchGuard<'a, O>(&'a mut State<O>);
+
+impl<O> Drop for WatchGuard<'_, O> {
+    #[cold]
+    fn drop(&mut self) {
+        let _ = frames::exit_watch(true);
+        self.0.phase = Phase::Panicked;
+        dispatch::panicked(self.0.cs, None, self.0.polls, None);
     }
 }
 
@@ -254,8 +277,11 @@ impl<O> Drop for PanicGuard<'_, O> {
 struct PollGuard<'a, O> {
     state: &'a mut State<O>,
     mode: DebugMode,
-    start: Option<Instant>,
+    start: Option<Ticks>,
     frame: Option<frames::Token>,
+    /// The production profile's frame is pushed, when the events are on (they need the poll
+    /// timed).
+    watch: bool,
     armed: bool,
 }
 
@@ -263,11 +289,11 @@ impl<'a, O> PollGuard<'a, O> {
     #[inline]
     fn enter(state: &'a mut State<O>, mode: DebugMode) -> Self {
         let timing = mode.is_on() || state.logged;
-        let start = timing.then(Instant::now);
+        let start = timing.then(Ticks::now);
         if state.first_poll.is_none() {
             state.first_poll = start;
         }
-        let frame = match (mode.is_on(), start) {
+        let frame = match (mode.is_exact(), start) {
             (true, Some(start)) => frames::enter(
                 Who::Fn(state.cs),
                 state.created_at,
@@ -277,11 +303,16 @@ impl<'a, O> PollGuard<'a, O> {
             ),
             _ => None,
         };
+        let watch = mode.is_watch();
+        if watch {
+            frames::enter_watch(Who::Fn(state.cs));
+        }
         PollGuard {
             state,
             mode,
             start,
             frame,
+            watch,
             armed: true,
         }
     }
@@ -295,9 +326,14 @@ impl<'a, O> PollGuard<'a, O> {
     /// Times the poll and pops the frame; reports a slow poll if this frame was the outermost
     /// (and the poll did not end by `unwinding`: a panic is reported as one, not as blocking).
     fn finish_poll(&mut self, unwinding: bool) {
+        if std::mem::take(&mut self.watch) {
+            if let Some(slow) = frames::exit_watch(unwinding) {
+                dispatch::slow_poll(&slow, false);
+            }
+        }
         let Some(start) = self.start else { return };
-        let end = Instant::now();
-        let duration = end.saturating_duration_since(start);
+        let end = Ticks::now();
+        let duration = end.duration_since(start);
         self.state.busy = self.state.busy.saturating_add(duration);
         self.state.last_poll_end = Some(end);
         if let Some(token) = self.frame.take() {
@@ -318,7 +354,7 @@ impl<O> Drop for PollGuard<'_, O> {
             self.state.phase = Phase::Panicked;
             let counted = self
                 .mode
-                .is_on()
+                .is_exact()
                 .then_some((self.state.busy, self.state.max_poll));
             dispatch::panicked(
                 self.state.cs,
@@ -341,10 +377,7 @@ impl<O> State<O> {
     }
 
     fn elapsed(&self) -> Option<Duration> {
-        Some(
-            self.last_poll_end?
-                .saturating_duration_since(self.first_poll?),
-        )
+        Some(self.last_poll_end?.duration_since(self.first_poll?))
     }
 
     #[cold]
@@ -352,8 +385,12 @@ impl<O> State<O> {
     fn on_ready(&mut self, out: &O) {
         self.phase = Phase::Done;
         let elapsed = self.elapsed().unwrap_or(self.busy);
-        if config::debug_mode().is_on() {
+        let mode = config::debug_mode();
+        if mode.is_exact() {
             dispatch::completed(self.cs, elapsed, self.polls, self.busy, self.max_poll);
+        } else if mode.is_watch() {
+            // Production profile: counted, not timed.
+            dispatch::completed_untimed(self.cs, self.polls);
         }
         if !self.logged {
             return;
@@ -377,7 +414,7 @@ impl<O> State<O> {
             dispatch::never_polled(self.cs, self.created_at, debug);
         } else {
             // Until now, the moment of cancellation, not the end of the last poll.
-            let elapsed = self.first_poll.map(|start| start.elapsed());
+            let elapsed = self.first_poll.map(Ticks::elapsed);
             dispatch::cancelled(
                 self.cs,
                 self.created_at,

@@ -70,7 +70,7 @@ fn invalid_values_print_one_line_each_and_keep_defaults() {
     assert_eq!(
         lines,
         [
-            "pollwatch: ignoring POLLWATCH=\"yes\": expected `0`, `1` or `strict` (also `off`/`on`, `false`/`true`); using the default",
+            "pollwatch: ignoring POLLWATCH=\"yes\": expected `0`, `1`, `strict` or `watch` (also `off`/`on`, `false`/`true`, `production`); using the default",
             "pollwatch: ignoring POLLWATCH_SLOW=\"fast\": expected a duration such as `100ms`, `250ms`, `1s`, `1s 500ms`; using the default",
         ]
     );

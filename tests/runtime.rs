@@ -227,7 +227,8 @@ mod hooks {
             }
             // Without a stack (the `stacks` feature off, another OS): the spawn line.
             None => {
-                assert!(!cfg!(all(feature = "stacks", target_os = "linux")), "{w:?}");
+                let stacks_read_here = cfg!(all(feature = "stacks", target_os = "linux"));
+                assert!(!stacks_read_here, "the stack names the fn here: {w:?}");
                 assert_eq!(w.get("location"), at);
                 assert!(w.message().starts_with("task "), "{}", w.message());
             }

@@ -33,16 +33,13 @@ fn the_watchdog_thread_lives_as_long_as_something_needs_it() {
     drop(rt);
     assert_eq!(watchdog_threads(), 1, "still needed by the second runtime");
     drop(rt2);
-    assert_eq!(
-        watchdog_threads(),
-        0,
-        "stopped and joined with the last runtime"
-    );
+    // Joined; /proc may list a joined thread a moment longer on a loaded machine.
+    assert!(settles_at(0), "stopped and joined with the last runtime");
 
     let guard = pollwatch::watchdog();
     assert!(settles_at(1));
     drop(guard);
-    assert_eq!(watchdog_threads(), 0);
+    assert!(settles_at(0));
 
     // No thread while debug mode is off, whatever runs.
     pollwatch::set_debug_mode(pollwatch::DebugMode::Off);

@@ -64,9 +64,9 @@ impl EnvVar {
 pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "POLLWATCH",
-        accepted: "`0`, `1` or `strict` (also `off`/`on`, `false`/`true`)",
-        default: "`1` in debug builds, `0` in release builds",
-        description: "debug mode: check every poll against the slow-poll threshold; `strict` reports slow polls as errors",
+        accepted: "`0`, `1`, `strict` or `watch` (also `off`/`on`, `false`/`true`, `production`)",
+        default: "`1` in debug builds, `0` in release builds (`#[pollwatch::main]`, `run`: `watch` in release builds)",
+        description: "debug mode: check every poll against the slow-poll threshold; `strict` reports slow polls as errors; `watch` is the production profile (slow polls and stalls caught, fast polls not timed)",
         parse: parse_mode,
     },
     EnvVar {
@@ -158,6 +158,7 @@ fn parse_mode(value: &str) -> Result<Setting, ()> {
             "0" | "off" | "false" => DebugMode::Off,
             "1" | "on" | "true" => DebugMode::On,
             "strict" => DebugMode::Strict,
+            "watch" | "production" => DebugMode::Watch,
             _ => return Err(()),
         },
     ))
@@ -181,7 +182,7 @@ fn parse_slow(value: &str) -> Result<Setting, ()> {
 /// let err = pollwatch::Config::from_env_with(|name| (name == "POLLWATCH").then(|| "yes".into()))
 ///     .unwrap_err();
 /// assert_eq!(err.variable(), "POLLWATCH");
-/// assert!(err.to_string().contains("expected `0`, `1` or `strict`"));
+/// assert!(err.to_string().contains("expected `0`, `1`, `strict` or `watch`"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

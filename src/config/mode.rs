@@ -2,10 +2,23 @@
 
 use std::fmt;
 
-/// Whether pollwatch watches polls, and how loudly it complains.
+/// Whether pollwatch watches polls, how exactly, and how loudly it complains.
 ///
 /// The start/finish events of `#[async_timed]` are logged in every mode; the mode decides whether
-/// each poll is timed against the slow-poll threshold (asyncio's `loop.set_debug(True)`).
+/// polls are checked against the slow-poll threshold (asyncio's `loop.set_debug(True)`).
+///
+/// | | `Off` | `Watch` (production) | `On` (debug), `Strict` |
+/// |---|---|---|---|
+/// | slow polls reported, with culprit, chain, kind, duration | no | yes | yes |
+/// | stalls reported while they last, with the stack | no | yes | yes |
+/// | every poll timed: per-fn poll histograms, busy time, blame by exact self time | no | no | yes |
+/// | `#[pollwatch::test]` | — | — | always `On` |
+///
+/// In `Watch` mode no poll reads the clock: the outermost poll on a thread records a coarse
+/// timestamp (kept by a 1 ms ticker thread), and only a poll the watchdog saw running for half
+/// the threshold reads the clock when it ends. A slow poll's duration is then within about a
+/// millisecond; it is blamed on the fn the watchdog saw blocking, not on the fn with the most
+/// self time (see README, "Production").
 ///
 /// # Examples
 ///
@@ -25,6 +38,10 @@ pub enum DebugMode {
     On,
     /// Slow polls are reported as `ERROR` events, for CI.
     Strict,
+    /// The production profile: slow polls and stalls are caught and reported with their culprit,
+    /// chain, kind and duration, at a fraction of `On`'s cost per poll; fast polls are not timed.
+    /// The default of `#[pollwatch::main]` and `pollwatch::run` in release builds.
+    Watch,
 }
 
 impl DebugMode {
@@ -45,16 +62,43 @@ impl DebugMode {
         }
     }
 
-    /// `true` for [`DebugMode::On`] and [`DebugMode::Strict`].
+    /// `true` when polls are checked: every mode but [`DebugMode::Off`].
     ///
     /// # Examples
     ///
     /// ```
     /// # use pollwatch::DebugMode;
-    /// assert!(DebugMode::On.is_on() && DebugMode::Strict.is_on() && !DebugMode::Off.is_on());
+    /// assert!(DebugMode::On.is_on() && DebugMode::Strict.is_on() && DebugMode::Watch.is_on());
+    /// assert!(!DebugMode::Off.is_on());
     /// ```
     pub const fn is_on(self) -> bool {
         !matches!(self, DebugMode::Off)
+    }
+
+    /// `true` when every poll is timed exactly: [`DebugMode::On`] and [`DebugMode::Strict`], not
+    /// the production profile [`DebugMode::Watch`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::DebugMode;
+    /// assert!(DebugMode::On.is_exact() && DebugMode::Strict.is_exact());
+    /// assert!(!DebugMode::Watch.is_exact() && !DebugMode::Off.is_exact());
+    /// ```
+    pub const fn is_exact(self) -> bool {
+        matches!(self, DebugMode::On | DebugMode::Strict)
+    }
+
+    /// `true` for the production profile, [`DebugMode::Watch`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use pollwatch::DebugMode;
+    /// assert!(DebugMode::Watch.is_watch() && !DebugMode::On.is_watch());
+    /// ```
+    pub const fn is_watch(self) -> bool {
+        matches!(self, DebugMode::Watch)
     }
 
     /// `true` for [`DebugMode::Strict`] only.
@@ -75,6 +119,7 @@ impl DebugMode {
             DebugMode::Off => 1,
             DebugMode::On => 2,
             DebugMode::Strict => 3,
+            DebugMode::Watch => 4,
         }
     }
 
@@ -85,6 +130,7 @@ impl DebugMode {
             1 => Some(DebugMode::Off),
             2 => Some(DebugMode::On),
             3 => Some(DebugMode::Strict),
+            4 => Some(DebugMode::Watch),
             _ => None,
         }
     }
@@ -96,6 +142,7 @@ impl fmt::Display for DebugMode {
             DebugMode::Off => "off",
             DebugMode::On => "on",
             DebugMode::Strict => "strict",
+            DebugMode::Watch => "watch",
         })
     }
 }

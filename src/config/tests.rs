@@ -23,6 +23,8 @@ fn accepted_modes() {
         ("true", DebugMode::On),
         ("strict", DebugMode::Strict),
         ("Strict", DebugMode::Strict),
+        ("watch", DebugMode::Watch),
+        ("Production", DebugMode::Watch),
     ] {
         let config = Config::from_env_with(env(&[("POLLWATCH", value)])).unwrap();
         assert_eq!(config.get_debug_mode(), mode, "POLLWATCH={value}");
@@ -40,8 +42,8 @@ fn invalid_values_keep_defaults_and_name_the_variable() {
     let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(
         lines[0],
-        "pollwatch: ignoring POLLWATCH=\"yes please\": expected `0`, `1` or `strict` \
-         (also `off`/`on`, `false`/`true`); using the default"
+        "pollwatch: ignoring POLLWATCH=\"yes please\": expected `0`, `1`, `strict` or `watch` \
+         (also `off`/`on`, `false`/`true`, `production`); using the default"
     );
     assert!(
         lines[1].starts_with("pollwatch: ignoring POLLWATCH_SLOW=\"fast\": expected a duration")

@@ -8,13 +8,14 @@
 //! blaming the fn with the most self time. No allocation, no lock: fixed arrays in a `const`
 //! thread-local.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 pub(crate) use super::slot::ThreadTest;
 use super::slot::{self, MAX_DEPTH, Slot, same_site};
-use crate::clock::Instant;
+use crate::clock::Ticks;
 use crate::record::{Chain, ChainLink, Kind, SlowPoll, Who};
+use crate::site::CallSite;
 use crate::util::saturating_nanos;
 
 #[derive(Clone, Copy)]
@@ -69,15 +70,15 @@ struct Stack {
     /// The smallest threshold exceeded during this outermost poll, if any.
     exceeded_ns: Option<u64>,
     /// When the last slow poll on this thread ended: lag is only blamed on blocking.
-    last_slow_end: Option<Instant>,
-    /// Where this thread publishes its polls for the watchdog (claimed on first use).
-    slot: Option<&'static Slot>,
-    slot_claimed: bool,
+    last_slow_end: Option<Ticks>,
     /// A `#[pollwatch::test]`'s budget, applied to every poll on this thread while it runs.
     budget_ns: Option<u64>,
     /// A frame of this outermost poll ended by unwinding: the poll panicked, and the time a
     /// panic takes (a backtrace is captured inside the poll) is not a blocking poll.
     unwound: bool,
+    /// This thread's slot, looked up once (one thread-local access per poll, not two).
+    slot: Option<&'static Slot>,
+    slot_known: bool,
 }
 
 impl Stack {
@@ -89,11 +90,20 @@ impl Stack {
             n_blames: 0,
             exceeded_ns: None,
             last_slow_end: None,
-            slot: None,
-            slot_claimed: false,
             budget_ns: None,
             unwound: false,
+            slot: None,
+            slot_known: false,
         }
+    }
+
+    #[inline]
+    fn slot(&mut self) -> Option<&'static Slot> {
+        if !self.slot_known {
+            self.slot_known = true;
+            self.slot = my_slot();
+        }
+        self.slot
     }
 
     fn blame(&mut self, frame: Frame, depth: usize, self_ns: u64) {
@@ -125,18 +135,6 @@ impl Stack {
         }
     }
 
-    /// This thread's slot, claimed on first use.
-    fn slot(&mut self) -> Option<&'static Slot> {
-        if !self.slot_claimed {
-            self.slot_claimed = true;
-            self.slot = slot::claim();
-            if let Some(slot) = self.slot {
-                let _ = TEST.try_with(|t| slot.set_test(t.borrow().as_ref()));
-            }
-        }
-        self.slot
-    }
-
     fn culprit(&self) -> Option<&Blame> {
         self.blames[..self.n_blames]
             .iter()
@@ -144,7 +142,48 @@ impl Stack {
     }
 }
 
+/// This thread's slot: not claimed yet, claimed, or none left.
+#[derive(Clone, Copy)]
+enum MySlot {
+    Unclaimed,
+    Claimed(&'static Slot),
+    NoneLeft,
+}
+
+/// Where this thread publishes its polls for the watchdog, claimed on first use.
+#[inline]
+fn my_slot() -> Option<&'static Slot> {
+    SLOT.try_with(|c| match c.get() {
+        MySlot::Claimed(slot) => Some(slot),
+        MySlot::NoneLeft => None,
+        MySlot::Unclaimed => claim(c),
+    })
+    .ok()
+    .flatten()
+}
+
+#[cold]
+fn claim(c: &Cell<MySlot>) -> Option<&'static Slot> {
+    let slot = slot::claim();
+    if let Some(slot) = slot {
+        let _ = TEST.try_with(|t| slot.set_test(t.borrow().as_ref()));
+    }
+    c.set(slot.map_or(MySlot::NoneLeft, MySlot::Claimed));
+    slot
+}
+
+/// This thread's slot if it has claimed one.
+fn claimed_slot() -> Option<&'static Slot> {
+    SLOT.try_with(|c| match c.get() {
+        MySlot::Claimed(slot) => Some(slot),
+        MySlot::Unclaimed | MySlot::NoneLeft => None,
+    })
+    .ok()
+    .flatten()
+}
+
 thread_local! {
+    static SLOT: Cell<MySlot> = const { Cell::new(MySlot::Unclaimed) };
     static STACK: RefCell<Stack> = const { RefCell::new(Stack::new()) };
     /// The test this thread runs for. Apart from `STACK`, which must stay free of destructors:
     /// a thread-local that needs one costs a state check on every access, and `STACK` is read
@@ -164,7 +203,7 @@ pub(crate) fn enter(
     created_at: &'static std::panic::Location<'static>,
     poll: u64,
     global_threshold_ns: u64,
-    start: Instant,
+    start: Ticks,
 ) -> Option<Token> {
     STACK
         .try_with(|s| {
@@ -234,7 +273,8 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
                     parent.child_ns = parent.child_ns.saturating_add(dur_ns);
                 }
             }
-            let watched = s.slot.and_then(|slot| slot.exit(depth));
+            let slot = s.slot;
+            let watched = slot.and_then(|slot| slot.exit(depth));
             if depth != 0 {
                 return None;
             }
@@ -247,7 +287,7 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
             if watched.as_ref().is_some_and(|w| w.handed_off) {
                 return None;
             }
-            s.last_slow_end = Some(Instant::now());
+            s.last_slow_end = Some(Ticks::now());
             let culprit = s.culprit()?;
             let frame = culprit.frame?;
             // The watchdog's verdict holds for the fn it watched; another culprit gets none.
@@ -286,8 +326,8 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
                 // the caller's spans, at once).
                 Some(pending) if slow.stack.is_none() && !matches!(slow.culprit, Who::Fn(_)) => {
                     let mut slow = slow;
-                    slow.thread = s.slot.map(Slot::thread_name);
-                    pending.park(slow, s.slot.and_then(Slot::route))
+                    slow.thread = slot.map(Slot::thread_name);
+                    pending.park(slow, slot.and_then(Slot::route))
                 }
                 _ => Some(slow),
             }
@@ -300,29 +340,128 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
 /// where no hook times task polls, the watchdog watches what an unparked worker is blocked in.
 #[cfg(feature = "tokio")]
 pub(crate) fn worker_parked(parked: bool) {
-    let _ = STACK.try_with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            if !parked {
-                super::watchdog::ensure_running();
-            }
-            if let Some(slot) = s.slot() {
-                slot.set_parked(parked);
-            }
-        }
-    });
+    if !parked {
+        super::watchdog::ensure_running();
+    }
+    if let Some(slot) = my_slot() {
+        slot.set_parked(parked);
+    }
 }
 
 /// This thread stops running a runtime's tasks (a current-thread runtime's `block_on`
 /// returned): it is no worker any more.
 #[cfg(feature = "tokio")]
 pub(crate) fn worker_done() {
+    if let Some(slot) = claimed_slot() {
+        slot.clear_worker();
+    }
+}
+
+/// Publishes a frame for one poll of `who` in the production profile ([`DebugMode::Watch`]):
+/// no clock is read and no thread-local stack is kept. The outermost frame records the coarse
+/// time; frames are published for the watchdog, which names the culprit and chain of a long
+/// poll from them. Nothing is handed back: [`exit_watch`] finds the frame on the slot (nested
+/// frames always pop first, also when unwinding), so the caller keeps nothing across the poll.
+///
+/// [`DebugMode::Watch`]: crate::DebugMode::Watch
+#[inline(always)]
+pub(crate) fn enter_watch(who: Who) {
+    let Some(slot) = my_slot() else { return };
+    let depth = slot.depth();
+    if depth == 0 {
+        super::watchdog::ensure_running();
+        slot.enter_at(0, who, crate::clock::coarse().raw());
+    } else {
+        slot.push(depth, who);
+    }
+}
+
+/// Pops the frame [`enter_watch`] pushed. The outermost one reads the clock only if the
+/// watchdog saw its poll running for half its threshold; then, if it lasted the threshold, it
+/// returns the slow-poll report, blamed on the fn the watchdog saw blocking.
+#[inline(always)]
+pub(crate) fn exit_watch(unwinding: bool) -> Option<Box<SlowPoll>> {
+    let slot = my_slot()?;
+    let depth = slot.depth().checked_sub(1)?;
+    if depth != 0 {
+        slot.pop(depth);
+        return None;
+    }
+    let start = slot.end_outermost();
+    if !slot.seen_long(start) || unwinding {
+        return None;
+    }
+    long_poll(slot, start)
+}
+
+/// The report of a poll the watchdog saw running long, if it lasted its threshold.
+#[cold]
+#[inline(never)]
+fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
+    let blocked = Ticks::from_raw(start).map_or(Duration::ZERO, Ticks::elapsed);
+    let watched = slot.watched(start);
+    let marked = slot.take_marked(start);
+    // The fn the watchdog reported as stalled, else the one it saw innermost when it marked.
+    let cs = watched
+        .as_ref()
+        .map(|w| w.culprit)
+        .or_else(|| marked.as_ref().map(|m| m.culprit))
+        .flatten();
+    let own = cs
+        .and_then(CallSite::own_threshold_nanos)
+        .unwrap_or_else(crate::config::slow_poll_nanos);
+    let threshold = slot.budget_ns().map_or(own, |b| b.min(own));
+    if saturating_nanos(blocked) < threshold {
+        return None;
+    }
+    if watched.as_ref().is_some_and(|w| w.handed_off) {
+        return None;
+    }
+    // Lag right after this on the thread is its doing (`schedule-latency`).
     let _ = STACK.try_with(|s| {
-        if let Ok(s) = s.try_borrow() {
-            if let Some(slot) = s.slot {
-                slot.clear_worker();
-            }
+        if let Ok(mut s) = s.try_borrow_mut() {
+            s.last_slow_end = Some(Ticks::now());
         }
     });
+    let task = slot.task();
+    let culprit = match (cs, task) {
+        (Some(cs), _) => Who::Fn(cs),
+        (None, Some(t)) => Who::Task(t),
+        (None, None) => Who::Untracked,
+    };
+    let (kind, stalled, stack, pending) = match watched {
+        Some(w) => {
+            let reported = w
+                .pending
+                .as_ref()
+                .is_none_or(|p| p.reported() == Some(true));
+            (w.kind, reported, w.stack, w.pending)
+        }
+        None => (Kind::Unknown, false, None, None),
+    };
+    let slow = Box::new(SlowPoll {
+        culprit,
+        task,
+        calls: 1,
+        created_at: None,
+        poll: 0,
+        chain: marked.map(|m| m.chain).unwrap_or_default(),
+        blocked,
+        self_time: blocked,
+        threshold: Duration::from_nanos(threshold),
+        kind,
+        stalled,
+        stack,
+        thread: None,
+    });
+    match pending {
+        Some(pending) if slow.stack.is_none() && !matches!(slow.culprit, Who::Fn(_)) => {
+            let mut slow = slow;
+            slow.thread = Some(slot.thread_name());
+            pending.park(slow, slot.route())
+        }
+        _ => Some(slow),
+    }
 }
 
 /// Makes this thread run for `test` (`None`: for none); returns the previous one.
@@ -333,7 +472,7 @@ pub(crate) fn set_thread_test(test: Option<ThreadTest>) -> Option<ThreadTest> {
             s.try_borrow_mut()
                 .map(|mut s| {
                     // The watchdog applies the budget too, so short stalls in a test are seen.
-                    if let Some(slot) = s.slot {
+                    if let Some(slot) = claimed_slot() {
                         slot.set_test(test.as_ref());
                     }
                     s.budget_ns = test.as_ref().map(|t| t.budget_ns);
@@ -386,8 +525,8 @@ mod tests {
 
     #[test]
     fn nested_blocking_blames_the_inner_frame_once() {
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
-        let i = enter(Who::Fn(&INNER), loc(), 3, 100 * MS, Instant::now()).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 3, 100 * MS, Ticks::now()).unwrap();
         assert!(
             exit(i, ms(150), false).is_none(),
             "only the outermost frame reports"
@@ -403,8 +542,8 @@ mod tests {
 
     #[test]
     fn self_time_picks_the_parent_when_it_did_the_work() {
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
-        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
         assert!(exit(i, ms(10), false).is_none());
         let report = exit(o, ms(200), false).unwrap();
         assert_eq!(report.culprit.to_string(), "outer");
@@ -414,13 +553,13 @@ mod tests {
 
     #[test]
     fn culprit_of_a_finished_sibling_keeps_its_own_chain() {
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
-        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
-        let f = enter(Who::Fn(&FAST), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
+        let f = enter(Who::Fn(&FAST), loc(), 1, 100 * MS, Ticks::now()).unwrap();
         assert!(exit(f, ms(80), false).is_none());
         assert!(exit(i, ms(81), false).is_none());
         // A sibling at depth 1 overwrites the slot `inner` used.
-        let o2 = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let o2 = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
         assert!(exit(o2, ms(5), false).is_none());
         let report = exit(o, ms(90), false).unwrap();
         assert_eq!(report.culprit.to_string(), "fast");
@@ -437,9 +576,9 @@ mod tests {
     fn self_time_is_summed_per_fn_within_one_poll() {
         // join!(inner(), inner(), inner()) in one poll of outer: 3 × 60 ms of inner beats
         // 100 ms of outer's own work.
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
         for _ in 0..3 {
-            let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+            let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
             assert!(exit(i, ms(60), false).is_none());
         }
         let report = exit(o, ms(280), false).unwrap();
@@ -468,9 +607,9 @@ mod tests {
             small(),
             CallSite::new("big", "m", "a.rs", 10, 0, nop),
         ];
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
         for (i, cs) in MANY.iter().enumerate() {
-            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS, Instant::now()).unwrap();
+            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS, Ticks::now()).unwrap();
             let d = if i == 11 { ms(50) } else { ms(1) };
             assert!(exit(t, d, false).is_none());
         }
@@ -480,9 +619,9 @@ mod tests {
             "outer",
             "outer's own 59 ms is the most"
         );
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
         for (i, cs) in MANY.iter().enumerate() {
-            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS, Instant::now()).unwrap();
+            let t = enter(Who::Fn(cs), loc(), 1, 100 * MS, Ticks::now()).unwrap();
             let d = if i == 11 { ms(90) } else { ms(1) };
             assert!(exit(t, d, false).is_none());
         }
@@ -496,22 +635,22 @@ mod tests {
 
     #[test]
     fn fast_polls_report_nothing_and_reset() {
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
         assert!(exit(o, ms(99), false).is_none());
-        let o = enter(Who::Fn(&OUTER), loc(), 2, 100 * MS, Instant::now()).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 2, 100 * MS, Ticks::now()).unwrap();
         assert!(exit(o, ms(1), false).is_none());
     }
 
     #[test]
     fn a_poll_that_panicked_is_no_slow_poll() {
-        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Instant::now()).unwrap();
-        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Instant::now()).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
+        let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
         assert!(exit(i, ms(150), true).is_none());
         assert!(
             exit(o, ms(152), false).is_none(),
             "the panic went through the outer frame too"
         );
-        let o = enter(Who::Fn(&OUTER), loc(), 2, 100 * MS, Instant::now()).unwrap();
+        let o = enter(Who::Fn(&OUTER), loc(), 2, 100 * MS, Ticks::now()).unwrap();
         assert!(
             exit(o, ms(150), false).is_some(),
             "the next poll is judged on its own"
@@ -521,7 +660,7 @@ mod tests {
     #[test]
     fn deep_recursion_is_bounded() {
         let tokens: Vec<_> = (0..MAX_DEPTH + 10)
-            .map(|i| enter(Who::Fn(&INNER), loc(), i as u64, 100 * MS, Instant::now()).unwrap())
+            .map(|i| enter(Who::Fn(&INNER), loc(), i as u64, 100 * MS, Ticks::now()).unwrap())
             .collect();
         let mut report = None;
         for t in tokens.into_iter().rev() {

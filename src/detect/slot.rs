@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use super::pending::Pending;
 use super::thread_cpu::{self, NO_CLOCK};
-use crate::clock::{Instant, ns_since_epoch};
+use crate::clock::Ticks;
 use crate::record::{Blocked, Chain, ChainLink, Kind, Route, TaskRef, Who};
 use crate::site::CallSite;
 use crate::util::{AtomicStaticRef, lock};
@@ -30,7 +30,7 @@ const SLOTS: usize = 128;
 #[repr(align(128))]
 pub(crate) struct Slot {
     claimed: AtomicBool,
-    /// [`ns_since_epoch`] when the outermost poll began (never 0); 0 when idle.
+    /// When the outermost poll began, a raw [`Ticks`] reading (never 0); 0 when idle.
     start_ns: AtomicU64,
     depth: AtomicUsize,
     frames: [AtomicStaticRef<CallSite>; MAX_DEPTH],
@@ -54,6 +54,10 @@ pub(crate) struct Slot {
     /// The poll that began at this `start_ns` was blocking inside Tokio's `block_in_place`,
     /// which handed the worker's other tasks to another thread: not a blocking poll.
     handed_off: AtomicU64,
+    /// Production profile: the poll that began at this `start_ns` was seen running for half its
+    /// threshold, so it reads the clock when it ends; and what the watchdog saw then.
+    long_for: AtomicU64,
+    marked: Mutex<Option<Marked>>,
     /// A Tokio worker (its park/unpark hooks ran here), and whether it is parked now: the
     /// watchdog watches an unparked worker's system calls on stable Tokio.
     worker: AtomicBool,
@@ -80,6 +84,8 @@ const SLOT: Slot = Slot {
     stack: Mutex::new(None),
     pending: Mutex::new(None),
     handed_off: AtomicU64::new(0),
+    long_for: AtomicU64::new(0),
+    marked: Mutex::new(None),
     worker: AtomicBool::new(false),
     parked: AtomicBool::new(false),
     name: Mutex::new(String::new()),
@@ -87,6 +93,15 @@ const SLOT: Slot = Slot {
 };
 
 static SLOT_TABLE: [Slot; SLOTS] = [SLOT; SLOTS];
+
+/// What the watchdog saw of a long poll in the production profile: the innermost fn and the
+/// chain, for the slow-poll report (no per-frame timing there to blame by self time).
+#[derive(Debug)]
+pub(crate) struct Marked {
+    pub(crate) start: u64,
+    pub(crate) culprit: Option<&'static CallSite>,
+    pub(crate) chain: Chain,
+}
 
 /// What the watchdog found while a poll ran, handed to the slow-poll report when it ends.
 #[derive(Debug)]
@@ -122,7 +137,13 @@ pub(crate) fn same_site(a: Option<&'static CallSite>, b: Option<&'static CallSit
 impl Slot {
     /// Publishes a frame entering at `depth`; at depth 0 also the poll's start.
     #[inline]
-    pub(crate) fn enter(&self, depth: usize, who: Who, start: Instant) {
+    pub(crate) fn enter(&self, depth: usize, who: Who, start: Ticks) {
+        self.enter_at(depth, who, start.raw());
+    }
+
+    /// [`enter`](Self::enter) with the start as a raw [`Ticks`] reading (never 0).
+    #[inline(always)]
+    pub(crate) fn enter_at(&self, depth: usize, who: Who, start_ns: u64) {
         if depth == 0 {
             match who {
                 Who::Task(task) => {
@@ -131,7 +152,7 @@ impl Slot {
                 }
                 Who::Fn(_) | Who::Untracked => self.task_at.store(None, Relaxed),
             }
-            self.start_ns.store(ns_since_epoch(start), Release);
+            self.start_ns.store(start_ns, Release);
         }
         if let Some(frame) = self.frames.get(depth) {
             frame.store(who.fn_site(), Relaxed);
@@ -147,18 +168,41 @@ impl Slot {
         *lock(&self.route) = test.and_then(|t| t.route.clone());
     }
 
-    /// Publishes a frame leaving; at depth 0 the thread goes idle. Returns what the watchdog
-    /// found while this poll ran.
-    #[inline]
-    pub(crate) fn exit(&self, depth: usize) -> Option<Watched> {
-        self.depth.store(depth, Release);
-        if depth != 0 {
-            return None;
+    /// The number of frames published (read by the thread that owns the slot).
+    #[inline(always)]
+    pub(crate) fn depth(&self) -> usize {
+        self.depth.load(Relaxed)
+    }
+
+    /// Publishes a nested frame (production profile: no timestamp).
+    #[inline(always)]
+    pub(crate) fn push(&self, depth: usize, who: Who) {
+        if let Some(frame) = self.frames.get(depth) {
+            frame.store(who.fn_site(), Relaxed);
         }
-        // Only this thread writes `start_ns` while the slot is claimed: a load and a store,
-        // not a locked read-modify-write, on the per-poll path.
+        self.depth.store(depth + 1, Release);
+    }
+
+    /// Publishes a nested frame leaving.
+    #[inline(always)]
+    pub(crate) fn pop(&self, depth: usize) {
+        self.depth.store(depth, Release);
+    }
+
+    /// The outermost poll ends (production profile): the thread goes idle. Returns the poll's
+    /// start, for [`seen_long`](Self::seen_long).
+    #[inline(always)]
+    pub(crate) fn end_outermost(&self) -> u64 {
+        self.depth.store(0, Release);
+        // Only this thread writes `start_ns` while the slot is claimed.
         let start = self.start_ns.load(Relaxed);
         self.start_ns.store(0, Release);
+        start
+    }
+
+    /// What the watchdog found during the poll that began at `start`, once it ended (what
+    /// [`exit`](Self::exit) returns for the outermost frame).
+    pub(crate) fn watched(&self, start: u64) -> Option<Watched> {
         if self.kind_for.load(Acquire) != start {
             return None;
         }
@@ -171,9 +215,46 @@ impl Slot {
         })
     }
 
+    /// Whether the watchdog saw the poll that began at `start` running for half its threshold
+    /// (production profile: it then reads the clock when it ends).
+    #[inline(always)]
+    pub(crate) fn seen_long(&self, start: u64) -> bool {
+        self.long_for.load(Acquire) == start
+    }
+
+    /// The watchdog saw the poll that began at `start` running long, with `culprit` innermost.
+    pub(crate) fn mark_long(&self, start: u64, culprit: Option<&'static CallSite>) {
+        *lock(&self.marked) = Some(Marked {
+            start,
+            culprit,
+            chain: self.chain(),
+        });
+        self.long_for.store(start, Release);
+    }
+
+    /// What [`mark_long`](Self::mark_long) recorded for the poll that began at `start`.
+    pub(crate) fn take_marked(&self, start: u64) -> Option<Marked> {
+        lock(&self.marked).take().filter(|m| m.start == start)
+    }
+
+    /// Publishes a frame leaving; at depth 0 the thread goes idle. Returns what the watchdog
+    /// found while this poll ran.
+    #[inline]
+    pub(crate) fn exit(&self, depth: usize) -> Option<Watched> {
+        self.depth.store(depth, Release);
+        if depth != 0 {
+            return None;
+        }
+        // Only this thread writes `start_ns` while the slot is claimed: a load and a store,
+        // not a locked read-modify-write, on the per-poll path.
+        let start = self.start_ns.load(Relaxed);
+        self.start_ns.store(0, Release);
+        self.watched(start)
+    }
+
     // What the watchdog reads.
 
-    /// When the thread's outermost poll began ([`ns_since_epoch`]), or 0 if it is not polling.
+    /// When the thread's outermost poll began (raw [`Ticks`]), or 0 if it is not polling.
     pub(crate) fn start_ns(&self) -> u64 {
         self.start_ns.load(Acquire)
     }
@@ -307,6 +388,7 @@ pub(crate) fn claim() -> Option<&'static Slot> {
     slot.depth.store(0, Relaxed);
     slot.kind_for.store(0, Relaxed);
     slot.handed_off.store(0, Relaxed);
+    slot.long_for.store(0, Relaxed);
     slot.worker.store(false, Relaxed);
     slot.parked.store(false, Relaxed);
     slot.budget_ns.store(0, Relaxed);

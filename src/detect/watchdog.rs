@@ -17,7 +17,7 @@ use super::pending::Pending;
 use super::slot::{self, Slot, same_site};
 use super::stacks::{Read, Stacks, WAIT_ANNOTATED, WAIT_UNNAMED};
 use super::thread_cpu::{active_time, asleep_since_switch, classify, is_runnable, off_cpu_for};
-use crate::clock::{Instant, ns_since_epoch};
+use crate::clock::{Instant, Ticks};
 use crate::record::{Blocked, Chain, Kind, Route, SlowPoll, Stall, Who};
 use crate::site::CallSite;
 use crate::util::{lock, say};
@@ -68,8 +68,17 @@ static GAVE_UP: AtomicBool = AtomicBool::new(false);
 /// first instrumented poll does, so a poll that never returns is reported under any executor
 /// (plain `#[tokio::main]`, `futures::executor`), not only on pollwatch's runtimes. One
 /// relaxed load when it already runs.
+#[inline(always)]
 pub(crate) fn ensure_running() {
-    if RUNNING.load(Relaxed) || GAVE_UP.load(Relaxed) || !crate::config::debug_mode().is_on() {
+    if !RUNNING.load(Relaxed) {
+        start_for_the_process();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn start_for_the_process() {
+    if GAVE_UP.load(Relaxed) || !crate::config::debug_mode().is_on() {
         return;
     }
     let mut c = lock(&CONTROL);
@@ -170,6 +179,8 @@ struct Watch {
     first: Option<First>,
     /// The stack its first report had: later reports name the same line.
     stack: Option<Arc<Blocked>>,
+    /// The poll was marked as long (production profile).
+    marked: bool,
 }
 
 impl Watch {
@@ -183,6 +194,7 @@ impl Watch {
             handed_off: false,
             first: None,
             stack: None,
+            marked: false,
         }
     }
 }
@@ -246,7 +258,11 @@ fn run() {
                 return;
             }
         }
-        if crate::config::debug_mode().is_on() {
+        let mode = crate::config::debug_mode();
+        if mode.is_watch() {
+            crate::clock::start_ticker(|| crate::config::debug_mode().is_watch());
+        }
+        if mode.is_on() {
             look(&mut watching, &mut sleepers, &mut stacks, threshold);
         } else {
             watching.clear();
@@ -326,8 +342,9 @@ fn threshold_for(culprit: Option<&'static CallSite>, slot: &Slot, threshold: Dur
 
 /// One tick: reports every timed poll blocking past its threshold.
 fn scan(watching: &mut Watching, stacks: &mut Stacks, threshold: Duration) {
+    let marking = crate::config::debug_mode().is_watch();
     let now = Instant::now();
-    let now_ns = ns_since_epoch(now);
+    let now_ticks = Ticks::now();
     watching.retain(|(i, start), watch| {
         let running = slot::get(*i).is_some_and(|s| s.start_ns() == *start);
         if !running {
@@ -344,7 +361,8 @@ fn scan(watching: &mut Watching, stacks: &mut Stacks, threshold: Duration) {
         if start == 0 {
             continue;
         }
-        let blocked = Duration::from_nanos(now_ns.saturating_sub(start));
+        let blocked =
+            Ticks::from_raw(start).map_or(Duration::ZERO, |s| now_ticks.duration_since(s));
         let poll_start = now.checked_sub(blocked).unwrap_or(now);
         let culprit = slot.innermost();
         let watch = watching
@@ -358,6 +376,12 @@ fn scan(watching: &mut Watching, stacks: &mut Stacks, threshold: Duration) {
         }
         if watch.handed_off {
             continue;
+        }
+        // Production profile: a poll running for half its threshold reads the clock when it
+        // ends (no other poll does), and is blamed on what is innermost now.
+        if marking && !watch.marked && blocked >= threshold_for(culprit, slot, threshold) / 2 {
+            watch.marked = true;
+            slot.mark_long(start, culprit);
         }
         // A first report waiting for its stack: made once the stack is in or the wait is over.
         if let Some(first) = watch.first.take() {

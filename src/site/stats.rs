@@ -14,7 +14,7 @@ const BUCKETS: usize = 164;
 /// The histogram is sharded per thread: every poll of a hot fn on every worker would otherwise
 /// increment the same cache line, and the contention (measured: a 1M-poll workload 4.5× slower
 /// than plain Tokio on 2 workers) would cost far more than the counting.
-const SHARDS: usize = 4;
+const SHARDS: usize = 8;
 
 /// The counters of one call site.
 pub(crate) struct Stats {
@@ -76,10 +76,17 @@ impl Stats {
 
     /// Records one poll of `d` in the histogram (in this thread's shard). Sums and maxima are
     /// kept by the call itself and added once, by [`Stats::on_call_done`].
+    ///
+    /// A load and a store, not a locked increment (about 6 ns of a debug-mode poll, measured):
+    /// a shard is its thread's alone for the first `SHARDS` threads to poll this fn; past that,
+    /// two threads sharing a shard may, racing on the same bucket within nanoseconds, count one
+    /// poll instead of two. The histogram gives percentiles; the poll count and busy time are
+    /// kept exactly elsewhere.
     #[inline]
     pub(crate) fn on_poll(&self, d: Duration) {
         let ns = saturating_nanos(d);
-        self.hist[shard()].0[bucket(ns)].fetch_add(1, Relaxed);
+        let count = &self.hist[shard()].0[bucket(ns)];
+        count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
     }
 
     /// Adds one call's polls: their count, total and longest. Every call ends with this once,
@@ -99,6 +106,11 @@ impl Stats {
         self.completed.fetch_add(1, Relaxed);
         self.total_wall_ns
             .fetch_add(saturating_nanos(elapsed), Relaxed);
+    }
+
+    /// A call completed in the production profile (not timed: no wall time added).
+    pub(crate) fn on_completed_untimed(&self) {
+        self.completed.fetch_add(1, Relaxed);
     }
 
     /// A call was dropped after at least one poll, unfinished.
@@ -166,6 +178,7 @@ fn quantile(counts: &[u64; BUCKETS], q: f64) -> Option<u64> {
 struct Shard([AtomicU64; BUCKETS]);
 
 /// This thread's shard: threads take them in turn, so the first few never share one.
+#[inline]
 fn shard() -> usize {
     use std::cell::Cell;
     use std::sync::atomic::AtomicUsize;
@@ -183,6 +196,7 @@ fn shard() -> usize {
         .unwrap_or(0)
 }
 
+#[inline]
 fn bucket(ns: u64) -> usize {
     if ns < 4 {
         return ns as usize;

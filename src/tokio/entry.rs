@@ -12,8 +12,9 @@ use crate::sink::output;
 use crate::util::{saturating_nanos, say};
 
 /// Runs `future` on a new multi-thread runtime in debug mode, like
-/// `asyncio.run(main(), debug=True)`: turns debug mode on (unless `POLLWATCH` says otherwise)
-/// and times every task and the root future. It sets no subscriber: with yours, pollwatch's
+/// `asyncio.run(main(), debug=True)`: turns debug mode on (unless `POLLWATCH` says otherwise;
+/// in a release build, the production profile [`DebugMode::Watch`]) and watches every task and
+/// the root future. It sets no subscriber: with yours, pollwatch's
 /// events go through it; without one, its warnings are printed to stderr.
 ///
 /// # Panics
@@ -56,10 +57,22 @@ fn finish() {
     }
 }
 
-/// Debug mode on unless the environment chose one.
+/// Debug mode on unless the environment chose one (a test's checks are always exact).
 fn debug_mode_on_unless_chosen() {
     if std::env::var_os("POLLWATCH").is_none() {
         config::set_debug_mode(DebugMode::On);
+    }
+}
+
+/// A program's mode unless the environment chose one: exact debug mode in a debug build, the
+/// production profile ([`DebugMode::Watch`]) in a release build.
+fn program_mode_unless_chosen() {
+    if std::env::var_os("POLLWATCH").is_none() {
+        config::set_debug_mode(if cfg!(debug_assertions) {
+            DebugMode::On
+        } else {
+            DebugMode::Watch
+        });
     }
 }
 
@@ -72,11 +85,11 @@ fn build(builder: Builder) -> Runtime {
     }
 }
 
-/// Debug mode on unless the environment chose, then build. The global subscriber is the
+/// The program's mode unless the environment chose, then build. The global subscriber is the
 /// user's business: pollwatch's warnings reach stderr without one (`sink::last_resort`).
 #[track_caller]
 fn prepare(builder: Builder) -> Runtime {
-    debug_mode_on_unless_chosen();
+    program_mode_unless_chosen();
     let rt = build(builder);
     // In debug mode, a stall in the program's first moments is named from its stack too:
     // the symbolizer parses the binary's debug information once, before `main` runs (tens of

@@ -7,7 +7,7 @@ use std::hash::{Hash as _, Hasher};
 #[cfg(feature = "schedule-latency")]
 use std::time::Duration;
 
-use crate::clock::Instant;
+use crate::clock::Ticks;
 use crate::config;
 use crate::detect::frames;
 use crate::dispatch;
@@ -41,9 +41,11 @@ fn task_id(id: tokio::task::Id) -> u64 {
 }
 
 thread_local! {
-    /// The task poll in progress on this thread: its frame and start. A nested task poll (a
-    /// runtime driven from inside a task) replaces it; the outer one is then not timed.
-    static TASK_POLL: Cell<Option<(frames::Token, Instant)>> = const { Cell::new(None) };
+    /// The task poll in progress on this thread, timed exactly (debug mode). A nested task poll
+    /// (a runtime driven from inside a task) replaces it; the outer one is then not timed.
+    static TASK_POLL: Cell<Option<(frames::Token, Ticks)>> = const { Cell::new(None) };
+    /// A task poll in progress in the production profile: its frame is on the slot.
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// `on_before_task_poll`.
@@ -70,7 +72,13 @@ pub(crate) fn task_poll_started(meta: &tokio::runtime::TaskMeta<'_>) {
             dispatch::lag(Some(task), waited, threshold);
         }
     }
-    let start = Instant::now();
+    if mode.is_watch() {
+        if WATCHING.try_with(|w| !w.replace(true)).unwrap_or(false) {
+            frames::enter_watch(Who::Task(task));
+        }
+        return;
+    }
+    let start = Ticks::now();
     if let Some(token) = frames::enter(Who::Task(task), task.spawned_at, 0, threshold_ns, start) {
         let _ = TASK_POLL.try_with(|t| t.set(Some((token, start))));
     }
@@ -78,10 +86,15 @@ pub(crate) fn task_poll_started(meta: &tokio::runtime::TaskMeta<'_>) {
 
 /// `on_after_task_poll`.
 pub(crate) fn task_poll_ended() {
-    let Some((token, start)) = TASK_POLL.try_with(Cell::take).ok().flatten() else {
-        return;
+    let slow = if WATCHING.try_with(|w| w.replace(false)).unwrap_or(false) {
+        frames::exit_watch(false)
+    } else {
+        match TASK_POLL.try_with(Cell::take).ok().flatten() {
+            Some((token, start)) => frames::exit(token, start.elapsed(), false),
+            None => return,
+        }
     };
-    if let Some(slow) = frames::exit(token, start.elapsed(), false) {
+    if let Some(slow) = slow {
         dispatch::slow_poll(&slow, config::debug_mode().is_strict());
     }
 }
