@@ -9,7 +9,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use pollwatch::{Builder, DebugMode, async_timed, targets};
-use support::{Captured, Events, busy_loop, capture, eventually, routed, unrouted};
+use support::{
+    Captured, Events, busy_loop, capture, eventually, eventually_showing, routed, unrouted,
+};
 
 fn setup() {
     support::config()
@@ -151,12 +153,16 @@ fn an_unannotated_task_is_named_from_its_stack() {
         .unwrap();
     rt.block_on(async { tokio::spawn(prod_unannotated()).await.unwrap() });
     drop(rt);
-    let slow = eventually("the slow poll named from the stack", || {
-        unrouted()
-            .with_target(targets::SLOW_POLL)
-            .into_iter()
-            .find(|e| e.field("fn") == Some("prod_unannotated"))
-    });
+    let slow = eventually_showing(
+        "the slow poll named from the stack",
+        || {
+            unrouted()
+                .with_target(targets::SLOW_POLL)
+                .into_iter()
+                .find(|e| e.field("fn") == Some("prod_unannotated"))
+        },
+        || format!("; seen instead: {:#?}", unrouted().all()),
+    );
     assert!(slow.get("location").starts_with("tests/production.rs:"));
     assert!(slow.duration("duration") >= Duration::from_millis(250));
 }

@@ -36,7 +36,7 @@ struct State {
     after: Option<After>,
     released: bool,
     /// A slow-poll report waiting for the release, with where to make it.
-    parked: Option<(Box<SlowPoll>, Option<Route>)>,
+    parked: Option<Parked>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -45,16 +45,21 @@ impl std::fmt::Debug for Pending {
     }
 }
 
+/// A slow-poll report waiting for the release: where to make it, and whether the stack must
+/// show a task holding its worker for it to be made (stable Tokio's worker watch: a sleep that
+/// is the runtime's own wait is no slow poll).
+struct Parked {
+    slow: Box<SlowPoll>,
+    route: Option<Route>,
+    needs_task: bool,
+}
+
 /// Slow-poll reports parked now, in the whole process, for [`settle`].
 static PARKED: Mutex<usize> = Mutex::new(0);
 static UNPARKED: Condvar = Condvar::new();
 
 /// What the release makes: the follow-up, then the parked report.
-type Released = (
-    Option<After>,
-    Option<(Box<SlowPoll>, Option<Route>)>,
-    Release,
-);
+type Released = (Option<After>, Option<Parked>, Release);
 
 #[derive(Clone)]
 struct Release {
@@ -128,6 +133,28 @@ impl Pending {
     /// completed, if that already happened (then make it here). `None` also when it is no
     /// report at all (the stack shows `block_in_place`).
     pub(crate) fn park(&self, slow: Box<SlowPoll>, route: Option<Route>) -> Option<Box<SlowPoll>> {
+        self.park_with(Parked {
+            slow,
+            route,
+            needs_task: false,
+        })
+    }
+
+    /// Parks the slow poll of a worker found asleep whose sleep ended before its stack was
+    /// read: made at the release only if the stack shows a task holding the worker.
+    pub(crate) fn park_sleeper(&self, slow: Box<SlowPoll>, route: Option<Route>) {
+        if let Some(slow) = self.park_with(Parked {
+            slow,
+            route: route.clone(),
+            needs_task: true,
+        }) {
+            Route::run_or_here(route.as_ref(), move || {
+                crate::dispatch::slow_poll(&slow, crate::config::debug_mode().is_strict());
+            });
+        }
+    }
+
+    fn park_with(&self, parked: Parked) -> Option<Box<SlowPoll>> {
         let mut s = lock(&self.state);
         if s.released {
             let release = Release {
@@ -135,9 +162,9 @@ impl Pending {
                 reported: s.reported.unwrap_or(false),
             };
             drop(s);
-            return complete(slow, &release);
+            return complete(parked, &release);
         }
-        s.parked = Some((slow, route));
+        s.parked = Some(parked);
         drop(s);
         *lock(&PARKED) += 1;
         None
@@ -163,8 +190,9 @@ impl Pending {
         if let Some(after) = after {
             after(release.stack.clone(), release.reported);
         }
-        if let Some((slow, route)) = parked {
-            if let Some(slow) = complete(slow, &release) {
+        if let Some(parked) = parked {
+            let route = parked.route.clone();
+            if let Some(slow) = complete(parked, &release) {
                 Route::run_or_here(route.as_ref(), move || {
                     crate::dispatch::slow_poll(&slow, crate::config::debug_mode().is_strict());
                 });
@@ -195,9 +223,18 @@ impl Drop for Pending {
 }
 
 /// A parked report completed at the release: its stack, and whether the stall it refers to
-/// was reported; `None` if it is no report (blocking inside `block_in_place`).
-fn complete(mut slow: Box<SlowPoll>, release: &Release) -> Option<Box<SlowPoll>> {
+/// was reported; `None` if it is no report (blocking inside `block_in_place`, or a sleeping
+/// worker's stack that shows no task holding it).
+fn complete(parked: Parked, release: &Release) -> Option<Box<SlowPoll>> {
+    let Parked {
+        mut slow,
+        needs_task,
+        ..
+    } = parked;
     if release.stack.as_ref().is_some_and(|b| b.in_block_in_place) {
+        return None;
+    }
+    if needs_task && !release.stack.as_ref().is_some_and(|b| b.blocks_a_worker()) {
         return None;
     }
     if slow.stack.is_none() {
@@ -242,6 +279,10 @@ mod tests {
     }
 
     fn blocked(in_block_in_place: bool) -> Arc<Blocked> {
+        stack(in_block_in_place, true)
+    }
+
+    fn stack(in_block_in_place: bool, in_task_poll: bool) -> Arc<Blocked> {
         Arc::new(Blocked {
             syscall: Some("futex".into()),
             frames: vec![],
@@ -249,7 +290,7 @@ mod tests {
             chain: vec![],
             method: StackMethod::Unwound,
             in_block_in_place,
-            in_task_poll: true,
+            in_task_poll,
         })
     }
 
@@ -286,5 +327,36 @@ mod tests {
         p.deliver(Some(blocked(true)));
         p.decide(false, Box::new(|_, _| {}));
         assert!(p.park(slow(), None).is_none());
+    }
+
+    #[test]
+    fn a_sleeping_worker_is_a_slow_poll_only_if_its_stack_shows_a_task() {
+        let release = |in_task_poll| Release {
+            stack: Some(stack(false, in_task_poll)),
+            reported: false,
+        };
+        let sleeper = || Parked {
+            slow: slow(),
+            route: None,
+            needs_task: true,
+        };
+        let made = complete(sleeper(), &release(true)).expect("a task held its worker");
+        assert!(made.stack.is_some() && !made.stalled);
+        assert!(complete(sleeper(), &release(false)).is_none(), "the runtime's own wait");
+        let unread = Release {
+            stack: None,
+            reported: false,
+        };
+        assert!(complete(sleeper(), &unread).is_none(), "nothing could be read");
+    }
+
+    #[test]
+    fn a_parked_sleeper_is_counted_until_its_stack_comes() {
+        let p = Pending::new(|| {});
+        p.park_sleeper(slow(), None);
+        p.decide(false, Box::new(|_, _| {}));
+        assert!(*lock(&PARKED) >= 1, "settle waits for it");
+        p.deliver(Some(blocked(false)));
+        assert!(lock(&p.state).parked.is_none(), "made at the release");
     }
 }

@@ -532,6 +532,9 @@ struct Sleeper {
     /// The report made (its stack, thread, threshold), for the slow poll when the sleep ends.
     reported: Option<Stall>,
     route: Option<Route>,
+    /// The worker's threshold and name, as of the last look.
+    threshold: Duration,
+    thread: String,
 }
 
 /// Stacks read per sleep at most.
@@ -586,12 +589,19 @@ fn watch_workers(sleepers: &mut Sleepers, stacks: &mut Stacks, threshold: Durati
             reads: 0,
             reported: None,
             route: None,
+            threshold,
+            thread: String::new(),
         });
         sleeper.last_seen = now;
         let own = threshold_for(None, slot, threshold);
+        sleeper.threshold = own;
         let held = now.saturating_duration_since(sleeper.since);
         if held < next_report_after(sleeper.reports, own) {
             continue;
+        }
+        if sleeper.thread.is_empty() {
+            sleeper.thread = slot.thread_name();
+            sleeper.route = slot.route();
         }
         let Some(stack) = worker_stack(sleeper, stacks, slot) else {
             continue;
@@ -608,7 +618,6 @@ fn watch_workers(sleepers: &mut Sleepers, stacks: &mut Stacks, threshold: Durati
             nth: sleeper.reports,
             stack: Some(stack),
         };
-        sleeper.route = slot.route();
         if sleeper.reported.is_none() {
             sleeper.reported = Some(stall.clone());
         }
@@ -666,11 +675,8 @@ fn worker_stack(sleeper: &mut Sleeper, stacks: &mut Stacks, slot: &Slot) -> Opti
 /// went to sleep, by the scheduler's clock, to the last look that found it asleep: within a
 /// tick of the truth; the poll's work before the call is not seen).
 fn woke(s: Sleeper) {
-    let Some(stall) = s.reported else {
-        return;
-    };
     let held = s.last_seen.saturating_duration_since(s.since);
-    let slow = SlowPoll {
+    let slow = |stalled: bool, stack: Option<Arc<Blocked>>| SlowPoll {
         culprit: Who::Untracked,
         task: None,
         calls: 1,
@@ -679,15 +685,27 @@ fn woke(s: Sleeper) {
         chain: Chain::default(),
         blocked: held,
         self_time: held,
-        threshold: stall.threshold,
+        threshold: s.threshold,
         kind: Kind::Blocking,
-        stalled: true,
-        stack: stall.stack,
-        thread: Some(stall.thread),
+        stalled,
+        stack,
+        thread: Some(s.thread.clone()),
     };
-    Route::run_or_here(s.route.as_ref(), move || {
-        crate::dispatch::slow_poll(&slow, crate::config::debug_mode().is_strict());
-    });
+    match (&s.reported, &s.stack) {
+        (Some(stall), _) => {
+            let slow = slow(true, stall.stack.clone());
+            Route::run_or_here(s.route.as_ref(), move || {
+                crate::dispatch::slow_poll(&slow, crate::config::debug_mode().is_strict());
+            });
+        }
+        // It woke while its stack was read (a cold symbolizer can take longer than the rest
+        // of the sleep): the slow poll is made when the stack is in, if it shows a task.
+        (None, StackState::Pending(pending)) if held >= s.threshold => {
+            pending.park_sleeper(Box::new(slow(false, None)), s.route.clone());
+            pending.decide(false, Box::new(|_, _| {}));
+        }
+        (None, _) => {}
+    }
 }
 
 /// Active share since the watchdog first saw the culprit; if that was just now, samples for a

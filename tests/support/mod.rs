@@ -243,6 +243,15 @@ pub fn busy_loop(d: Duration) -> u64 {
 /// other threads after the code under test returned (Tokio runs a task's after-poll hook after
 /// its `JoinHandle` is woken, and even after the runtime was dropped).
 pub fn eventually<T>(what: &str, check: impl Fn() -> Option<T>) -> T {
+    eventually_showing(what, check, String::new)
+}
+
+/// [`eventually`], whose failure also shows what was seen instead.
+pub fn eventually_showing<T>(
+    what: &str,
+    check: impl Fn() -> Option<T>,
+    seen: impl Fn() -> String,
+) -> T {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(v) = check() {
@@ -250,7 +259,8 @@ pub fn eventually<T>(what: &str, check: impl Fn() -> Option<T>) -> T {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
+            "timed out waiting for {what}{}",
+            seen()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
