@@ -1,7 +1,8 @@
 //! Detection accuracy and latency, measured with real blocking (not a timing benchmark: a table).
 //!
 //! For injected blocks of 50, 150 and 500 ms (`std::thread::sleep` and a busy loop) inside an
-//! `#[async_timed]` fn, with the threshold at 20 ms:
+//! `#[async_timed]` fn, with the threshold at 20 ms, in exact debug mode and in the production
+//! profile (`watch`):
 //! - the error of the reported `duration` against the block measured around the blocking call;
 //! - the latency of the first `pollwatch::stall` report, from the start of the block.
 //!
@@ -60,6 +61,8 @@ fn main() {
         .debug_mode(DebugMode::On)
         .slow_poll(THRESHOLD)
         .warnings_per_second(0)
+        // Every stall in full (not the culprit's digest): each round's latency is measured.
+        .digest_interval(Duration::ZERO)
         .on_slow_poll(move |info| sink.lock().unwrap().push(info.duration()))
         .apply();
     let stalls = Arc::new(Mutex::new(Vec::new()));
@@ -69,46 +72,49 @@ fn main() {
 
     println!("threshold {THRESHOLD:?}, {ROUNDS} rounds each; errors are reported - actual");
     println!(
-        "| block | kind | mean error of `duration` | max error | mean stall latency | max stall latency |"
+        "| mode | block | kind | mean error of `duration` | max error | mean stall latency | max stall latency |"
     );
-    println!("|---|---|---|---|---|---|");
-    for ms in [50u64, 150, 500] {
-        for kind in ["sleep", "busy loop"] {
-            let (mut errors, mut latencies) = (Vec::new(), Vec::new());
-            for _ in 0..ROUNDS {
-                reported.lock().unwrap().clear();
-                stalls.lock().unwrap().clear();
-                let actual = rt.block_on(async {
-                    if kind == "sleep" {
-                        sleeps(ms).await
-                    } else {
-                        spins(ms).await
+    println!("|---|---|---|---|---|---|---|");
+    for mode in [DebugMode::On, DebugMode::Watch] {
+        pollwatch::set_debug_mode(mode);
+        for ms in [50u64, 150, 500] {
+            for kind in ["sleep", "busy loop"] {
+                let (mut errors, mut latencies) = (Vec::new(), Vec::new());
+                for _ in 0..ROUNDS {
+                    reported.lock().unwrap().clear();
+                    stalls.lock().unwrap().clear();
+                    let actual = rt.block_on(async {
+                        if kind == "sleep" {
+                            sleeps(ms).await
+                        } else {
+                            spins(ms).await
+                        }
+                    });
+                    let start = BLOCK_START.lock().unwrap().take().unwrap();
+                    let got = *reported.lock().unwrap().first().expect("reported");
+                    errors.push(got.as_secs_f64() - actual.as_secs_f64());
+                    if let Some(first) = stalls.lock().unwrap().first() {
+                        latencies.push(first.duration_since(start).as_secs_f64());
                     }
-                });
-                let start = BLOCK_START.lock().unwrap().take().unwrap();
-                let got = *reported.lock().unwrap().first().expect("reported");
-                errors.push(got.as_secs_f64() - actual.as_secs_f64());
-                if let Some(first) = stalls.lock().unwrap().first() {
-                    latencies.push(first.duration_since(start).as_secs_f64());
                 }
+                let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+                let max = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);
+                println!(
+                    "| {mode} | {ms} ms | {kind} | {:+.3} ms | {:+.3} ms | {} | {} |",
+                    mean(&errors) * 1e3,
+                    max(&errors) * 1e3,
+                    if latencies.is_empty() {
+                        "-".into()
+                    } else {
+                        format!("{:.1} ms", mean(&latencies) * 1e3)
+                    },
+                    if latencies.is_empty() {
+                        "-".into()
+                    } else {
+                        format!("{:.1} ms", max(&latencies) * 1e3)
+                    },
+                );
             }
-            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-            let max = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);
-            println!(
-                "| {ms} ms | {kind} | {:+.3} ms | {:+.3} ms | {} | {} |",
-                mean(&errors) * 1e3,
-                max(&errors) * 1e3,
-                if latencies.is_empty() {
-                    "-".into()
-                } else {
-                    format!("{:.1} ms", mean(&latencies) * 1e3)
-                },
-                if latencies.is_empty() {
-                    "-".into()
-                } else {
-                    format!("{:.1} ms", max(&latencies) * 1e3)
-                },
-            );
         }
     }
 }

@@ -1,11 +1,11 @@
 //! pollwatch against its peers, side by side, on the same workloads, in the same run.
 //!
-//! Each configuration runs in a process of its own (a runtime's instance matters more than the
-//! instrumentation on a small machine, and process-wide switches, such as a global tracing
-//! subscriber or pollwatch's mode, must not leak between configurations); the driver starts them
-//! alternating, round after round, so slow drift of the machine hits every configuration alike,
-//! and reports each configuration's median over the rounds, its range, and its ratio to plain
-//! Tokio *of the same round*.
+//! Each configuration runs in a process of its own (process-wide switches, such as a global
+//! tracing subscriber or pollwatch's mode, must not leak between configurations), paired with
+//! plain Tokio measured in the same process, interleaved (a process on this VM can run some
+//! 20 % faster or slower than the next; the pair shares that). The driver starts the processes
+//! alternating, round after round, and reports each configuration's median over the rounds, its
+//! range, and the median and range of its ratio to its paired plain Tokio.
 //!
 //! ```text
 //! bench/peers/run.sh                    # both builds, every workload, 5 rounds
@@ -28,7 +28,12 @@
 //! - `work`: the same with about 1 µs of CPU work in every poll;
 //! - `server`: a small key-value server (one line per request, `GET`/`SET`, a shared map, one
 //!   `async fn` per request) on loopback, driven by 32 client connections from a separate
-//!   one-thread runtime for 2 s: requests per second.
+//!   one-thread runtime for 2 s, as fast as they can: requests per second. On 2 cores the
+//!   clients and the server share the CPUs, and throughput varies ±15 % from run to run;
+//! - `server-cpu`: the same server at a fixed offered load (32 connections, one request each
+//!   per millisecond, about a fifth of its capacity here) for 2 s: the process's CPU time per
+//!   request, in µs. Idle time does not count, so this is the cost of serving a request, free
+//!   of the scheduling noise that throughput carries.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -45,6 +50,8 @@ const WARM_UP: usize = 2;
 const ITERATIONS: usize = 5;
 const CONNECTIONS: usize = 32;
 const SERVER_WARM_UP: Duration = Duration::from_millis(500);
+/// Server measurements per process, each paired with plain Tokio's.
+const SERVER_ITERATIONS: usize = 2;
 const SETTLE: Duration = Duration::from_millis(700);
 const SERVER_MEASURE: Duration = Duration::from_secs(2);
 
@@ -66,7 +73,7 @@ const CONFIGS: &[&str] = &[
 #[cfg(feature = "console")]
 const CONFIGS: &[&str] = &["plain", "console"];
 
-const WORKLOADS: &[&str] = &["yield", "work", "server"];
+const WORKLOADS: &[&str] = &["yield", "work", "server", "server-cpu"];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -76,7 +83,7 @@ fn main() {
                 usage();
             };
             match run(workload, config) {
-                Ok(value) => println!("{value:.3}"),
+                Ok((ours, plain)) => println!("{ours:.3} {plain:.3}"),
                 Err(e) => {
                     eprintln!("{config} on {workload}: {e}");
                     std::process::exit(2);
@@ -122,8 +129,8 @@ fn compare(args: &[String]) {
         cfg!(tokio_unstable),
     );
     for workload in &workloads {
-        // results[config][round]
-        let mut results: Vec<Vec<Option<f64>>> = vec![Vec::new(); CONFIGS.len()];
+        // results[config][round]: (the configuration, plain Tokio in the same process)
+        let mut results: Vec<Vec<Option<(f64, f64)>>> = vec![Vec::new(); CONFIGS.len()];
         let mut errors: Vec<Option<String>> = vec![None; CONFIGS.len()];
         for round in 0..rounds {
             for k in 0..CONFIGS.len() {
@@ -134,7 +141,12 @@ fn compare(args: &[String]) {
                     .stderr(std::process::Stdio::piped())
                     .output()
                     .expect("start a measurement");
-                let value = String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().ok();
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let mut fields = stdout.split_whitespace().map(str::parse::<f64>);
+                let value = match (fields.next(), fields.next()) {
+                    (Some(Ok(ours)), Some(Ok(plain))) => Some((ours, plain)),
+                    _ => None,
+                };
                 if value.is_none() {
                     let err = String::from_utf8_lossy(&out.stderr);
                     errors[i] = Some(err.lines().last().unwrap_or("no output").to_owned());
@@ -154,29 +166,41 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// One workload's table: per configuration the median over the rounds and its range, and the
-/// median (and range) of its per-round ratio to plain Tokio (time over plain's time; for the
-/// server, requests per second over plain's).
-fn table(workload: &str, results: &[Vec<Option<f64>>], errors: &[Option<String>], rounds: usize) {
-    let unit = if workload == "server" { "requests/s" } else { "ms" };
-    println!("\n### {workload} ({unit}; ratio to plain Tokio in the same round)\n");
+/// median (and range) of its ratio to plain Tokio measured in the same process (time over
+/// plain's time; requests per second over plain's; CPU per request over plain's). The `plain`
+/// row pairs plain Tokio with itself: its ratios show what the pairing cannot resolve.
+fn table(
+    workload: &str,
+    results: &[Vec<Option<(f64, f64)>>],
+    errors: &[Option<String>],
+    rounds: usize,
+) {
+    let unit = match workload {
+        "server" => "requests/s",
+        "server-cpu" => "µs of CPU per request",
+        _ => "ms",
+    };
+    println!("\n### {workload} ({unit}; ratio to plain Tokio in the same process)\n");
     println!("| configuration | median | range | ratio: median | ratio: range |");
     println!("|---|---|---|---|---|");
+    let digits = match workload {
+        "server" => 0,
+        "server-cpu" => 2,
+        _ => 1,
+    };
     for (i, config) in CONFIGS.iter().enumerate() {
-        let values: Vec<f64> = results[i].iter().flatten().copied().collect();
-        if values.len() < rounds {
+        let pairs: Vec<(f64, f64)> = results[i].iter().flatten().copied().collect();
+        if pairs.len() < rounds {
             println!(
                 "| {config} | failed | {} | | |",
                 errors[i].as_deref().unwrap_or("?").replace('|', "/")
             );
             continue;
         }
-        let mut ratios: Vec<f64> = (0..rounds)
-            .filter_map(|r| Some(results[i][r]? / results[0][r]?))
-            .collect();
-        let (lo, hi) = values.iter().fold((f64::MAX, 0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-        let (rlo, rhi) = ratios.iter().fold((f64::MAX, 0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-        let mut values = values;
-        let digits = if workload == "server" { 0 } else { 1 };
+        let mut values: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+        let mut ratios: Vec<f64> = pairs.iter().map(|(ours, plain)| ours / plain).collect();
+        let range = |v: &[f64]| v.iter().fold((f64::MAX, 0f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        let ((lo, hi), (rlo, rhi)) = (range(&values), range(&ratios));
         println!(
             "| {config} | {:.digits$} | {lo:.digits$}–{hi:.digits$} | {:.3} | {rlo:.3}–{rhi:.3} |",
             median(&mut values),
@@ -185,35 +209,53 @@ fn table(workload: &str, results: &[Vec<Option<f64>>], errors: &[Option<String>]
     }
 }
 
-/// One measurement of `config` on `workload`: the median of 5 iterations in ms, or requests
-/// per second.
-fn run(workload: &str, config: &str) -> Result<f64, String> {
+/// One measurement of `config` on `workload`, paired with plain Tokio measured in the same
+/// process, interleaved: `(config, plain)`, each the median of its iterations (ms, requests per
+/// second, or CPU µs per request). A process on this VM can run all its threads some 20 %
+/// faster or slower than the next one; the pair shares that, and its ratio does not.
+fn run(workload: &str, config: &str) -> Result<(f64, f64), String> {
     if !CONFIGS.contains(&config) {
         return Err(format!("unknown configuration (this build has {CONFIGS:?})"));
     }
     let setup = Setup::new(config)?;
+    let plain = Setup::plain()?;
     // Background start-up work (pollwatch's symbolizer parsing debug information, dial9's
     // writer, the console aggregator) is done before measuring: steady state is compared.
     // BENCHMARKS.md gives pollwatch's one-off start-up cost apart.
     std::thread::sleep(SETTLE);
-    let value = match workload {
-        "yield" | "work" => {
-            let working = workload == "work";
-            let mut times = Vec::new();
-            for i in 0..WARM_UP + ITERATIONS {
+    let once = |s: &Setup| -> f64 {
+        match workload {
+            "yield" | "work" => {
                 let start = Instant::now();
-                black_box(setup.block_on(spawn_all(setup.kind, working)));
-                if i >= WARM_UP {
-                    times.push(start.elapsed().as_secs_f64() * 1e3);
-                }
+                black_box(s.block_on(spawn_all(s.kind, workload == "work")));
+                start.elapsed().as_secs_f64() * 1e3
             }
-            median(&mut times)
+            "server" => s.block_on(server(s.kind, false)),
+            _ => s.block_on(server(s.kind, true)),
         }
-        "server" => setup.block_on(server(setup.kind)),
-        _ => return Err("unknown workload".into()),
     };
+    if !WORKLOADS.contains(&workload) {
+        return Err("unknown workload".into());
+    }
+    let (warm_up, iterations) = if workload.starts_with("server") {
+        (0, SERVER_ITERATIONS)
+    } else {
+        (WARM_UP, ITERATIONS)
+    };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..warm_up + iterations {
+        // A B B A, B A A B, …: neither goes first more often.
+        let (a, b) = if i % 2 == 0 { (&setup, &plain) } else { (&plain, &setup) };
+        let (x, y) = (once(a), once(b));
+        if i >= warm_up {
+            let (o, p) = if i % 2 == 0 { (x, y) } else { (y, x) };
+            ours.push(o);
+            theirs.push(p);
+        }
+    }
     setup.finish();
-    Ok(value)
+    plain.finish();
+    Ok((median(&mut ours), median(&mut theirs)))
 }
 
 /// How tasks are made in a configuration.
@@ -245,6 +287,15 @@ fn tokio_builder() -> tokio::runtime::Builder {
 }
 
 impl Setup {
+    /// Plain Tokio, the baseline every configuration is paired with.
+    fn plain() -> Result<Setup, String> {
+        Ok(Setup {
+            rt: Rt::Tokio(tokio_builder().build().map_err(|e| e.to_string())?),
+            kind: Kind::Plain,
+            dial9: None,
+        })
+    }
+
     fn new(config: &str) -> Result<Setup, String> {
         let plain = |kind| -> Result<Setup, String> {
             Ok(Setup {
@@ -495,7 +546,7 @@ async fn connection(stream: TcpStream, db: Db, annotated: bool) {
 
 /// The server on this runtime, 32 client connections on their own one-thread runtime: requests
 /// per second over 2 s, after 0.5 s of warm-up.
-async fn server(kind: Kind) -> f64 {
+async fn server(kind: Kind, paced: bool) -> f64 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("address");
     let db: Db = Arc::default();
@@ -522,15 +573,25 @@ async fn server(kind: Kind) -> f64 {
             }
         }
     });
-    let count = tokio::task::spawn_blocking(move || clients(addr))
+    let count = tokio::task::spawn_blocking(move || clients(addr, paced))
         .await
         .expect("clients");
     server.abort();
     count
 }
 
-/// The load generator, on a runtime of its own (one thread).
-fn clients(addr: std::net::SocketAddr) -> f64 {
+/// The process's CPU time so far (every thread), in µs.
+fn cpu_us() -> f64 {
+    // SAFETY: getrusage writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    us(usage.ru_utime) + us(usage.ru_stime)
+}
+
+/// The load generator, on a runtime of its own (one thread): as fast as it can (requests per
+/// second), or `paced`, one request per connection per millisecond (CPU µs per request).
+fn clients(addr: std::net::SocketAddr, paced: bool) -> f64 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -548,7 +609,12 @@ fn clients(addr: std::net::SocketAddr) -> f64 {
                 let (read, mut write) = stream.into_split();
                 let mut lines = BufReader::new(read).lines();
                 let mut i = 0u64;
+                let mut tick = tokio::time::interval(Duration::from_millis(1));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if paced {
+                        tick.tick().await;
+                    }
                     let request = if i % 2 == 0 {
                         format!("SET key{c}-{} value{i}\n", i % 64)
                     } else {
@@ -565,14 +631,18 @@ fn clients(addr: std::net::SocketAddr) -> f64 {
         }
         tokio::time::sleep(SERVER_WARM_UP).await;
         counting.store(true, std::sync::atomic::Ordering::Relaxed);
-        let start = Instant::now();
+        let (start, cpu_start) = (Instant::now(), cpu_us());
         tokio::time::sleep(SERVER_MEASURE).await;
         let n = done.load(std::sync::atomic::Ordering::Relaxed);
-        let elapsed = start.elapsed();
+        let (elapsed, cpu) = (start.elapsed(), cpu_us() - cpu_start);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for t in tasks {
             let _ = t.await;
         }
-        n as f64 / elapsed.as_secs_f64()
+        if paced {
+            cpu / n as f64
+        } else {
+            n as f64 / elapsed.as_secs_f64()
+        }
     })
 }
