@@ -26,6 +26,10 @@ mod util;
 pub use config::{Config, ConfigError, DebugMode, ENV_VARS, EnvVar, debug_mode, set_debug_mode};
 pub use detect::{WatchdogGuard, watchdog};
 pub use record::SlowPollInfo;
+/// OpenTelemetry (feature `otel`): slow polls and stalls as metrics and log records through
+/// the service's own `MeterProvider` and `LoggerProvider`. One line: [`otel::install`].
+#[cfg(feature = "otel")]
+pub use sink::otel;
 pub use sink::{
     CallSiteSummary, DEFAULT_FILTER, InitError, ProcessInfo, REPORT_SCHEMA, Report, SlowPollRecord,
     StallRecord, fields, init, layer, report, targets, try_init,

@@ -212,3 +212,91 @@ fn strict_suite_fails_exactly_the_blocking_tests_and_writes_a_valid_report() {
     assert!(crunch["max_poll_ns"].as_u64().unwrap() >= 300_000_000);
     let _ = std::fs::remove_dir_all(&reports);
 }
+
+/// `value` of `key` in a workflow command's properties, unescaped as the runner does.
+fn property(properties: &str, key: &str) -> Option<String> {
+    properties.split(',').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        (k == key).then(|| {
+            v.replace("%0D", "\r")
+                .replace("%0A", "\n")
+                .replace("%3A", ":")
+                .replace("%2C", ",")
+                .replace("%25", "%")
+        })
+    })
+}
+
+#[test]
+fn on_github_actions_a_failing_test_annotates_the_culprits_line_and_writes_a_summary() {
+    let summary =
+        std::env::temp_dir().join(format!("pollwatch-gh-summary-{}.md", std::process::id()));
+    let _ = std::fs::remove_file(&summary);
+    let workspace = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(fixture_binary())
+        .env("POLLWATCH_FIXTURE", "1")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", workspace)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env_remove("POLLWATCH")
+        .args(["cpu_bound_handler", "sleeping_handler", "--test-threads=2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "both tests fail:\n{stdout}");
+    let fixture =
+        std::fs::read_to_string(format!("{workspace}/tests/fixtures/ci_fixture.rs")).unwrap();
+    let fixture: Vec<&str> = fixture.lines().collect();
+    for culprit in ["crunch_numbers", "nap"] {
+        // The runner reads a command from the start of a line: `::error <properties>::<message>`.
+        let (properties, message) = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("::error ")?.split_once("::"))
+            .find(|(p, _)| {
+                property(p, "title").is_some_and(|t| t.contains(&format!(" {culprit} ")))
+            })
+            .unwrap_or_else(|| panic!("no annotation for {culprit}:\n{stdout}"));
+        assert_eq!(
+            property(properties, "file").as_deref(),
+            Some("tests/fixtures/ci_fixture.rs"),
+            "relative to the repository: {properties}"
+        );
+        let line: usize = property(properties, "line").unwrap().parse().unwrap();
+        // The line is inside the culprit: the nearest `fn` at or above it is the culprit's.
+        let enclosing = fixture[..line]
+            .iter()
+            .rev()
+            .find(|l| l.contains("fn "))
+            .unwrap();
+        assert!(
+            enclosing.contains(&format!("fn {culprit}(")),
+            "line {line} ({:?}) is not in {culprit}",
+            fixture[line - 1]
+        );
+        let title = property(properties, "title").unwrap();
+        assert!(
+            title.starts_with(&format!("pollwatch: {culprit} blocked the executor for ")),
+            "{title}"
+        );
+        assert!(
+            message.contains("_handler: "),
+            "the test is named: {message}"
+        );
+    }
+    let summary_md = std::fs::read_to_string(&summary).expect("the step summary was written");
+    for (test, culprit) in [
+        ("cpu_bound_handler", "crunch_numbers"),
+        ("sleeping_handler", "nap"),
+    ] {
+        assert!(
+            summary_md.contains(&format!("### pollwatch: `{test}` failed")),
+            "{summary_md}"
+        );
+        let row = summary_md
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{culprit}` | tests/fixtures/ci_fixture.rs:")))
+            .unwrap_or_else(|| panic!("no row for {culprit}:\n{summary_md}"));
+        assert_eq!(row.matches(" | ").count(), 5, "six cells: {row}");
+    }
+    let _ = std::fs::remove_file(&summary);
+}

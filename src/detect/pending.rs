@@ -342,12 +342,18 @@ mod tests {
         };
         let made = complete(sleeper(), &release(true)).expect("a task held its worker");
         assert!(made.stack.is_some() && !made.stalled);
-        assert!(complete(sleeper(), &release(false)).is_none(), "the runtime's own wait");
+        assert!(
+            complete(sleeper(), &release(false)).is_none(),
+            "the runtime's own wait"
+        );
         let unread = Release {
             stack: None,
             reported: false,
         };
-        assert!(complete(sleeper(), &unread).is_none(), "nothing could be read");
+        assert!(
+            complete(sleeper(), &unread).is_none(),
+            "nothing could be read"
+        );
     }
 
     #[test]

@@ -33,11 +33,15 @@ pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool) {
         cs.stats().on_slow_poll();
     }
     store::record_slow_poll(slow);
+    #[cfg(feature = "otel")]
+    crate::sink::otel::count_slow_poll(slow);
     call_back(slow);
     let test = collector::test_id();
     if volume::slow_poll(test, slow) {
         if let Some(suppressed) = volume::admit_line(test) {
             events::slow_poll(slow, strict, suppressed);
+            #[cfg(feature = "otel")]
+            crate::sink::otel::log_slow_poll(slow, strict);
         }
     }
     digests(false);
@@ -61,10 +65,14 @@ fn call_back(slow: &SlowPoll) {
 /// occurrence (and for reminders of a poll blocked for a second or more).
 pub(crate) fn stall(s: &Stall) {
     store::record_stall(s);
+    #[cfg(feature = "otel")]
+    crate::sink::otel::count_stall(s);
     let test = collector::test_id();
     if volume::stall(test, s) {
         if let Some(suppressed) = volume::admit_line(test) {
             events::stall(s, suppressed);
+            #[cfg(feature = "otel")]
+            crate::sink::otel::log_stall(s);
         }
     }
     digests(false);

@@ -140,6 +140,18 @@ pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool, suppressed: u64) {
     last_resort::unless_recorded(recorded, level, targets::SLOW_POLL, &message, None);
 }
 
+/// A slow poll's message, as its event says it (for other sinks).
+#[cfg(feature = "otel")]
+pub(crate) fn slow_poll_message(slow: &SlowPoll) -> String {
+    Headline { slow }.to_string()
+}
+
+/// A stall's message, as its event says it (for other sinks).
+#[cfg(feature = "otel")]
+pub(crate) fn stall_message(s: &Stall) -> String {
+    StallMessage { s }.to_string()
+}
+
 /// Two messages, one after the other.
 struct Both<A, B>(A, B);
 

@@ -13,6 +13,8 @@
 //! | `report.rs` | [`report()`]: assembling a [`Report`] |
 //! | `table.rs` | the report as a terminal table |
 //! | `output.rs` | the JSON file and the summary at the end of a run |
+//! | `otel.rs` | slow polls and stalls as OpenTelemetry metrics and log records (`otel` feature) |
+//! | `github.rs` | a failure as GitHub Actions annotations and a step-summary table |
 //! | `subscriber.rs` | [`init`], [`try_init`], [`layer`]: fmt output filtered by `RUST_LOG` |
 //! | `console/` | tokio-console, served (`console` feature) |
 
@@ -21,8 +23,12 @@ pub(crate) mod collector;
 #[cfg(feature = "console")]
 mod console;
 pub(crate) mod events;
+#[cfg(feature = "tokio")]
+pub(crate) mod github;
 mod last_resort;
 mod names;
+#[cfg(feature = "otel")]
+pub mod otel;
 #[cfg(feature = "tokio")]
 pub(crate) mod output;
 mod report;
@@ -34,6 +40,8 @@ mod table;
 #[cfg(feature = "console")]
 pub use console::{DEFAULT_CONSOLE_BIND, console_addr};
 pub use names::{fields, targets};
+#[cfg(feature = "tokio")]
+pub(crate) use report::executable;
 pub use report::report;
 pub use schema::{
     CallSiteSummary, ProcessInfo, REPORT_SCHEMA, Report, SlowPollRecord, StallRecord,

@@ -51,6 +51,7 @@ fn finish() {
     if config::debug_mode().is_strict() {
         let verdict = gate::process_verdict(Config::current().get_slow_poll());
         if !verdict.is_empty() {
+            verdict.to_github(&crate::sink::executable());
             say(format_args!("{verdict}\n(POLLWATCH=strict: failing)"));
             std::process::exit(1);
         }
@@ -163,6 +164,8 @@ pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Ou
     output::finish_run();
     let verdict = gate::test_verdict(&collector);
     if !verdict.is_empty() {
+        let thread = std::thread::current();
+        verdict.to_github(thread.name().unwrap_or("test"));
         panic!("{verdict}");
     }
     out

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::detect::frames::{self, ThreadTest};
 use crate::record::{Job, Route};
 use crate::sink::collector::{self, Collector};
-use crate::sink::{SlowPollRecord, store};
+use crate::sink::{SlowPollRecord, github, store};
 use crate::util::Dur;
 
 /// Makes a runtime worker run for the test, for the rest of the thread's life: its slow polls
@@ -150,6 +150,42 @@ impl Verdict {
     pub(crate) fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
+
+    /// On GitHub Actions, the failure of `what` (a test, a program) also as annotations on
+    /// the culprits' lines and a step-summary table (`sink::github`).
+    pub(crate) fn to_github(&self, what: &str) {
+        if !github::enabled() {
+            return;
+        }
+        let headline = self.to_string();
+        let headline = headline.lines().next().unwrap_or_default();
+        let rows: Vec<github::Row> = self
+            .groups
+            .iter()
+            .map(|g| github::Row {
+                who: g.who.clone(),
+                location: g.location.clone(),
+                chain: g.chain.clone(),
+                count: g.count,
+                longest: Dur(g.longest).to_string(),
+                kind: g.kind_text().unwrap_or_else(|| "unknown".to_owned()),
+                line: g.to_string(),
+            })
+            .collect();
+        github::report_failure(what, headline, &rows);
+    }
+}
+
+impl Offender {
+    /// `blocking: clock_nanosleep`, `cpu-bound`, `in futex`; `None` when nothing is known.
+    fn kind_text(&self) -> Option<String> {
+        match (self.kind.as_str(), &self.syscall) {
+            ("unknown", None) => None,
+            ("unknown", Some(call)) => Some(format!("in {call}")),
+            (kind, Some(call)) => Some(format!("{kind}: {call}")),
+            (kind, None) => Some(kind.to_owned()),
+        }
+    }
 }
 
 /// `read_big_file at src/io.rs:29 [handler > read_big_file]: 2 times, longest 81.2ms (blocking)`,
@@ -180,11 +216,8 @@ impl fmt::Display for Offender {
             if self.count == 1 { "" } else { "s" },
             Dur(self.longest),
         )?;
-        match (self.kind.as_str(), &self.syscall) {
-            ("unknown", None) => {}
-            ("unknown", Some(call)) => write!(f, " (in {call})")?,
-            (kind, Some(call)) => write!(f, " ({kind}: {call})")?,
-            (kind, None) => write!(f, " ({kind})")?,
+        if let Some(kind) = self.kind_text() {
+            write!(f, " ({kind})")?;
         }
         Ok(())
     }
