@@ -15,21 +15,53 @@ use crate::site::CallSite;
 use crate::util::lock;
 
 /// The instrumentation scope of pollwatch's meters and loggers.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(pollwatch::otel::SCOPE, "pollwatch");
+/// ```
 pub const SCOPE: &str = "pollwatch";
 
 /// Counter: polls that blocked their thread past the threshold (each one, including those the
 /// log only counts in a digest). Unit `{poll}`.
+///
+/// # Examples
+///
+/// ```
+/// // In a Prometheus exporter, this becomes `pollwatch_slow_polls_total`.
+/// assert_eq!(pollwatch::otel::SLOW_POLLS, "pollwatch.slow_polls");
+/// ```
 pub const SLOW_POLLS: &str = "pollwatch.slow_polls";
 
 /// Counter: polls the watchdog found still blocking their thread (once per poll, not per
 /// reminder). Unit `{poll}`.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(pollwatch::otel::STALLS, "pollwatch.stalls");
+/// ```
 pub const STALLS: &str = "pollwatch.stalls";
 
 /// Histogram: how long each slow poll kept its thread, in seconds.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(pollwatch::otel::BLOCKED_DURATION, "pollwatch.blocked.duration");
+/// ```
 pub const BLOCKED_DURATION: &str = "pollwatch.blocked.duration";
 
 /// The histogram's bucket boundaries, in seconds: slow polls start at the threshold (100 ms by
 /// default; a test's budget may be lower).
+///
+/// # Examples
+///
+/// ```
+/// // The default threshold, 100 ms, is a bucket boundary.
+/// assert!(pollwatch::otel::BLOCKED_BUCKETS.contains(&0.1));
+/// ```
 pub const BLOCKED_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
@@ -37,6 +69,16 @@ pub const BLOCKED_BUCKETS: [f64; 12] = [
 /// The attribute keys pollwatch sets. Metrics carry only those whose values are bounded by
 /// the code (fn, file, line, kind, chain), never a task id, a thread or an argument; log records
 /// carry all of them.
+///
+/// # Examples
+///
+/// ```
+/// use pollwatch::otel::attributes;
+///
+/// // Semantic conventions where one exists, `pollwatch.*` otherwise.
+/// assert_eq!(attributes::CODE_FUNCTION_NAME, "code.function.name");
+/// assert_eq!(attributes::KIND, "pollwatch.kind");
+/// ```
 pub mod attributes {
     /// OpenTelemetry semantic conventions: the blamed fn, `module::Type::method` for an
     /// `#[async_timed]` fn, `Type::method` as read from the native stack otherwise.
