@@ -18,14 +18,25 @@ use std::time::{Duration, Instant};
 use pollwatch::{Builder, DebugMode, targets};
 use support::{Captured, Events, capture, eventually, routed, unrouted};
 
-/// Long enough to be seen (threshold 100 ms) and named from the stack on a loaded machine.
-const BLOCK: Duration = Duration::from_millis(400);
+/// Long enough to be seen (threshold 100 ms) and named from the stack while it lasts on a
+/// loaded machine: with every core busy, the symbolizer (one thread, competing for a CPU with
+/// the other tests' spinning tasks) was seen taking over 300 ms for a cold stack.
+const BLOCK: Duration = Duration::from_millis(1000);
 
 fn setup() {
     support::config()
         .debug_mode(DebugMode::On)
         .slow_poll(Duration::from_millis(100))
         .apply();
+    // As `#[pollwatch::test]` does: the symbolizer is warm before anything blocks, so the stall
+    // is named while it lasts even when the warm-up competes with busy cores.
+    static WATCHDOG: std::sync::OnceLock<pollwatch::WatchdogGuard> = std::sync::OnceLock::new();
+    assert!(
+        WATCHDOG
+            .get_or_init(pollwatch::watchdog)
+            .wait_until_ready(Duration::from_secs(60)),
+        "the symbolizer warmed up"
+    );
 }
 
 /// How a request blocks its worker.

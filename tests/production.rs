@@ -9,9 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use pollwatch::{Builder, DebugMode, async_timed, targets};
-use support::{
-    Captured, Events, busy_loop, capture, eventually, eventually_showing, routed, unrouted,
-};
+use support::{Captured, Events, busy_loop, capture, eventually, routed, unrouted};
 
 fn setup() {
     support::config()
@@ -153,7 +151,7 @@ fn an_unannotated_task_is_named_from_its_stack() {
         .unwrap();
     rt.block_on(async { tokio::spawn(prod_unannotated()).await.unwrap() });
     drop(rt);
-    let slow = eventually_showing(
+    let slow = support::eventually_showing(
         "the slow poll named from the stack",
         || {
             unrouted()

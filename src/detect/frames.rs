@@ -173,6 +173,7 @@ fn claim(c: &Cell<MySlot>) -> Option<&'static Slot> {
 }
 
 /// This thread's slot if it has claimed one.
+#[cfg(feature = "tokio")]
 fn claimed_slot() -> Option<&'static Slot> {
     SLOT.try_with(|c| match c.get() {
         MySlot::Claimed(slot) => Some(slot),

@@ -17,7 +17,6 @@ pub(crate) const WAIT_ANNOTATED: std::time::Duration = std::time::Duration::ZERO
 pub(crate) const WAIT_UNNAMED: std::time::Duration = std::time::Duration::ZERO;
 
 /// Nothing to warm up.
-#[cfg(feature = "tokio")]
 pub(crate) fn wait_warm(_timeout: std::time::Duration) -> bool {
     true
 }

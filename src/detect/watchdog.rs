@@ -39,6 +39,31 @@ use crate::util::{lock, say};
 #[derive(Debug)]
 pub struct WatchdogGuard(());
 
+impl WatchdogGuard {
+    /// Waits, at most `timeout`, until the watchdog can name a stall's culprit from its native
+    /// stack at once: its symbolizer has parsed the binary's debug information (tens of
+    /// milliseconds in a release build, a few hundred in a debug one; longer on a busy machine).
+    /// Until then a stall is reported as soon as its stack is in, or without it. Returns whether
+    /// it is ready (always `true` without the `stacks` feature).
+    ///
+    /// `#[pollwatch::main]`, [`run`](crate::run) and `#[pollwatch::test]` wait by themselves; a
+    /// service that builds its runtime with [`Builder`](crate::Builder) may wait before serving,
+    /// so that even a stall in its first requests is named in its own report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let watchdog = pollwatch::watchdog();
+    /// let ready = watchdog.wait_until_ready(Duration::from_secs(3));
+    /// # let _ = ready;
+    /// ```
+    pub fn wait_until_ready(&self, timeout: Duration) -> bool {
+        RUNNING.load(Relaxed) && super::stacks::wait_warm(timeout)
+    }
+}
+
 struct Control {
     users: usize,
     thread: Option<JoinHandle<()>>,
