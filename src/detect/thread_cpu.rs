@@ -245,12 +245,16 @@ mod tests {
         });
         let tid = rx.recv().unwrap();
         std::thread::sleep(Duration::from_millis(250));
-        if let Some(off) = off_cpu_for(tid) {
-            // Asleep since about 250 ms ago; the two scheduler clocks agree within a few ms.
-            assert!(
-                off >= Duration::from_millis(200) && off <= Duration::from_millis(400),
-                "{off:?}"
-            );
+        // Read wherever the kernel has scheduler debugging (`/proc/…/sched`).
+        let readable = std::path::Path::new(&format!("/proc/self/task/{tid}/sched")).exists()
+            && std::path::Path::new("/proc/thread-self/sched").exists();
+        let off = off_cpu_for(tid);
+        assert_eq!(off.is_some(), readable, "{off:?}");
+        if let Some(off) = off {
+            // Asleep since about 250 ms ago, as two CPUs' scheduler clocks tell it: they differ
+            // by their interrupt and steal time (seen here: 374 ms on a loaded 2-core VM, which
+            // is why the watchdog caps this at a tick), never by seconds.
+            assert!(off <= Duration::from_secs(3), "{off:?}");
         }
         sleeper.join().unwrap();
     }
