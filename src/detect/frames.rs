@@ -294,18 +294,6 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
             // The watchdog's verdict holds for the fn it watched; another culprit gets none.
             let watched = watched.filter(|w| same_site(frame.who.fn_site(), w.culprit));
             let task = s.frames[0].and_then(|f| f.who.task());
-            let (kind, stalled, stack, pending) = match watched {
-                // Reported as a stall unless the watchdog, reading the stack, has not decided
-                // yet (it then sees the poll ended and leaves the report to this one).
-                Some(w) => {
-                    let reported = w
-                        .pending
-                        .as_ref()
-                        .is_none_or(|p| p.reported() == Some(true));
-                    (w.kind, reported, w.stack, w.pending)
-                }
-                None => (Kind::Unknown, false, None, None),
-            };
             let slow = Box::new(SlowPoll {
                 culprit: frame.who,
                 task,
@@ -316,22 +304,12 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
                 blocked: duration,
                 self_time: Duration::from_nanos(culprit.self_ns),
                 threshold: Duration::from_nanos(exceeded_ns),
-                kind,
-                stalled,
-                stack,
+                kind: Kind::Unknown,
+                stalled: false,
+                stack: None,
                 thread: None,
             });
-            match pending {
-                // A task no annotation names: only its stack, still being read, can. The
-                // report waits for it, off this thread (an annotated fn's is made here, in
-                // the caller's spans, at once).
-                Some(pending) if slow.stack.is_none() && !matches!(slow.culprit, Who::Fn(_)) => {
-                    let mut slow = slow;
-                    slow.thread = slot.map(Slot::thread_name);
-                    pending.park(slow, slot.and_then(Slot::route))
-                }
-                _ => Some(slow),
-            }
+            with_verdict(slow, watched, slot)
         })
         .ok()
         .flatten()
@@ -430,16 +408,6 @@ fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
         (None, Some(t)) => Who::Task(t),
         (None, None) => Who::Untracked,
     };
-    let (kind, stalled, stack, pending) = match watched {
-        Some(w) => {
-            let reported = w
-                .pending
-                .as_ref()
-                .is_none_or(|p| p.reported() == Some(true));
-            (w.kind, reported, w.stack, w.pending)
-        }
-        None => (Kind::Unknown, false, None, None),
-    };
     let slow = Box::new(SlowPoll {
         culprit,
         task,
@@ -450,16 +418,38 @@ fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
         blocked,
         self_time: blocked,
         threshold: Duration::from_nanos(threshold),
-        kind,
-        stalled,
-        stack,
+        kind: Kind::Unknown,
+        stalled: false,
+        stack: None,
         thread: None,
     });
-    match pending {
+    with_verdict(slow, watched, Some(slot))
+}
+
+/// A slow poll with what the watchdog found while it ran: its kind, the stack, and whether it
+/// was reported as a stall (unless the watchdog, reading the stack, has not decided yet: it
+/// then sees the poll ended and leaves the report to this one). `None`: the report waits in
+/// the stack read's rendezvous — a task no annotation names can only be named by its stack,
+/// still being read, so its report is made off this thread (an annotated fn's is made here,
+/// in the caller's spans, at once).
+fn with_verdict(
+    mut slow: Box<SlowPoll>,
+    watched: Option<slot::Watched>,
+    slot: Option<&Slot>,
+) -> Option<Box<SlowPoll>> {
+    let Some(w) = watched else {
+        return Some(slow);
+    };
+    slow.kind = w.kind;
+    slow.stalled = w
+        .pending
+        .as_ref()
+        .is_none_or(|p| p.reported() == Some(true));
+    slow.stack = w.stack;
+    match w.pending {
         Some(pending) if slow.stack.is_none() && !matches!(slow.culprit, Who::Fn(_)) => {
-            let mut slow = slow;
-            slow.thread = Some(slot.thread_name());
-            pending.park(slow, slot.route())
+            slow.thread = slot.map(Slot::thread_name);
+            pending.park(slow, slot.and_then(Slot::route))
         }
         _ => Some(slow),
     }
