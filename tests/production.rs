@@ -162,7 +162,15 @@ fn an_unannotated_task_is_named_from_its_stack() {
         || format!("; seen instead: {:#?}", unrouted().all()),
     );
     assert!(slow.get("location").starts_with("tests/production.rs:"));
-    assert!(slow.duration("duration") >= Duration::from_millis(250));
+    // Stable Tokio's worker watch times a sleep from when the watchdog first found it (the
+    // scheduler's clock, capped at a tick: CPUs' clocks drift apart) to its last look: "about",
+    // short by as much as the watchdog's looks were late on a busy machine. At least the
+    // threshold it was reported against, never more than the sleep and a tick.
+    let d = slow.duration("duration");
+    assert!(
+        d >= Duration::from_millis(100) && d <= Duration::from_millis(400),
+        "{d:?}"
+    );
 }
 
 #[test]
