@@ -113,5 +113,7 @@ async fn main() -> std::io::Result<()> {
         "async client:    3 concurrent requests -> {statuses:?} in {:.2?}",
         start.elapsed()
     );
+    // Writes what POLLWATCH_HTML / POLLWATCH_TRACE / POLLWATCH_REPORT ask for, and says where.
+    pollwatch::write_reports();
     Ok(())
 }

@@ -31,4 +31,6 @@ async fn main() {
     pollwatch::init();
     let done = run().await;
     println!("slept {done:?} seconds concurrently; `run` took the longest delay, not the sum");
+    // Writes what POLLWATCH_HTML / POLLWATCH_TRACE / POLLWATCH_REPORT ask for, and says where.
+    pollwatch::write_reports();
 }

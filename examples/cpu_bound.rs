@@ -55,4 +55,6 @@ async fn main() {
         "with spawn_blocking: {one} and {two} in {:.2?}, and the executor stayed free",
         start.elapsed()
     );
+    // Writes what POLLWATCH_HTML / POLLWATCH_TRACE / POLLWATCH_REPORT ask for, and says where.
+    pollwatch::write_reports();
 }

@@ -59,4 +59,6 @@ async fn main() {
         "FuturesUnordered (as_completed): {order:?} in {:.2?}",
         start.elapsed()
     );
+    // Writes what POLLWATCH_HTML / POLLWATCH_TRACE / POLLWATCH_REPORT ask for, and says where.
+    pollwatch::write_reports();
 }

@@ -18,4 +18,6 @@ async fn handler(user: &str) -> usize {
 async fn main() {
     pollwatch::init(); // a fmt subscriber honouring RUST_LOG; skip it if you have your own
     handler("ann").await;
+    // Writes what POLLWATCH_HTML / POLLWATCH_TRACE / POLLWATCH_REPORT ask for, and says where.
+    pollwatch::write_reports();
 }

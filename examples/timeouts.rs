@@ -55,4 +55,6 @@ async fn main() {
     // 4. never awaited: the call only creates the future; dropping it runs nothing.
     let forgotten = delay(0.1);
     drop(forgotten);
+    // Writes what POLLWATCH_HTML / POLLWATCH_TRACE / POLLWATCH_REPORT ask for, and says where.
+    pollwatch::write_reports();
 }

@@ -60,10 +60,28 @@ pub(crate) fn warm_up() {
     let _ = clock();
 }
 
-/// The moment pollwatch first looked at the clock.
+/// The moment pollwatch first looked at the clock, as an `Instant` and as [`Ticks`].
+fn epoch_pair() -> (Instant, Ticks) {
+    static EPOCH: OnceLock<(Instant, Ticks)> = OnceLock::new();
+    *EPOCH.get_or_init(|| (Instant::now(), Ticks::now()))
+}
+
 fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+    epoch_pair().0
+}
+
+/// Nanoseconds from the epoch to `t`: the time base of the report's `at_ns` fields, the HTML
+/// timeline and the trace.
+pub(crate) fn ns_since_epoch(t: Ticks) -> u64 {
+    t.duration_since(epoch_pair().1)
+        .as_nanos()
+        .try_into()
+        .unwrap_or(u64::MAX)
+}
+
+/// Nanoseconds since the epoch, now.
+pub(crate) fn now_ns() -> u64 {
+    ns_since_epoch(Ticks::now())
 }
 
 /// Milliseconds since the epoch: the rate limiter's time base.

@@ -31,8 +31,9 @@ pub use record::SlowPollInfo;
 #[cfg(feature = "otel")]
 pub use sink::otel;
 pub use sink::{
-    CallSiteSummary, DEFAULT_FILTER, InitError, ProcessInfo, REPORT_SCHEMA, Report, SlowPollRecord,
-    StallRecord, fields, init, layer, report, targets, try_init,
+    CallSiteSummary, DEFAULT_FILTER, InitError, LagRecord, ProcessInfo, REPORT_SCHEMA, Report,
+    SlowPollRecord, StallRecord, fields, init, layer, report, targets, try_init, write_html,
+    write_reports, write_trace,
 };
 #[cfg(feature = "console")]
 pub use sink::{DEFAULT_CONSOLE_BIND, console_addr};

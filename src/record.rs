@@ -219,6 +219,8 @@ pub(crate) struct SlowPoll {
     pub(crate) stack: Option<Arc<Blocked>>,
     /// The blocked thread, when the report is not made on it ([`Who::Untracked`]).
     pub(crate) thread: Option<String>,
+    /// That thread's kernel id (0: the report is made on the blocked thread).
+    pub(crate) tid: i64,
 }
 
 impl SlowPoll {
@@ -331,6 +333,8 @@ pub(crate) struct Stall {
     pub(crate) task: Option<TaskRef>,
     pub(crate) chain: Chain,
     pub(crate) thread: String,
+    /// The blocked thread's kernel id (0 if unknown).
+    pub(crate) tid: i64,
     pub(crate) blocked: Duration,
     pub(crate) threshold: Duration,
     pub(crate) kind: Kind,

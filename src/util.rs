@@ -1,6 +1,6 @@
 //! Cross-cutting helpers, each written once: saturating duration math, the two display types
-//! (`Dur`, `FileLine`), poison-tolerant locking, the one stderr writer, and the one `unsafe`
-//! that turns a stored pointer back into a `&'static` reference.
+//! (`Dur`, `FileLine`), poison-tolerant locking, the one stderr writer, the calling thread's
+//! kernel id, and the one `unsafe` that turns a stored pointer back into a `&'static` reference.
 //!
 //! Nothing here imports from the rest of the crate.
 
@@ -9,6 +9,19 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+
+/// The calling thread's kernel id (Linux); 0 elsewhere.
+#[cfg(target_os = "linux")]
+pub(crate) fn current_tid() -> i64 {
+    // SAFETY: gettid has no preconditions.
+    i64::from(unsafe { libc::gettid() })
+}
+
+/// The calling thread's kernel id (Linux); 0 elsewhere.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn current_tid() -> i64 {
+    0
+}
 
 /// `d` in nanoseconds, `u64::MAX` past 584 years.
 #[inline]

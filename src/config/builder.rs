@@ -39,6 +39,8 @@ pub struct Config {
     pub(super) digest_interval: Duration,
     pub(super) on_slow_poll: Option<Callback>,
     pub(super) report_path: Option<String>,
+    pub(super) html_path: Option<String>,
+    pub(super) trace_path: Option<String>,
     pub(super) summary: bool,
     pub(super) scheduling: bool,
     pub(super) capture_args: bool,
@@ -70,6 +72,8 @@ impl PartialEq for Config {
             && self.warnings_per_second == other.warnings_per_second
             && self.digest_interval == other.digest_interval
             && self.report_path == other.report_path
+            && self.html_path == other.html_path
+            && self.trace_path == other.trace_path
             && self.summary == other.summary
             && self.scheduling == other.scheduling
             && self.capture_args == other.capture_args
@@ -95,6 +99,8 @@ impl Default for Config {
             digest_interval: Self::DEFAULT_DIGEST_INTERVAL,
             on_slow_poll: None,
             report_path: None,
+            html_path: None,
+            trace_path: None,
             summary: false,
             scheduling: false,
             capture_args: true,
@@ -187,6 +193,8 @@ impl Config {
             Setting::SlowPoll(d) => self.slow_poll = d,
             Setting::Scheduling(yes) => self.scheduling = yes,
             Setting::ReportPath(path) => self.report_path = Some(path),
+            Setting::HtmlPath(path) => self.html_path = Some(path),
+            Setting::TracePath(path) => self.trace_path = Some(path),
             Setting::Summary(yes) => self.summary = yes,
             Setting::CaptureArgs(yes) => self.capture_args = yes,
             Setting::MaxValueLen(n) => self.max_value_len = n,
@@ -292,6 +300,63 @@ impl Config {
     /// ```
     pub fn report_path(&self) -> Option<&str> {
         self.report_path.as_deref()
+    }
+
+    /// Writes the HTML report (see [`Report::to_html`](crate::Report::to_html)) to `path` at the
+    /// end of [`run`](crate::run), `#[pollwatch::main]` and each `#[pollwatch::test]`, as
+    /// `POLLWATCH_HTML` does; `{pid}` is replaced by the process id. By default none, except
+    /// that a JSON report ([`report_to`](Config::report_to)) gets an `.html` beside it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::default().html_to("target/pollwatch.html");
+    /// assert_eq!(config.html_path(), Some("target/pollwatch.html"));
+    /// ```
+    pub fn html_to(mut self, path: impl Into<String>) -> Self {
+        self.html_path = Some(path.into());
+        self
+    }
+
+    /// Where the HTML report goes, if a path was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(pollwatch::Config::default().html_path(), None);
+    /// ```
+    pub fn html_path(&self) -> Option<&str> {
+        self.html_path.as_deref()
+    }
+
+    /// Records every timed poll, per thread, in a bounded ring (the last 32,768 polls of each
+    /// of at most 64 threads, about 40 bytes each) and writes them as a Chrome trace-event JSON
+    /// file (for ui.perfetto.dev or `chrome://tracing`) to `path` at the end of
+    /// [`run`](crate::run), `#[pollwatch::main]` and each `#[pollwatch::test]`, as
+    /// `POLLWATCH_TRACE` does. Polls are timed in debug mode ([`DebugMode::On`] or `Strict`):
+    /// `#[async_timed]` fns, and with `--cfg tokio_unstable` every task. See
+    /// [`write_trace`](crate::write_trace). By default, off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::default().trace_to("target/trace.json");
+    /// assert_eq!(config.trace_path(), Some("target/trace.json"));
+    /// ```
+    pub fn trace_to(mut self, path: impl Into<String>) -> Self {
+        self.trace_path = Some(path.into());
+        self
+    }
+
+    /// Where the poll trace goes, if polls are recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(pollwatch::Config::default().trace_path(), None);
+    /// ```
+    pub fn trace_path(&self) -> Option<&str> {
+        self.trace_path.as_deref()
     }
 
     /// Prints the summary table (see [`report`](crate::report())) at the end of `run` and

@@ -13,6 +13,8 @@ pub(crate) enum Setting {
     SlowPoll(Duration),
     Scheduling(bool),
     ReportPath(String),
+    HtmlPath(String),
+    TracePath(String),
     Summary(bool),
     CaptureArgs(bool),
     MaxValueLen(usize),
@@ -32,7 +34,8 @@ pub(crate) enum Setting {
 ///     names,
 ///     [
 ///         "POLLWATCH", "POLLWATCH_SLOW", "POLLWATCH_SCHEDULING", "POLLWATCH_REPORT",
-///         "POLLWATCH_SUMMARY", "POLLWATCH_ARGS", "POLLWATCH_VALUE_LEN", "POLLWATCH_DIGEST",
+///         "POLLWATCH_HTML", "POLLWATCH_TRACE", "POLLWATCH_SUMMARY", "POLLWATCH_ARGS",
+///         "POLLWATCH_VALUE_LEN", "POLLWATCH_DIGEST",
 ///     ]
 /// );
 /// ```
@@ -91,6 +94,20 @@ pub const ENV_VARS: &[EnvVar] = &[
         parse: parse_report,
     },
     EnvVar {
+        name: "POLLWATCH_HTML",
+        accepted: "a file path (`{pid}` is replaced by the process id)",
+        default: "unset: no page (with `POLLWATCH_REPORT`, one beside each JSON report)",
+        description: "where to write the HTML report (timeline per thread, flame graph of blocked time by async chain, per-fn table, stalls with stacks; one self-contained file) at the end of `run`, `#[pollwatch::main]` and each `#[pollwatch::test]`",
+        parse: |v| parse_path(v).map(Setting::HtmlPath),
+    },
+    EnvVar {
+        name: "POLLWATCH_TRACE",
+        accepted: "a file path (`{pid}` is replaced by the process id)",
+        default: "unset: polls are not recorded",
+        description: "record every timed poll per thread (the last 32,768 per thread, 64 threads at most) and write them, with slow polls and stalls marked, as Chrome trace-event JSON for ui.perfetto.dev at the end of `run`, `#[pollwatch::main]` and each `#[pollwatch::test]`; needs debug mode on",
+        parse: |v| parse_path(v).map(Setting::TracePath),
+    },
+    EnvVar {
         name: "POLLWATCH_SUMMARY",
         accepted: "`0` or `1`",
         default: "`0`",
@@ -121,11 +138,15 @@ pub const ENV_VARS: &[EnvVar] = &[
 ];
 
 fn parse_report(value: &str) -> Result<Setting, ()> {
+    parse_path(value).map(Setting::ReportPath)
+}
+
+fn parse_path(value: &str) -> Result<String, ()> {
     let value = value.trim();
     if value.is_empty() {
         return Err(());
     }
-    Ok(Setting::ReportPath(value.to_owned()))
+    Ok(value.to_owned())
 }
 
 fn parse_value_len(value: &str) -> Result<Setting, ()> {

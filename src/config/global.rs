@@ -23,8 +23,25 @@ static MAX_VALUE_LEN: AtomicUsize = AtomicUsize::new(Config::DEFAULT_MAX_VALUE_L
 static DIGEST_INTERVAL: AtomicU64 = AtomicU64::new(1_000_000_000);
 static ENV_ONCE: Once = Once::new();
 
-/// Report path and summary flag: read only at the end of a run, so a plain lock.
-static OUTPUT: Mutex<(Option<String>, bool)> = Mutex::new((None, false));
+/// The files and the summary flag: read only at the end of a run, so a plain lock.
+static OUTPUT: Mutex<Output> = Mutex::new(Output {
+    report_path: None,
+    html_path: None,
+    trace_path: None,
+    summary: false,
+});
+
+#[derive(Clone)]
+struct Output {
+    report_path: Option<String>,
+    html_path: Option<String>,
+    trace_path: Option<String>,
+    summary: bool,
+}
+
+/// Whether timed polls are recorded for the trace (`POLLWATCH_TRACE`): one relaxed load per
+/// poll.
+static TRACE: AtomicBool = AtomicBool::new(false);
 
 /// The `on_slow_poll` callback: cloned (one `Arc` increment) per slow poll, never per poll.
 static CALLBACK: Mutex<Option<Callback>> = Mutex::new(None);
@@ -54,7 +71,12 @@ impl Config {
     pub fn current() -> Self {
         ensure_init();
         // One lock, held by a local: two `lock()` temporaries in one expression would deadlock.
-        let (report_path, summary) = lock(&OUTPUT).clone();
+        let Output {
+            report_path,
+            html_path,
+            trace_path,
+            summary,
+        } = lock(&OUTPUT).clone();
         Config {
             mode: DebugMode::from_u8(MODE.load(Acquire)).unwrap_or(DebugMode::Off),
             slow_poll: Duration::from_nanos(SLOW_NS.load(Relaxed)),
@@ -62,6 +84,8 @@ impl Config {
             digest_interval: Duration::from_nanos(DIGEST_INTERVAL.load(Relaxed)),
             on_slow_poll: callback(),
             report_path,
+            html_path,
+            trace_path,
             summary,
             scheduling: SCHEDULING.load(Relaxed),
             capture_args: CAPTURE_ARGS.load(Relaxed),
@@ -84,7 +108,13 @@ fn store(config: &Config) {
         });
     }
     *lock(&CALLBACK) = config.on_slow_poll.clone();
-    *lock(&OUTPUT) = (config.report_path.clone(), config.summary);
+    *lock(&OUTPUT) = Output {
+        report_path: config.report_path.clone(),
+        html_path: config.html_path.clone(),
+        trace_path: config.trace_path.clone(),
+        summary: config.summary,
+    };
+    TRACE.store(config.trace_path.is_some(), Relaxed);
     SLOW_NS.store(saturating_nanos(config.slow_poll), Relaxed);
     WARNINGS_PER_SECOND.store(config.warnings_per_second, Relaxed);
     DIGEST_INTERVAL.store(saturating_nanos(config.digest_interval), Relaxed);
@@ -190,4 +220,10 @@ pub(crate) fn warnings_per_second() -> u32 {
 /// The `on_slow_poll` callback, if one is set.
 pub(crate) fn callback() -> Option<Callback> {
     lock(&CALLBACK).clone()
+}
+
+/// Whether timed polls are recorded for the trace.
+#[inline]
+pub(crate) fn tracing_polls() -> bool {
+    TRACE.load(Relaxed)
 }

@@ -25,6 +25,8 @@ struct Frame {
     poll: u64,
     threshold_ns: u64,
     child_ns: u64,
+    /// When its poll began (read for the trace, `POLLWATCH_TRACE`).
+    start: Ticks,
 }
 
 /// Self time of one fn during the current outermost poll.
@@ -227,6 +229,7 @@ pub(crate) fn enter(
                     poll,
                     threshold_ns,
                     child_ns: 0,
+                    start,
                 });
             }
             s.depth = depth + 1;
@@ -262,6 +265,16 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
             // `depth` is the top; resetting to it also repairs the stack after a foreign unwind.
             s.depth = depth;
             if let Some(frame) = s.frames.get(depth).copied().flatten() {
+                if crate::config::tracing_polls() {
+                    crate::dispatch::trace_poll(
+                        frame.who,
+                        frame.poll,
+                        depth,
+                        frame.start,
+                        dur_ns,
+                        dur_ns >= frame.threshold_ns,
+                    );
+                }
                 let self_ns = dur_ns.saturating_sub(frame.child_ns);
                 s.blame(frame, depth, self_ns);
                 if dur_ns >= frame.threshold_ns {
@@ -308,6 +321,7 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
                 stalled: false,
                 stack: None,
                 thread: None,
+                tid: 0,
             });
             with_verdict(slow, watched, slot)
         })
@@ -422,6 +436,7 @@ fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
         stalled: false,
         stack: None,
         thread: None,
+        tid: 0,
     });
     with_verdict(slow, watched, Some(slot))
 }

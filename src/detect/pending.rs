@@ -275,6 +275,7 @@ mod tests {
             stalled: true,
             stack: None,
             thread: None,
+            tid: 0,
         })
     }
 

@@ -23,17 +23,7 @@ pub(crate) fn current_thread_cpu_clock() -> i64 {
     NO_CLOCK
 }
 
-/// The calling thread's kernel id (Linux), for reading what it is blocked in; 0 if unknown.
-#[cfg(target_os = "linux")]
-pub(crate) fn current_tid() -> i64 {
-    // SAFETY: gettid has no preconditions.
-    i64::from(unsafe { libc::gettid() })
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn current_tid() -> i64 {
-    0
-}
+pub(crate) use crate::util::current_tid;
 
 /// CPU time consumed so far by the thread owning `clock`; `None` if unavailable (not Linux, or
 /// the thread exited).

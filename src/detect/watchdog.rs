@@ -637,6 +637,7 @@ fn watch_workers(sleepers: &mut Sleepers, stacks: &mut Stacks, threshold: Durati
             task: None,
             chain: Chain::default(),
             thread: slot.thread_name(),
+            tid: slot.tid(),
             blocked: held,
             threshold: own,
             kind: Kind::Blocking,
@@ -715,6 +716,7 @@ fn woke(s: Sleeper) {
         stalled,
         stack,
         thread: Some(s.thread.clone()),
+        tid: s.tid,
     };
     match (&s.reported, &s.stack) {
         (Some(stall), _) => {
@@ -762,6 +764,7 @@ fn stall_of(
         task: slot.task(),
         chain: slot.chain(),
         thread: slot.thread_name(),
+        tid: slot.tid(),
         blocked,
         threshold,
         kind,

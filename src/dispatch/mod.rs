@@ -98,6 +98,7 @@ pub(crate) fn notice(message: std::fmt::Arguments<'_>) {
 /// later in the digest of the culprit that just blocked.
 #[cfg(feature = "tokio")]
 pub(crate) fn lag(task: Option<TaskRef>, delay: Duration, threshold: Duration) {
+    store::record_lag(task, delay);
     let test = collector::test_id();
     if volume::lag(test, delay) {
         if let Some(suppressed) = volume::admit_line(test) {
@@ -180,4 +181,17 @@ pub(crate) fn panicked(
         cs.stats().on_call_done(polls, busy, max_poll);
     }
     events::panicked(cs, elapsed, polls);
+}
+
+/// One timed poll, for the trace (`POLLWATCH_TRACE`): kept in this thread's ring.
+#[cold]
+pub(crate) fn trace_poll(
+    who: Who,
+    poll: u64,
+    depth: usize,
+    start: crate::clock::Ticks,
+    dur_ns: u64,
+    slow: bool,
+) {
+    crate::sink::trace::record(who, poll, depth, start, dur_ns, slow);
 }

@@ -25,25 +25,27 @@ mod console;
 pub(crate) mod events;
 #[cfg(feature = "tokio")]
 pub(crate) mod github;
+mod html;
 mod last_resort;
 mod names;
 #[cfg(feature = "otel")]
 pub mod otel;
-#[cfg(feature = "tokio")]
 pub(crate) mod output;
 mod report;
 mod schema;
 pub(crate) mod store;
 mod subscriber;
 mod table;
+pub(crate) mod trace;
 
 #[cfg(feature = "console")]
 pub use console::{DEFAULT_CONSOLE_BIND, console_addr};
 pub use names::{fields, targets};
+pub use output::{write_html, write_reports, write_trace};
 #[cfg(feature = "tokio")]
 pub(crate) use report::executable;
 pub use report::report;
 pub use schema::{
-    CallSiteSummary, ProcessInfo, REPORT_SCHEMA, Report, SlowPollRecord, StallRecord,
+    CallSiteSummary, LagRecord, ProcessInfo, REPORT_SCHEMA, Report, SlowPollRecord, StallRecord,
 };
 pub use subscriber::{DEFAULT_FILTER, InitError, init, layer, try_init};

@@ -1,13 +1,96 @@
-//! Files: the JSON report where `POLLWATCH_REPORT` says, written atomically; the summary table
-//! on stderr when `POLLWATCH_SUMMARY=1`.
+//! Files: the JSON report where `POLLWATCH_REPORT` says, the HTML page where `POLLWATCH_HTML`
+//! says (and beside each JSON report), the poll trace where `POLLWATCH_TRACE` says, each
+//! written atomically; the summary table on stderr when `POLLWATCH_SUMMARY=1`; and
+//! [`write_html`] / [`write_trace`] for a service that wants them while it runs.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::report::{executable, report};
 use crate::config::Config;
 use crate::util::say;
+
+/// Writes the files the environment (or [`Config`]) asks for — the JSON report
+/// (`POLLWATCH_REPORT`), the HTML report (`POLLWATCH_HTML`, and beside the JSON one), the poll
+/// trace (`POLLWATCH_TRACE`) — and prints the summary table if `POLLWATCH_SUMMARY=1`; says on
+/// stderr where each file went and returns their paths. The end of [`run`](crate::run) and
+/// `#[pollwatch::main]` does this; call it at the end of a `#[tokio::main]`. Nothing asked
+/// for, nothing written.
+///
+/// # Examples
+///
+/// ```
+/// #[tokio::main(flavor = "current_thread")]
+/// async fn main() {
+///     pollwatch::init();
+///     // … the application …
+///     pollwatch::write_reports();
+/// }
+/// # main();
+/// ```
+pub fn write_reports() -> Vec<PathBuf> {
+    finish_run()
+        .into_iter()
+        .map(|(what, path)| {
+            say(format_args!(
+                "pollwatch: {what} written to {}",
+                path.display()
+            ));
+            path
+        })
+        .collect()
+}
+
+/// Writes the HTML report of everything pollwatch saw so far ([`Report::to_html`]) to `path`,
+/// atomically (a reader never sees half a page). `POLLWATCH_HTML` does this at the end of a
+/// run; a long-running service can call it whenever it likes (from an admin endpoint, on a
+/// signal).
+///
+/// [`Report::to_html`]: crate::Report::to_html
+///
+/// # Errors
+///
+/// When the file (or its directory) cannot be written.
+///
+/// # Examples
+///
+/// ```
+/// let path = std::env::temp_dir().join("pollwatch-doc-example.html");
+/// pollwatch::write_html(&path)?;
+/// assert!(std::fs::read_to_string(&path)?.starts_with("<!DOCTYPE html>"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_html(path: impl AsRef<Path>) -> std::io::Result<()> {
+    write_atomically(path.as_ref(), &report().to_html())
+}
+
+/// Writes the polls recorded so far (`POLLWATCH_TRACE`, [`Config::trace_to`]) with the
+/// report's slow polls, stalls and lags as Chrome trace-event JSON to `path`, atomically: open
+/// it at <https://ui.perfetto.dev> or `chrome://tracing`. Each thread is a track, each timed
+/// poll a slice (nested as the polls were), a poll that lasted its threshold a slice in
+/// category `slow_poll`; each slow poll, stall and lag an instant event. Polls are recorded
+/// only while a trace path is set, in debug mode; without that the file has the report's
+/// events alone.
+///
+/// [`Config::trace_to`]: crate::Config::trace_to
+///
+/// # Errors
+///
+/// When the file (or its directory) cannot be written.
+///
+/// # Examples
+///
+/// ```
+/// let path = std::env::temp_dir().join("pollwatch-doc-example.trace.json");
+/// pollwatch::write_trace(&path)?;
+/// let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?).unwrap();
+/// assert!(json["traceEvents"].is_array());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_trace(path: impl AsRef<Path>) -> std::io::Result<()> {
+    write_atomically(path.as_ref(), &super::trace::to_chrome_json(&report()))
+}
 
 /// Where `POLLWATCH_REPORT` says to write: a directory (trailing `/` or existing) gets one file
 /// per process, `pollwatch-<executable>-<pid>.json`; `{pid}` in a file name is replaced; any
@@ -22,21 +105,68 @@ fn report_path(spec: &str) -> PathBuf {
 }
 
 /// Writes the JSON report if `POLLWATCH_REPORT` asks for one (atomically: a reader never sees
-/// half a file), and prints the summary table if `POLLWATCH_SUMMARY=1`.
-pub(crate) fn finish_run() {
+/// half a file) and an HTML page beside it, the HTML page if `POLLWATCH_HTML` asks for one,
+/// the trace if `POLLWATCH_TRACE` does, and prints the summary table if `POLLWATCH_SUMMARY=1`.
+/// Returns what was written (`"HTML report"`, path) for the caller to tell.
+pub(crate) fn finish_run() -> Vec<(&'static str, PathBuf)> {
     let config = Config::current();
-    if config.summary() {
-        let _ = write!(std::io::stderr(), "{}", report());
+    let mut written = Vec::new();
+    let wanted = config.report_path().is_some()
+        || config.html_path().is_some()
+        || config.trace_path().is_some();
+    if !config.summary() && !wanted {
+        return written;
     }
+    let report = report();
+    if config.summary() {
+        let _ = write!(std::io::stderr(), "{report}");
+    }
+    let pid = std::process::id().to_string();
+    let mut write = |var: &str, spec: &str, what: &'static str, path: PathBuf, text: &str| {
+        match write_atomically(&path, text) {
+            Ok(()) => written.push((what, path)),
+            Err(e) => say(format_args!(
+                "pollwatch: could not write {var}={spec:?} to {}: {e}",
+                path.display()
+            )),
+        }
+    };
+    let html =
+        (config.report_path().is_some() || config.html_path().is_some()).then(|| report.to_html());
     if let Some(spec) = config.report_path() {
         let path = report_path(spec);
-        if let Err(e) = write_atomically(&path, &report().to_json()) {
-            say(format_args!(
-                "pollwatch: could not write POLLWATCH_REPORT={spec:?} to {}: {e}",
-                path.display()
-            ));
+        write(
+            "POLLWATCH_REPORT",
+            spec,
+            "JSON report",
+            path.clone(),
+            &report.to_json(),
+        );
+        if let Some(html) = &html {
+            write(
+                "POLLWATCH_REPORT",
+                spec,
+                "HTML report",
+                path.with_extension("html"),
+                html,
+            );
         }
     }
+    if let (Some(spec), Some(html)) = (config.html_path(), &html) {
+        let path = PathBuf::from(spec.replace("{pid}", &pid));
+        write("POLLWATCH_HTML", spec, "HTML report", path, html);
+    }
+    if let Some(spec) = config.trace_path() {
+        let path = PathBuf::from(spec.replace("{pid}", &pid));
+        write(
+            "POLLWATCH_TRACE",
+            spec,
+            "trace",
+            path,
+            &super::trace::to_chrome_json(&report),
+        );
+    }
+    written
 }
 
 fn write_atomically(path: &std::path::Path, contents: &str) -> std::io::Result<()> {

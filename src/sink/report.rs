@@ -28,10 +28,12 @@ pub fn report() -> Report {
             executable: executable(),
             debug_mode: config.get_debug_mode().to_string(),
             threshold_ns: saturating_nanos(config.get_slow_poll()),
+            uptime_ns: crate::clock::now_ns(),
         },
         call_sites,
         slow_polls: records.slow_polls,
         stalls: records.stalls,
+        lags: records.lags,
         records_dropped: records.dropped,
     }
 }

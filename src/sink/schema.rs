@@ -36,6 +36,11 @@ pub struct SlowPollRecord {
     pub calls: u32,
     /// The thread that was blocked.
     pub thread: String,
+    /// Its kernel thread id (Linux; 0 where unknown): tells same-named workers apart.
+    pub thread_id: u64,
+    /// When the poll began, in nanoseconds since pollwatch first read its clock in this
+    /// process (the time base of [`ProcessInfo::uptime_ns`] and the HTML timeline).
+    pub at_ns: u64,
     /// The system call the thread was blocked in when its native stack was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub syscall: Option<String>,
@@ -63,6 +68,11 @@ pub struct StallRecord {
     pub chain: Vec<String>,
     /// The blocked thread.
     pub thread: String,
+    /// Its kernel thread id (Linux; 0 where unknown).
+    pub thread_id: u64,
+    /// When the report was made, in nanoseconds since pollwatch first read its clock in this
+    /// process; the blocking began `blocked_for_ns` earlier.
+    pub at_ns: u64,
     /// How long it had been blocking, in nanoseconds.
     pub blocked_for_ns: u64,
     /// `cpu-bound`, `blocking`, `mixed` or `unknown`.
@@ -78,6 +88,21 @@ pub struct StallRecord {
     /// How that stack was read: `unwound` (exact) or `scanned` (approximate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stack_method: Option<String>,
+}
+
+/// A task (or the runtime's heartbeat) that waited for a worker, held up by a blocking poll:
+/// the lag the report's timeline shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct LagRecord {
+    /// When the wait ended, in nanoseconds since pollwatch first read its clock in this
+    /// process; it began `delay_ns` earlier.
+    pub at_ns: u64,
+    /// How long it waited, in nanoseconds.
+    pub delay_ns: u64,
+    /// The task that waited; `None` for pollwatch's heartbeat.
+    pub task: Option<u64>,
+    /// Where that task was spawned.
+    pub spawned_at: Option<String>,
 }
 
 /// One call site's numbers, collected while debug mode was on.
@@ -151,6 +176,10 @@ pub struct Report {
     pub slow_polls: Vec<SlowPollRecord>,
     /// Every stall report (up to 10,000).
     pub stalls: Vec<StallRecord>,
+    /// Every wait for a worker past the threshold that a blocking poll caused (up to 10,000;
+    /// seen by the heartbeat of pollwatch's runtimes, and with `--cfg tokio_unstable` by each
+    /// task).
+    pub lags: Vec<LagRecord>,
     /// Records not kept because a list was full.
     pub records_dropped: u64,
 }
@@ -166,4 +195,7 @@ pub struct ProcessInfo {
     pub debug_mode: String,
     /// The slow-poll threshold, in nanoseconds.
     pub threshold_ns: u64,
+    /// When the report was made, in nanoseconds since pollwatch first read its clock in this
+    /// process: the end of the time the `at_ns` fields fall in.
+    pub uptime_ns: u64,
 }

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use super::collector;
-use super::schema::{SlowPollRecord, StallRecord};
+use super::schema::{LagRecord, SlowPollRecord, StallRecord};
 use crate::record::{SlowPoll, Stall};
 use crate::util::{FileLine, lock, saturating_nanos};
 
@@ -16,14 +16,27 @@ const MAX_RECORDS: usize = 10_000;
 pub(crate) struct Records {
     pub(crate) slow_polls: Vec<SlowPollRecord>,
     pub(crate) stalls: Vec<StallRecord>,
+    pub(crate) lags: Vec<LagRecord>,
     pub(crate) dropped: u64,
 }
 
 static RECORDS: Mutex<Records> = Mutex::new(Records {
     slow_polls: Vec::new(),
     stalls: Vec::new(),
+    lags: Vec::new(),
     dropped: 0,
 });
+
+/// A thread's kernel id as a record shows it: the blocked thread's when the report is made
+/// elsewhere, else this thread's.
+fn thread_id(tid: i64) -> u64 {
+    let tid = if tid == 0 {
+        crate::util::current_tid()
+    } else {
+        tid
+    };
+    u64::try_from(tid).unwrap_or(0)
+}
 
 /// Everything kept so far.
 pub(crate) fn snapshot() -> Records {
@@ -59,6 +72,8 @@ pub(crate) fn record_slow_poll(slow: &SlowPoll) {
                 .unwrap_or("unnamed")
                 .to_owned()
         }),
+        thread_id: thread_id(slow.tid),
+        at_ns: crate::clock::now_ns().saturating_sub(saturating_nanos(slow.blocked)),
         syscall: stack.and_then(|b| b.syscall.clone()),
         stack: stack.map(|b| b.frames.clone()),
         stack_method: stack.map(|b| b.method.as_str().to_owned()),
@@ -82,6 +97,8 @@ pub(crate) fn record_stall(s: &Stall) {
         location: s.location(),
         chain: s.shown_chain().names(),
         thread: s.thread.clone(),
+        thread_id: thread_id(s.tid),
+        at_ns: crate::clock::now_ns(),
         blocked_for_ns: saturating_nanos(s.blocked),
         kind: s.kind.as_str().to_owned(),
         report: s.nth,
@@ -94,4 +111,18 @@ pub(crate) fn record_stall(s: &Stall) {
         stalls, dropped, ..
     } = &mut *r;
     keep(stalls, dropped, record);
+}
+
+/// Keeps a wait for a worker that a blocking poll caused (`task`: `None` for the heartbeat).
+#[cfg(feature = "tokio")]
+pub(crate) fn record_lag(task: Option<crate::record::TaskRef>, delay: std::time::Duration) {
+    let record = LagRecord {
+        at_ns: crate::clock::now_ns(),
+        delay_ns: saturating_nanos(delay),
+        task: task.map(|t| t.id),
+        spawned_at: task.map(|t| t.spawned_at().to_string()),
+    };
+    let mut r = lock(&RECORDS);
+    let Records { lags, dropped, .. } = &mut *r;
+    keep(lags, dropped, record);
 }

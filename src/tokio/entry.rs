@@ -1,5 +1,6 @@
 //! The entry points: [`run`], and what `#[pollwatch::main]` and `#[pollwatch::test]` expand to.
 
+use std::fmt::Write as _;
 use std::future::Future;
 use std::time::Duration;
 
@@ -47,7 +48,7 @@ pub fn run<F: Future>(future: F) -> F::Output {
 fn finish() {
     crate::detect::settle(SETTLE);
     crate::dispatch::digests(true);
-    output::finish_run();
+    crate::sink::write_reports();
     if config::debug_mode().is_strict() {
         let verdict = gate::process_verdict(Config::current().get_slow_poll());
         if !verdict.is_empty() {
@@ -161,12 +162,16 @@ pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Ou
     crate::detect::look_now(SETTLE);
     crate::detect::settle(SETTLE);
     drop(printer);
-    output::finish_run();
+    let written = output::finish_run();
     let verdict = gate::test_verdict(&collector);
     if !verdict.is_empty() {
         let thread = std::thread::current();
         verdict.to_github(thread.name().unwrap_or("test"));
-        panic!("{verdict}");
+        let mut files = String::new();
+        for (what, path) in written {
+            let _ = write!(files, "\n{what}: {}", path.display());
+        }
+        panic!("{verdict}{files}");
     }
     out
 }

@@ -262,6 +262,8 @@ mod tests {
             kind: "cpu-bound".to_owned(),
             calls: 1,
             thread: "t".to_owned(),
+            thread_id: 1,
+            at_ns: 0,
             syscall: None,
             stack: None,
             stack_method: None,
