@@ -74,6 +74,19 @@ fn overhead(c: &mut Criterion) {
     g.bench_function("async_timed, production (watch), events off", |b| {
         b.iter(|| drive(timed(black_box(POLLS))))
     });
+    // POLLWATCH_TRACE: every timed poll also goes into this thread's ring (it wraps after
+    // 32,768 polls, so most iterations measure the overwrite, the steady state).
+    let trace = std::env::temp_dir().join("pollwatch-bench-trace.json");
+    pollwatch::Config::default()
+        .debug_mode(DebugMode::On)
+        .trace_to(trace.to_string_lossy())
+        .apply();
+    g.bench_function("async_timed, debug on + trace, events off", |b| {
+        b.iter(|| drive(timed(black_box(POLLS))))
+    });
+    pollwatch::Config::default()
+        .debug_mode(DebugMode::On)
+        .apply();
 
     // A subscriber that enables every event and discards it: the cost of timing and logging.
     let sink = tracing_subscriber::fmt()

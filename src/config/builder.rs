@@ -330,7 +330,7 @@ impl Config {
     }
 
     /// Records every timed poll, per thread, in a bounded ring (the last 32,768 polls of each
-    /// of at most 64 threads, about 40 bytes each) and writes them as a Chrome trace-event JSON
+    /// of at most 64 threads, 48 bytes each) and writes them as a Chrome trace-event JSON
     /// file (for ui.perfetto.dev or `chrome://tracing`) to `path` at the end of
     /// [`run`](crate::run), `#[pollwatch::main]` and each `#[pollwatch::test]`, as
     /// `POLLWATCH_TRACE` does. Polls are timed in debug mode ([`DebugMode::On`] or `Strict`):

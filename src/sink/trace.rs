@@ -6,8 +6,8 @@
 //!
 //! Memory is capped: each thread keeps its last [`PER_THREAD`] polls (a ring that grows to that
 //! and then overwrites its oldest), and at most [`THREADS`] threads are kept (a thread that ends
-//! keeps its ring until a newer thread needs the room). An event is 40 bytes: at most ~84 MB
-//! when every ring is full, nothing when no trace is asked for.
+//! keeps its ring until a newer thread needs the room). An event is 48 bytes (1.5 MB a full
+//! ring): at most ~100 MB when every ring is full, nothing when no trace is asked for.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -69,53 +69,44 @@ thread_local! {
     static MINE: RefCell<Option<Arc<Mutex<Ring>>>> = const { RefCell::new(None) };
 }
 
-fn my_ring() -> Option<Arc<Mutex<Ring>>> {
-    MINE.try_with(|m| {
-        m.borrow_mut()
-            .get_or_insert_with(|| {
-                let ring = Arc::new(Mutex::new(Ring {
-                    name: std::thread::current()
-                        .name()
-                        .unwrap_or("unnamed")
-                        .to_owned(),
-                    tid: crate::util::current_tid(),
-                    events: Vec::new(),
-                    next: 0,
-                    overwritten: 0,
-                }));
-                let mut rings = lock(&RINGS);
-                if rings.len() >= THREADS {
-                    // Make room: the oldest ring whose thread has ended, else the oldest.
-                    let gone = rings.iter().position(|r| Arc::strong_count(r) == 1);
-                    rings.remove(gone.unwrap_or(0));
-                }
-                rings.push(ring.clone());
-                ring
-            })
-            .clone()
-    })
-    .ok()
+/// A new ring for this thread, registered (making room if [`THREADS`] are kept).
+fn new_ring() -> Arc<Mutex<Ring>> {
+    let ring = Arc::new(Mutex::new(Ring {
+        name: std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_owned(),
+        tid: crate::util::current_tid(),
+        events: Vec::new(),
+        next: 0,
+        overwritten: 0,
+    }));
+    let mut rings = lock(&RINGS);
+    if rings.len() >= THREADS {
+        // Make room: the oldest ring whose thread has ended, else the oldest.
+        let gone = rings.iter().position(|r| Arc::strong_count(r) == 1);
+        rings.remove(gone.unwrap_or(0));
+    }
+    rings.push(ring.clone());
+    ring
 }
 
 /// Records one timed poll of `who` on this thread.
 #[cold]
 pub(crate) fn record(who: Who, poll: u64, depth: usize, start: Ticks, dur_ns: u64, slow: bool) {
-    // The ring is this thread's: its lock is only contended while the trace is written.
-    let Some(ring) = MINE
-        .try_with(|m| m.borrow().clone())
-        .ok()
-        .flatten()
-        .or_else(my_ring)
-    else {
-        return;
-    };
-    lock(&ring).push(PollEvent {
+    let event = PollEvent {
         who,
         start,
         dur_ns,
         poll: u32::try_from(poll).unwrap_or(u32::MAX),
         depth: u16::try_from(depth).unwrap_or(u16::MAX),
         slow,
+    };
+    // The ring is this thread's: its lock is only contended while the trace is written.
+    let _ = MINE.try_with(|mine| {
+        if let Ok(mut mine) = mine.try_borrow_mut() {
+            lock(mine.get_or_insert_with(new_ring)).push(event);
+        }
     });
 }
 
@@ -267,4 +258,43 @@ pub(crate) fn to_chrome_json(report: &Report) -> String {
 struct Events {
     events: Vec<serde_json::Value>,
     named: Vec<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_keeps_the_last_polls_oldest_first() {
+        let mut ring = Ring {
+            name: "t".to_owned(),
+            tid: 1,
+            events: Vec::new(),
+            next: 0,
+            overwritten: 0,
+        };
+        let start = Ticks::now();
+        for i in 0..(PER_THREAD as u64 + 10) {
+            ring.push(PollEvent {
+                who: Who::Untracked,
+                start,
+                dur_ns: i,
+                poll: 0,
+                depth: 0,
+                slow: false,
+            });
+        }
+        assert_eq!(ring.events.len(), PER_THREAD);
+        assert_eq!(ring.overwritten, 10);
+        let kept: Vec<u64> = ring.in_order().map(|e| e.dur_ns).collect();
+        assert_eq!(kept.first(), Some(&10));
+        assert_eq!(kept.last(), Some(&(PER_THREAD as u64 + 9)));
+        assert!(kept.windows(2).all(|w| w[0] + 1 == w[1]));
+    }
+
+    #[test]
+    fn a_poll_event_stays_small() {
+        // The documented memory cap (48 bytes a poll) depends on it.
+        assert!(std::mem::size_of::<PollEvent>() <= 48);
+    }
 }
