@@ -274,6 +274,10 @@ fn the_trace_is_well_formed_chrome_trace_event_json() {
                 assert!(e["cat"].as_str().unwrap().contains("poll"), "{e}");
                 if e["cat"].as_str().unwrap().contains("slow_poll") {
                     slow_slices.push(name.clone());
+                    // The outermost slow slice carries the report's verdict.
+                    if name == "crunch" {
+                        assert_eq!(e["args"]["kind"], "cpu-bound", "{e}");
+                    }
                 }
                 slices.entry(tid).or_default().push((ts, ts + dur, name));
             }

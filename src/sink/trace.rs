@@ -138,6 +138,17 @@ pub(crate) fn to_chrome_json(report: &Report) -> String {
             );
         }
     };
+    // The report's verdict on each slow poll, by thread and end time: a slow slice gets its kind.
+    let mut verdicts: std::collections::HashMap<u64, Vec<(u64, &str)>> = Default::default();
+    for p in &report.slow_polls {
+        verdicts
+            .entry(p.thread_id)
+            .or_default()
+            .push((p.at_ns.saturating_add(p.duration_ns), p.kind.as_str()));
+    }
+    for list in verdicts.values_mut() {
+        list.sort_unstable();
+    }
     let rings: Vec<Arc<Mutex<Ring>>> = lock(&RINGS).clone();
     let mut overwritten = 0;
     for (i, ring) in rings.iter().enumerate() {
@@ -174,6 +185,10 @@ pub(crate) fn to_chrome_json(report: &Report) -> String {
             if e.slow {
                 x["cat"] = "poll,slow_poll".into();
                 x["cname"] = "terrible".into();
+                let end = ns_since_epoch(e.start).saturating_add(e.dur_ns);
+                if let Some(kind) = verdicts.get(&tid).and_then(|v| kind_near(v, end)) {
+                    x["args"]["kind"] = kind.into();
+                }
             }
             event(&mut out, x);
         }
@@ -253,6 +268,17 @@ pub(crate) fn to_chrome_json(report: &Report) -> String {
     text
 }
 
+/// The kind of the slow poll in `verdicts` (sorted by end) that ended within 2 ms of `end`.
+fn kind_near<'a>(verdicts: &[(u64, &'a str)], end: u64) -> Option<&'a str> {
+    const NEAR: u64 = 2_000_000;
+    let from = verdicts.partition_point(|(e, _)| *e + NEAR < end);
+    verdicts[from..]
+        .iter()
+        .take_while(|(e, _)| *e <= end + NEAR)
+        .min_by_key(|(e, _)| e.abs_diff(end))
+        .map(|(_, kind)| *kind)
+}
+
 /// The trace's events, and the tracks named so far.
 #[derive(Default)]
 struct Events {
@@ -290,6 +316,15 @@ mod tests {
         assert_eq!(kept.first(), Some(&10));
         assert_eq!(kept.last(), Some(&(PER_THREAD as u64 + 9)));
         assert!(kept.windows(2).all(|w| w[0] + 1 == w[1]));
+    }
+
+    #[test]
+    fn a_slow_slice_gets_the_kind_of_the_slow_poll_ending_with_it() {
+        let v = [(10_000_000, "blocking"), (50_000_000, "cpu-bound")];
+        assert_eq!(kind_near(&v, 10_500_000), Some("blocking"));
+        assert_eq!(kind_near(&v, 49_000_000), Some("cpu-bound"));
+        assert_eq!(kind_near(&v, 30_000_000), None);
+        assert_eq!(kind_near(&[], 1), None);
     }
 
     #[test]
