@@ -27,7 +27,6 @@ use crate::util::say;
 ///     // … the application …
 ///     pollwatch::write_reports();
 /// }
-/// # main();
 /// ```
 pub fn write_reports() -> Vec<PathBuf> {
     finish_run()
