@@ -72,10 +72,14 @@ fn counters_and_poll_statistics() {
     assert_eq!(p.polls, 2);
     assert!(p.busy_ns >= 10_000_000, "{p:?}");
     assert!(p.max_poll_ns >= 5_000_000);
+    // A 5 ms sleep never returns early but may return late on a busy machine (CI once saw
+    // 9.4 ms): the median of the two polls is at least 5 ms and at most the longest, each
+    // within the histogram's ±12.5 %.
     let p50 = p.p50_poll_ns.unwrap();
     assert!(
-        (4_300_000..=7_000_000).contains(&p50),
-        "median of two ~5 ms polls, ±12.5 %: {p50}"
+        p50 >= 4_300_000 && p50 as f64 <= p.max_poll_ns as f64 * 1.13,
+        "median of two ≥ 5 ms polls, ±12.5 %: {p50} (longest {})",
+        p.max_poll_ns
     );
     let table = report.to_string();
     assert!(table.contains("summarized"), "{table}");
