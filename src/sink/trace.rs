@@ -193,43 +193,44 @@ pub(crate) fn to_chrome_json(report: &Report) -> String {
             event(&mut out, x);
         }
     }
+    // A track for a record's thread: its kernel id, or one shared track where that is unknown.
+    let record_track = |out: &mut Events, thread_id: u64, thread: &str| -> u64 {
+        let tid = if thread_id != 0 { thread_id } else { 2_000_000 };
+        track(out, tid, &format!("{thread} ({tid})"));
+        tid
+    };
     for slow in &report.slow_polls {
-        let tid = if slow.thread_id != 0 {
-            slow.thread_id
-        } else {
-            2_000_000
-        };
-        track(&mut out, tid, &format!("{} ({tid})", slow.thread));
-        let name = slow.fn_name.clone().unwrap_or_else(|| "a task".to_owned());
+        let tid = record_track(&mut out, slow.thread_id, &slow.thread);
+        let name = slow.fn_name.as_deref().unwrap_or("a task");
         // An instant at the poll's end: the poll itself is a slice of the thread's track
         // when it was timed (debug mode), marked `slow_poll`.
-        event(
-            &mut out,
-            serde_json::json!({"ph": "i", "s": "t", "cat": "slow_poll", "cname": "terrible",
-                "name": format!("slow poll: {name} blocked {:.1}ms ({})",
-                    slow.duration_ns as f64 / 1e6, slow.kind), "pid": pid, "tid": tid,
-                "ts": us(slow.at_ns.saturating_add(slow.duration_ns)),
-                "args": {"fn": slow.fn_name, "kind": slow.kind, "location": slow.location,
-                    "chain": slow.chain.join(" > "), "task": slow.task,
-                    "duration_ms": slow.duration_ns as f64 / 1e6}}),
+        out.instant(
+            pid,
+            tid,
+            "slow_poll",
+            format!(
+                "slow poll: {name} blocked {:.1}ms ({})",
+                slow.duration_ns as f64 / 1e6,
+                slow.kind
+            ),
+            slow.at_ns.saturating_add(slow.duration_ns),
+            serde_json::json!({"fn": slow.fn_name, "kind": slow.kind, "location": slow.location,
+                "chain": slow.chain.join(" > "), "task": slow.task,
+                "duration_ms": slow.duration_ns as f64 / 1e6}),
         );
     }
     for stall in &report.stalls {
-        let tid = if stall.thread_id != 0 {
-            stall.thread_id
-        } else {
-            2_000_000
-        };
-        track(&mut out, tid, &format!("{} ({tid})", stall.thread));
-        let name = stall.fn_name.clone().unwrap_or_else(|| "a task".to_owned());
-        event(
-            &mut out,
-            serde_json::json!({"ph": "i", "s": "t", "cat": "stall", "cname": "bad",
-                "name": format!("stall: {name} still blocking ({})", stall.kind), "pid": pid,
-                "tid": tid, "ts": us(stall.at_ns),
-                "args": {"fn": stall.fn_name, "kind": stall.kind, "location": stall.location,
-                    "blocked_for_ms": stall.blocked_for_ns as f64 / 1e6,
-                    "syscall": stall.syscall}}),
+        let tid = record_track(&mut out, stall.thread_id, &stall.thread);
+        let name = stall.fn_name.as_deref().unwrap_or("a task");
+        out.instant(
+            pid,
+            tid,
+            "stall",
+            format!("stall: {name} still blocking ({})", stall.kind),
+            stall.at_ns,
+            serde_json::json!({"fn": stall.fn_name, "kind": stall.kind,
+                "location": stall.location, "blocked_for_ms": stall.blocked_for_ns as f64 / 1e6,
+                "syscall": stall.syscall}),
         );
     }
     if !report.lags.is_empty() {
@@ -241,13 +242,14 @@ pub(crate) fn to_chrome_json(report: &Report) -> String {
             let who = lag
                 .task
                 .map_or_else(|| "heartbeat".to_owned(), |t| format!("task {t}"));
-            event(
-                &mut out,
-                serde_json::json!({"ph": "i", "s": "t", "cat": "lag", "pid": pid, "tid": tid,
-                    "name": format!("{who} waited {:.1}ms", lag.delay_ns as f64 / 1e6),
-                    "ts": us(lag.at_ns),
-                    "args": {"delay_ms": lag.delay_ns as f64 / 1e6, "task": lag.task,
-                        "spawned_at": lag.spawned_at}}),
+            out.instant(
+                pid,
+                tid,
+                "lag",
+                format!("{who} waited {:.1}ms", lag.delay_ns as f64 / 1e6),
+                lag.at_ns,
+                serde_json::json!({"delay_ms": lag.delay_ns as f64 / 1e6, "task": lag.task,
+                    "spawned_at": lag.spawned_at}),
             );
         }
     }
@@ -284,6 +286,31 @@ fn kind_near<'a>(verdicts: &[(u64, &'a str)], end: u64) -> Option<&'a str> {
 struct Events {
     events: Vec<serde_json::Value>,
     named: Vec<u64>,
+}
+
+impl Events {
+    /// An instant event on track `tid` at `at_ns`, coloured by its category.
+    fn instant(
+        &mut self,
+        pid: u32,
+        tid: u64,
+        cat: &str,
+        name: String,
+        at_ns: u64,
+        args: serde_json::Value,
+    ) {
+        let cname = match cat {
+            "slow_poll" => Some("terrible"),
+            "stall" => Some("bad"),
+            _ => None,
+        };
+        let mut e = serde_json::json!({"ph": "i", "s": "t", "cat": cat, "name": name,
+            "pid": pid, "tid": tid, "ts": us(at_ns), "args": args});
+        if let Some(cname) = cname {
+            e["cname"] = cname.into();
+        }
+        self.events.push(e);
+    }
 }
 
 #[cfg(test)]
