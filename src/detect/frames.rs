@@ -233,7 +233,10 @@ pub(crate) fn enter(
                 });
             }
             s.depth = depth + 1;
-            if depth == 0 {
+            // A pollwatch runtime's worker is covered by its runtime's guard; a process-long
+            // watchdog started from it would outlive the runtime (a worker polling while its
+            // runtime shut down did).
+            if depth == 0 && !s.slot().is_some_and(Slot::is_worker) {
                 super::watchdog::ensure_running();
             }
             if let Some(slot) = s.slot() {
@@ -333,9 +336,8 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
 /// where no hook times task polls, the watchdog watches what an unparked worker is blocked in.
 #[cfg(feature = "tokio")]
 pub(crate) fn worker_parked(parked: bool) {
-    if !parked {
-        super::watchdog::ensure_running();
-    }
+    // No `ensure_running` here: the runtime's guard keeps the watchdog running while it lives,
+    // and a worker unparking while its runtime shuts down must not restart it for good.
     if let Some(slot) = my_slot() {
         slot.set_parked(parked);
     }
@@ -362,7 +364,9 @@ pub(crate) fn enter_watch(who: Who) {
     let Some(slot) = my_slot() else { return };
     let depth = slot.depth();
     if depth == 0 {
-        super::watchdog::ensure_running();
+        if !slot.is_worker() {
+            super::watchdog::ensure_running();
+        }
         slot.enter_at(0, who, crate::clock::coarse().raw());
     } else {
         slot.push(depth, who);

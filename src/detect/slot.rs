@@ -358,6 +358,12 @@ impl Slot {
         self.worker.store(false, Relaxed);
     }
 
+    /// A worker of a pollwatch runtime (its thread hooks ran here): that runtime's guard keeps
+    /// the watchdog running while it lives.
+    pub(crate) fn is_worker(&self) -> bool {
+        self.worker.load(Relaxed)
+    }
+
     /// A Tokio worker that is not parked: running tasks (or blocked in one).
     pub(crate) fn is_running_worker(&self) -> bool {
         self.worker.load(Relaxed) && !self.parked.load(Relaxed)
