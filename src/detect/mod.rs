@@ -23,6 +23,6 @@ mod watchdog;
 
 #[cfg(feature = "tokio")]
 pub(crate) use pending::settle;
-pub use watchdog::{WatchdogGuard, watchdog};
 #[cfg(feature = "tokio")]
-pub(crate) use watchdog::{look_now, wait_until_ready};
+pub(crate) use watchdog::look_now;
+pub use watchdog::{WatchdogGuard, watchdog};

@@ -16,6 +16,13 @@ pub(crate) enum Read {
 pub(crate) const WAIT_ANNOTATED: std::time::Duration = std::time::Duration::ZERO;
 pub(crate) const WAIT_UNNAMED: std::time::Duration = std::time::Duration::ZERO;
 
+pub(crate) const WAIT_COLD: std::time::Duration = std::time::Duration::ZERO;
+
+/// Nothing to warm up.
+pub(crate) fn is_warm() -> bool {
+    true
+}
+
 /// Nothing to warm up.
 pub(crate) fn wait_warm(_timeout: std::time::Duration) -> bool {
     true

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::pending::Pending;
 use super::slot::{self, Slot, same_site};
-use super::stacks::{Read, Stacks, WAIT_ANNOTATED, WAIT_UNNAMED};
+use super::stacks::{Read, Stacks, WAIT_ANNOTATED, WAIT_COLD, WAIT_UNNAMED, is_warm};
 use super::thread_cpu::{active_time, asleep_since_switch, classify, is_runnable, off_cpu_for};
 use crate::clock::{Instant, Ticks};
 use crate::record::{Blocked, Chain, Kind, Route, SlowPoll, Stall, Who};
@@ -88,21 +88,27 @@ static WAKE: Condvar = Condvar::new();
 static RUNNING: AtomicBool = AtomicBool::new(false);
 /// The thread could not be started: do not try again on every poll.
 static GAVE_UP: AtomicBool = AtomicBool::new(false);
+/// The last look left something to report later (a poll or a sleeping worker it watches):
+/// only then does [`look_now`] wait for another look.
+static TRACKING: AtomicBool = AtomicBool::new(false);
 
-/// Starts the watchdog for the rest of the process if none runs and debug mode is on: the
-/// first instrumented poll does, so a poll that never returns is reported under any executor
-/// (plain `#[tokio::main]`, `futures::executor`), not only on pollwatch's runtimes. One
-/// relaxed load when it already runs.
+/// Starts the watchdog if none runs and debug mode is on. From a thread of no pollwatch
+/// runtime (`worker` false), for the rest of the process: the first instrumented poll does, so
+/// a poll that never returns is reported under any executor (plain `#[tokio::main]`,
+/// `futures::executor`), not only on pollwatch's runtimes. From a pollwatch runtime's worker,
+/// only while a guard wants it (debug mode turned on after the runtime was built, off): its
+/// runtime's guard then stops it; a worker polling while its runtime shuts down must not start
+/// it for good. One relaxed load when it already runs.
 #[inline(always)]
-pub(crate) fn ensure_running() {
+pub(crate) fn ensure_running(worker: bool) {
     if !RUNNING.load(Relaxed) {
-        start_for_the_process();
+        start_when_needed(worker);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn start_for_the_process() {
+fn start_when_needed(worker: bool) {
     if GAVE_UP.load(Relaxed) || !crate::config::debug_mode().is_on() {
         return;
     }
@@ -110,20 +116,16 @@ fn start_for_the_process() {
     if c.thread.is_some() {
         return;
     }
-    // A user that is never dropped: the process keeps it. Guards taken later add to it, and
-    // dropping them leaves it running.
-    c.users += 1;
-    start(&mut c);
-}
-
-#[cfg(feature = "tokio")]
-/// Waits (at most `timeout`) until the watchdog can name a stall's culprit from its stack at
-/// once (its symbolizer has parsed the binary's debug information); at once if no watchdog
-/// runs.
-pub(crate) fn wait_until_ready(timeout: Duration) {
-    if RUNNING.load(Relaxed) {
-        super::stacks::wait_warm(timeout);
+    if worker {
+        if c.users == 0 {
+            return;
+        }
+    } else {
+        // A user that is never dropped: the process keeps it. Guards taken later add to it,
+        // and dropping them leaves it running.
+        c.users += 1;
     }
+    start(&mut c);
 }
 
 /// Starts the thread (the lock is held).
@@ -154,7 +156,9 @@ fn start(c: &mut Control) {
 pub fn watchdog() -> WatchdogGuard {
     let mut c = lock(&CONTROL);
     c.users += 1;
-    if c.thread.is_none() {
+    // Off is free: no thread (nor its symbolizer) until debug mode is on; the first poll
+    // timed after that starts it (`ensure_running`).
+    if c.thread.is_none() && crate::config::debug_mode().is_on() {
         start(&mut c);
     }
     WatchdogGuard(())
@@ -176,6 +180,8 @@ impl Drop for WatchdogGuard {
             c.thread.take()
         };
         WAKE.notify_all();
+        // A `look_now` waiting for the next look: there will be none.
+        PASSED.notify_all();
         if let Some(handle) = handle {
             // Never join from the watchdog thread itself (a guard dropped by an event handler).
             if handle.thread().id() != std::thread::current().id() {
@@ -293,6 +299,7 @@ fn run() {
             watching.clear();
             sleepers.clear();
         }
+        TRACKING.store(!watching.is_empty() || !sleepers.is_empty(), Relaxed);
         lock(&CONTROL).passes += 1;
         PASSED.notify_all();
     }
@@ -327,6 +334,12 @@ fn look(
 /// its verdict.
 #[cfg(feature = "tokio")]
 pub(crate) fn look_now(timeout: Duration) {
+    // Nothing was being watched at the last look: nothing that ended since can be reported
+    // later (a blocking call shorter than a look's interval is never seen), so a test that
+    // blocked nothing does not wait for the watchdog's next tick.
+    if !TRACKING.load(Relaxed) {
+        return;
+    }
     let mut c = lock(&CONTROL);
     if c.thread.is_none() || c.stop {
         return;
@@ -445,11 +458,14 @@ fn scan(watching: &mut Watching, stacks: &mut Stacks, threshold: Duration) {
             // An annotated fn is named already: its report waits for the stack briefly. A
             // task is named only by its stack: its report waits longer. Other threads are
             // looked at meanwhile; the symbolizer wakes the watchdog when the stack is in.
+            // A task waits longer while the symbolizer still warms up (the program's first
+            // moments): its report would otherwise name nothing. An annotated fn's goes out
+            // with its own name and line, the stack as a follow-up.
             deadline: now
-                + if culprit.is_some() {
-                    WAIT_ANNOTATED
-                } else {
-                    WAIT_UNNAMED
+                + match (culprit, is_warm()) {
+                    (Some(_), _) => WAIT_ANNOTATED,
+                    (None, true) => WAIT_UNNAMED,
+                    (None, false) => WAIT_COLD,
                 },
         };
         if slot.start_ns() != start {

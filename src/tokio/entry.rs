@@ -92,12 +92,9 @@ fn build(builder: Builder) -> Runtime {
 #[track_caller]
 fn prepare(builder: Builder) -> Runtime {
     program_mode_unless_chosen();
-    let rt = build(builder);
-    // In debug mode, a stall in the program's first moments is named from its stack too:
-    // the symbolizer parses the binary's debug information once, before `main` runs (tens of
-    // milliseconds in a release build, a few hundred in a debug one).
-    crate::detect::wait_until_ready(SYMBOLIZER_WAIT);
-    rt
+    // No wait for the symbolizer: it warms up in the background, and a report that needs a
+    // stack before it is warm waits for it off the program's threads.
+    build(builder)
 }
 
 /// What `#[pollwatch::main]` calls: `future` is the user's `main`, already instrumented by the
@@ -112,6 +109,10 @@ pub fn run_main<F: Future>(builder: Builder, future: F) -> F::Output {
     out
 }
 
+/// The longest the end of a run or a test waits for slow-poll reports still waiting for their
+/// stacks (symbolizing takes milliseconds warm, a fraction of a second cold).
+const SETTLE: Duration = Duration::from_secs(3);
+
 /// What `#[pollwatch::test]` calls: runs the (instrumented) test body on its own runtime, with
 /// every poll on the runtime's threads checked against `budget_ns` (0: the threshold), and fails
 /// the test, listing each offender, if any poll blocked that long. Slow polls of tests running
@@ -120,14 +121,6 @@ pub fn run_main<F: Future>(builder: Builder, future: F) -> F::Output {
 /// # Panics
 ///
 /// That is how the test fails: with the list of offenders; also if the runtime cannot be built.
-/// The longest the end of a run or a test waits for slow-poll reports still waiting for their
-/// stacks (symbolizing takes milliseconds warm, a fraction of a second cold).
-const SETTLE: Duration = Duration::from_secs(3);
-
-/// The longest a test waits for the watchdog's symbolizer to warm up (a debug build's test
-/// binary takes about 0.4 s on a 2-core machine, once).
-const SYMBOLIZER_WAIT: Duration = Duration::from_secs(3);
-
 #[doc(hidden)]
 #[track_caller]
 pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Output {
@@ -146,9 +139,6 @@ pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Ou
     let builder =
         builder.on_thread_start(move || gate::install(workers.clone(), worker_test.clone()));
     let rt = build(builder);
-    // Once per process (the debug information stays parsed): a stall in the test's first
-    // milliseconds is then reported with the fn and line its stack names, not after it.
-    crate::detect::wait_until_ready(SYMBOLIZER_WAIT);
     let out = {
         let _route = gate::enter(collector.clone(), test);
         let out = rt.block_on_instrumented(future);

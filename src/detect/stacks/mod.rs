@@ -28,8 +28,7 @@ mod symbolize;
 mod unwind;
 
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::pending::Pending;
@@ -45,6 +44,16 @@ use crate::util::lock;
 /// symbolizer wakes it when a stack is ready.
 pub(crate) const WAIT_ANNOTATED: Duration = Duration::from_millis(50);
 pub(crate) const WAIT_UNNAMED: Duration = Duration::from_millis(400);
+/// How long any first report waits for its stack while the symbolizer still warms up (it
+/// starts with the watchdog, in the background: a few hundred milliseconds of CPU in a debug
+/// build, more on a busy machine): a stall in a program's first moments is then named from its
+/// stack like any later one, a little later.
+pub(crate) const WAIT_COLD: Duration = Duration::from_secs(2);
+
+/// Whether the symbolizer has warmed up (its first reports then wait only briefly).
+pub(crate) fn is_warm() -> bool {
+    *lock(&WARM)
+}
 
 /// Whether the symbolizer has warmed up, for [`wait_warm`].
 static WARM: Mutex<bool> = Mutex::new(false);
@@ -90,26 +99,41 @@ impl Drop for Delivery {
 
 /// The stack reader: the unwinder (on the watchdog thread) and the symbolizer thread.
 pub(crate) struct Stacks {
-    symbolizer: Option<(Sender<Request>, JoinHandle<()>)>,
-    /// Built on first use (it copies every module's unwind sections once).
-    unwinding: Option<unwind::Unwinding>,
+    symbolizer: Option<Sender<Request>>,
     /// perf events were refused here: CPU-bound stalls get no stack (said once).
     perf_denied: bool,
 }
 
+/// The symbolizer, for the rest of the process once started: it parses debug information
+/// once (a few hundred milliseconds of CPU in a debug build), and a watchdog stopped and
+/// started again (a test's runtime after another's) must not pay that again, nor wait for a
+/// warm-up under way when it stops. Idle, it is a thread blocked on its channel.
+static SYMBOLIZER: Mutex<Option<Sender<Request>>> = Mutex::new(None);
+
+/// Every module's unwind information, loaded once (copied from each module's sections), on
+/// the symbolizer thread as it starts: never on the watchdog thread's way to its first look,
+/// nor in a runtime's drop that joins it.
+static UNWINDING: OnceLock<Mutex<unwind::Unwinding>> = OnceLock::new();
+
+fn unwinding() -> &'static Mutex<unwind::Unwinding> {
+    UNWINDING.get_or_init(|| Mutex::new(unwind::Unwinding::new()))
+}
+
 impl Stacks {
-    /// Starts the symbolizer thread and warms it up (`Stacks` that read nothing if it cannot
-    /// start).
+    /// The stack reader, starting the process's symbolizer thread if none runs (it warms up
+    /// in the background). A reader that reads nothing if the thread cannot start.
     pub(crate) fn start() -> Self {
-        let (tx, rx) = std::sync::mpsc::channel::<Request>();
-        let handle = std::thread::Builder::new()
-            .name("pollwatch-syms".into())
-            .spawn(move || symbolizer(&rx))
-            .ok();
+        let mut symbolizer = lock(&SYMBOLIZER);
+        if symbolizer.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<Request>();
+            let started = std::thread::Builder::new()
+                .name("pollwatch-syms".into())
+                .spawn(move || symbolizer_thread(&rx))
+                .is_ok();
+            *symbolizer = started.then_some(tx);
+        }
         Stacks {
-            symbolizer: handle.map(|h| (tx, h)),
-            // Copies every module's unwind sections: done now, not in the first stall's report.
-            unwinding: Some(unwind::Unwinding::new()),
+            symbolizer: symbolizer.clone(),
             perf_denied: false,
         }
     }
@@ -133,7 +157,7 @@ impl Stacks {
             return None;
         }
         let maps = memory::Maps::read()?;
-        let unwinding = self.unwinding.get_or_insert_with(unwind::Unwinding::new);
+        let mut unwinding = lock(unwinding());
         let (lookups, syscall, method) = match capture::read_frozen(tid, &maps) {
             Some(frozen) => {
                 let syscall = symbolize::syscall_name(frozen.syscall);
@@ -186,7 +210,7 @@ impl Stacks {
         (lookups, syscall, method): (Vec<u64>, Option<String>, StackMethod),
         pending: &Arc<Pending>,
     ) -> Read {
-        let Some((tx, _)) = self.symbolizer.as_ref() else {
+        let Some(tx) = self.symbolizer.as_ref() else {
             pending.deliver(None);
             return Read::Nothing;
         };
@@ -203,17 +227,17 @@ impl Stacks {
         }
     }
 
-    /// Stops the symbolizer after the stacks already handed over.
-    pub(crate) fn stop(self) {
-        if let Some((tx, handle)) = self.symbolizer {
-            drop(tx);
-            let _ = handle.join();
-        }
-    }
+    /// Done reading: the symbolizer finishes what was handed over and stays for the next
+    /// reader (nothing waits for it here).
+    pub(crate) fn stop(self) {}
 }
 
-/// The symbolizer thread: warms up, then symbolizes what the watchdog sends until it stops.
-fn symbolizer(rx: &Receiver<Request>) {
+/// The symbolizer thread: loads the unwind information and warms up, then symbolizes what the
+/// watchdog sends, for the rest of the process.
+fn symbolizer_thread(rx: &Receiver<Request>) {
+    let _ = std::panic::catch_unwind(|| {
+        let _ = unwinding();
+    });
     let _ = std::panic::catch_unwind(warm_up);
     *lock(&WARM) = true;
     WARMED.notify_all();
