@@ -3,6 +3,8 @@
 //! person either way. Its own binary: nothing here sets a global subscriber first.
 #![cfg(all(feature = "tokio", unix))]
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -87,35 +89,9 @@ async fn a_test_can_install_its_own_subscriber() {
         .expect("#[pollwatch::test] set no global subscriber");
 }
 
-/// A test binary built by the same `cargo test`, next to this one.
-fn sibling_test_binary(prefix: &str, has_test: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap();
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.starts_with(prefix) && p.extension().is_none()
-        })
-        .collect();
-    candidates.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    candidates
-        .into_iter()
-        .rev()
-        .find(|p| {
-            Command::new(p)
-                .arg("--list")
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(has_test))
-        })
-        .unwrap_or_else(|| panic!("`cargo test` builds {prefix}*"))
-}
-
 #[test]
 fn every_event_of_the_first_call_on_each_test_thread_prints() {
-    let fixture = sibling_test_binary("first_events_fixture-", "t15: test");
+    let fixture = support::sibling_test_binary("first_events_fixture-", "t15: test");
     for round in 0..5 {
         let out = Command::new(&fixture)
             .env("POLLWATCH_FIXTURE", "1")

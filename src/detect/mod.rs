@@ -3,6 +3,7 @@
 //!
 //! | file | holds |
 //! |---|---|
+//! | `at_exit.rs` | the last reports of a process that ends without `run`/`main`/a test |
 //! | `frames.rs` | the per-thread stack of instrumented frames: self time, blame, the slow-poll record |
 //! | `pending.rs` | one stack read's rendezvous: a slow poll's report waits there for its stack |
 //! | `slot.rs` | the per-thread board (poll start, frames, task) that frames write and the watchdog reads |
@@ -10,6 +11,7 @@
 //! | `thread_cpu.rs` | thread ids and CPU clocks (libc), and the CPU-share classification |
 //! | `stacks/` | a thread's native stack, read without interrupting it, and the culprit it names (`stacks_mock.rs` where unavailable) |
 
+mod at_exit;
 pub(crate) mod frames;
 mod pending;
 mod slot;

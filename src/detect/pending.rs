@@ -246,7 +246,6 @@ fn complete(parked: Parked, release: &Release) -> Option<Box<SlowPoll>> {
 
 /// Waits (at most `timeout`) until no slow-poll report is parked: a test's reports are made
 /// before its verdict, a run's before it exits.
-#[cfg(feature = "tokio")]
 pub(crate) fn settle(timeout: std::time::Duration) {
     let parked = lock(&PARKED);
     let _ = UNPARKED

@@ -131,6 +131,7 @@ fn start_when_needed(worker: bool) {
 /// Starts the thread (the lock is held).
 fn start(c: &mut Control) {
     crate::clock::warm_up();
+    super::at_exit::register();
     c.stop = false;
     c.thread = std::thread::Builder::new()
         .name(WATCHDOG_THREAD.into())

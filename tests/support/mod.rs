@@ -270,3 +270,29 @@ pub fn eventually_showing<T>(
 pub fn settle() {
     std::thread::sleep(Duration::from_millis(200));
 }
+
+/// A test binary built by the same `cargo test`, next to this one.
+pub fn sibling_test_binary(prefix: &str, has_test: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap();
+    let mut candidates: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with(prefix) && p.extension().is_none()
+        })
+        .collect();
+    candidates.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    candidates
+        .into_iter()
+        .rev()
+        .find(|p| {
+            std::process::Command::new(p)
+                .arg("--list")
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(has_test))
+        })
+        .unwrap_or_else(|| panic!("`cargo test` builds {prefix}*"))
+}
