@@ -62,10 +62,27 @@ impl fmt::Display for FileLine {
 impl From<&'static std::panic::Location<'static>> for FileLine {
     fn from(l: &'static std::panic::Location<'static>) -> Self {
         FileLine {
-            file: l.file(),
+            file: short_path(l.file()),
             line: l.line(),
         }
     }
+}
+
+/// A dependency's or the toolchain's source path, from where it is readable (stack frames and
+/// spawn sites alike):
+/// `…/.cargo/registry/src/index.crates.io-…/tokio-1.54.1/src/x.rs` → `tokio-1.54.1/src/x.rs`,
+/// `/rustc/<hash>/library/std/src/x.rs` → `library/std/src/x.rs`.
+pub(crate) fn short_path(file: &str) -> &str {
+    if let Some(i) = file.find("/.cargo/registry/src/") {
+        let rest = &file[i + "/.cargo/registry/src/".len()..];
+        return rest
+            .split_once('/')
+            .map_or(rest, |(_, crate_path)| crate_path);
+    }
+    if let Some(rest) = file.strip_prefix("/rustc/") {
+        return rest.split_once('/').map_or(rest, |(_, path)| path);
+    }
+    file
 }
 
 /// Locks `m`, recovering from poison: a panic elsewhere while it was held leaves data that is
@@ -129,6 +146,22 @@ impl<T: 'static> AtomicStaticRef<T> {
 mod tests {
     use super::*;
     use std::sync::atomic::Ordering::Relaxed;
+
+    #[test]
+    fn dependency_and_toolchain_paths_are_shortened_user_paths_kept() {
+        assert_eq!(
+            short_path(
+                "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/axum-0.8.9/src/serve/mod.rs"
+            ),
+            "axum-0.8.9/src/serve/mod.rs"
+        );
+        assert_eq!(
+            short_path("/rustc/59807616e/library/std/src/thread/mod.rs"),
+            "library/std/src/thread/mod.rs"
+        );
+        assert_eq!(short_path("src/main.rs"), "src/main.rs");
+        assert_eq!(short_path("/work/app/src/main.rs"), "/work/app/src/main.rs");
+    }
 
     #[test]
     fn durations_use_readable_units() {

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::record::{Blocked, StackFrame, StackMethod};
+use crate::util::short_path;
 
 /// Frames kept in a stall's stack block.
 const MAX_FRAMES: usize = 24;
@@ -88,22 +89,6 @@ fn mapping_name(addr: u64) -> Option<String> {
         let path = fields.nth(4)?;
         (start..end).contains(&addr).then(|| path.to_owned())
     })
-}
-
-/// A dependency's or the toolchain's source path, from where it is readable:
-/// `…/.cargo/registry/src/index.crates.io-…/tokio-1.54.1/src/x.rs` → `tokio-1.54.1/src/x.rs`,
-/// `/rustc/<hash>/library/std/src/x.rs` → `library/std/src/x.rs`.
-fn short_path(file: &str) -> &str {
-    if let Some(i) = file.find("/.cargo/registry/src/") {
-        let rest = &file[i + "/.cargo/registry/src/".len()..];
-        return rest
-            .split_once('/')
-            .map_or(rest, |(_, crate_path)| crate_path);
-    }
-    if let Some(rest) = file.strip_prefix("/rustc/") {
-        return rest.split_once('/').map_or(rest, |(_, path)| path);
-    }
-    file
 }
 
 /// Crates and libraries whose frames are never the culprit: the toolchain, the runtime, the
