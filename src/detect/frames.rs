@@ -512,14 +512,11 @@ pub(crate) fn slow_poll_within(window: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::{CallSite, Emit};
+    use crate::site::{CallSite, no_events};
 
-    fn nop(_: &'static CallSite, _: Emit<'_>) -> bool {
-        false
-    }
-    static OUTER: CallSite = CallSite::new("outer", "m", "a.rs", 1, 0, nop);
-    static INNER: CallSite = CallSite::new("inner", "m", "a.rs", 2, 0, nop);
-    static FAST: CallSite = CallSite::new("fast", "m", "a.rs", 3, 20_000_000, nop);
+    static OUTER: CallSite = CallSite::new("outer", "m", "a.rs", 1, 0, no_events);
+    static INNER: CallSite = CallSite::new("inner", "m", "a.rs", 2, 0, no_events);
+    static FAST: CallSite = CallSite::new("fast", "m", "a.rs", 3, 20_000_000, no_events);
 
     const MS: u64 = 1_000_000;
     fn ms(n: u64) -> Duration {
@@ -599,7 +596,7 @@ mod tests {
     #[test]
     fn more_fns_than_the_table_holds_keep_the_biggest() {
         const fn small() -> CallSite {
-            CallSite::new("f", "m", "a.rs", 9, 0, nop)
+            CallSite::new("f", "m", "a.rs", 9, 0, no_events)
         }
         static MANY: [CallSite; 12] = [
             small(),
@@ -613,7 +610,7 @@ mod tests {
             small(),
             small(),
             small(),
-            CallSite::new("big", "m", "a.rs", 10, 0, nop),
+            CallSite::new("big", "m", "a.rs", 10, 0, no_events),
         ];
         let o = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
         for (i, cs) in MANY.iter().enumerate() {

@@ -15,5 +15,7 @@ mod stats;
 mod values;
 
 pub(crate) use callsite::call_sites;
+#[cfg(any(test, feature = "tokio"))]
+pub(crate) use callsite::no_events;
 pub use callsite::{CallSite, Emit, Finished};
 pub use values::{AutoDebug, AutoDisplay, AutoOpaque, Outcome, Values, Wrap};

@@ -56,12 +56,9 @@ pub(crate) fn name_of<F>() -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::Emit;
+    use crate::site::no_events;
 
-    fn nop(_: &'static CallSite, _: Emit<'_>) -> bool {
-        false
-    }
-    static CS: CallSite = CallSite::new("work", "m", "a.rs", 1, 0, nop);
+    static CS: CallSite = CallSite::new("work", "m", "a.rs", 1, 0, no_events);
 
     struct Wrapper<T>(T);
     type A = Timed<std::future::Ready<u8>>;

@@ -12,7 +12,7 @@ use super::hooks;
 use crate::config::Config;
 use crate::detect::frames;
 use crate::detect::{WatchdogGuard, watchdog};
-use crate::site::{CallSite, Emit};
+use crate::site::{CallSite, no_events};
 
 /// A task poll hook, as Tokio's `on_before_task_poll` / `on_after_task_poll` take it.
 #[cfg(tokio_unstable)]
@@ -451,8 +451,4 @@ impl Deref for Runtime {
 }
 
 /// The root future of `block_on`: named `main`, located where `block_on` was called.
-static ROOT: CallSite = CallSite::new("main", module_path!(), file!(), 0, 0, root_emit);
-
-fn root_emit(_: &'static CallSite, _: Emit<'_>) -> bool {
-    false
-}
+static ROOT: CallSite = CallSite::new("main", module_path!(), file!(), 0, 0, no_events);
