@@ -46,9 +46,9 @@ impl WatchdogGuard {
     /// Until then a stall is reported as soon as its stack is in, or without it. Returns whether
     /// it is ready (always `true` without the `stacks` feature).
     ///
-    /// `#[pollwatch::main]`, [`run`](crate::run) and `#[pollwatch::test]` wait by themselves; a
-    /// service that builds its runtime with [`Builder`](crate::Builder) may wait before serving,
-    /// so that even a stall in its first requests is named in its own report.
+    /// Nothing in pollwatch waits for this (a program's start and a test's must not pay for
+    /// it); a service may wait before serving, so that even a stall in its first requests is
+    /// named from its stack in its own report.
     ///
     /// # Examples
     ///
