@@ -33,6 +33,10 @@ fn a_million_calls_use_constant_memory() {
         })
     };
     run(100_000); // warm up allocator and runtime
+    // And pollwatch's one-time warm-up (the symbolizer parses debug information in the
+    // background, a few MB, once per process): this test is about memory per call.
+    let watchdog = pollwatch::watchdog();
+    assert!(watchdog.wait_until_ready(std::time::Duration::from_secs(30)));
     let before = rss_kib();
     run(1_000_000);
     let after = rss_kib();
