@@ -1,7 +1,7 @@
 //! The report as one self-contained HTML page ([`Report::to_html`]): a timeline per thread of
-//! slow polls, stalls and lag (inline SVG), a flame graph of blocked time by async chain
-//! (inferno, feature `flamegraph`), the per-fn table, and every stall with its stack. Inline CSS,
-//! no script, no network: it reads the same with JavaScript off, offline, attached to a CI run.
+//! slow polls, stalls and lag, a flame graph of blocked time by async chain (both inline SVG
+//! drawn here), the per-fn table, and every stall with its stack. Inline CSS, no script, no
+//! network: it reads the same with JavaScript off, offline, attached to a CI run.
 //!
 //! | file | holds |
 //! |---|---|

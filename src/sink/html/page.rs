@@ -31,10 +31,11 @@ impl Report {
     ///
     /// It shows a timeline per thread of slow polls (coloured by kind, labelled by culprit),
     /// stall reports and the lag they caused; a flame graph of blocked time by async chain
-    /// (drawn by inferno; the `flamegraph` feature, on by default) and the same numbers as a
-    /// table; the per-fn summary; each slow poll and each stall with its native stack. Inline
-    /// CSS and SVG, no script and no network access: it reads the same offline and with
-    /// JavaScript off.
+    /// (the outermost fn at the bottom, each frame as wide as the time its slow polls blocked;
+    /// hover for the time and share) and the same numbers as a table; the per-fn summary; each
+    /// slow poll and each stall with its native stack. Inline CSS and SVG, no script and no
+    /// network access: it reads the same offline and with JavaScript off. No feature is needed
+    /// for any of it.
     ///
     /// # Examples
     ///

@@ -30,6 +30,9 @@ pub(super) fn opt_dur(ns: Option<u64>) -> String {
     ns.map_or_else(|| "-".to_owned(), dur)
 }
 
+/// About the width of a character of the page's 11 px SVG font: what a label's room holds.
+pub(super) const CHAR_W: f64 = 6.5;
+
 /// `s`, cut to `max` characters with `…`.
 pub(super) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::text::{LAG_COLOUR, STALL_COLOUR, clip, culprit, dur, esc, kind_colour};
+use super::text::{CHAR_W, LAG_COLOUR, STALL_COLOUR, clip, culprit, dur, esc, kind_colour};
 use crate::sink::schema::{Report, SlowPollRecord};
 
 /// Where the time axis begins: left of it, the rows' thread names.
@@ -30,8 +30,6 @@ const BOTTOM: f64 = 16.0;
 const MIN_BAR: f64 = 2.0;
 /// A thread name's room left of the axis, in characters.
 const ROW_LABEL_CHARS: usize = 34;
-/// About the width of a character of the page's 11 px SVG font.
-const CHAR_W: f64 = 6.5;
 /// A bar's label is drawn only with room for this many characters; fewer say nothing.
 const MIN_LABEL_CHARS: usize = 4;
 /// A bar's label's distance from the bar's left edge (and room kept at its right).
