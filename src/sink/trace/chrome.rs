@@ -9,13 +9,27 @@ use crate::record::Who;
 use crate::sink::schema::Report;
 use crate::util::lock;
 
+// The tracks of our own share the id space of threads' tracks, whose ids are Linux thread ids:
+// below `pid_max`, which can be raised to PID_MAX_LIMIT (2^22 = 4,194,304 on 64-bit; systemd
+// does so by default), so a busy host's thread ids run into the millions. Ours are above that
+// limit and below 2^32, since Perfetto's JSON importer reads a tid as a 32-bit number.
+
+/// Linux's ceiling on thread ids on 64-bit (`PID_MAX_LIMIT`): every kernel id is below it.
+const KERNEL_TID_LIMIT: u64 = 1 << 22;
 /// The first of the tracks for rings whose thread's kernel id is unknown (0): one each, by the
 /// ring's place in the list.
-const UNKNOWN_THREADS: u64 = 1_000_000;
+const UNKNOWN_THREADS: u64 = 10_000_000;
 /// The track of the report's records whose thread's kernel id is unknown.
-const UNKNOWN_RECORDS: u64 = 2_000_000;
+const UNKNOWN_RECORDS: u64 = 20_000_000;
 /// The track of the waits for a worker: a lag belongs to no one thread.
-const LAGS: u64 = 3_000_000;
+const LAGS: u64 = 30_000_000;
+
+const _: () = assert!(
+    KERNEL_TID_LIMIT <= UNKNOWN_THREADS
+        && UNKNOWN_THREADS + THREADS as u64 <= UNKNOWN_RECORDS
+        && UNKNOWN_RECORDS < LAGS
+        && LAGS <= u32::MAX as u64
+);
 
 /// Microseconds, as the trace-event format counts time.
 fn us(ns: u64) -> f64 {
