@@ -15,8 +15,9 @@ use crate::sink::schema::Report;
 /// Blocked time by chain (outermost first): slow polls, their total and the longest, in ns.
 type ByChain = BTreeMap<Vec<String>, (u64, u64, u64)>;
 
-/// The picture's width; the page scales it down to fit.
-const WIDTH: f64 = 1200.0;
+/// The picture's width: the timeline's above it (230 + 1100 + 20), so the two line up; the
+/// page's style scales it down on a narrower screen.
+const WIDTH: f64 = 1350.0;
 /// Margin around the frames.
 const PAD: f64 = 10.0;
 const FRAME_H: f64 = 16.0;
