@@ -6,7 +6,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `page.rs` | [`Report::to_html`]: the page, section by section; the header and the tables |
-//! | `timeline.rs` | the timeline section: slow polls, stalls and lag per thread |
+//! | `timeline/` | the timeline section: its model (rows, scale, ticks, bars, markers) and its SVG |
 //! | `flame.rs` | the section of blocked time by async chain: the flame graph and its table |
 //! | `text.rs` | what the sections share: escaping, durations, clipping, colours, culprits |
 //!
