@@ -105,7 +105,7 @@ fn check_page(html: &str) {
         "the chain in the tooltip"
     );
     assert!(count(timeline, "class=\"pw-thread\"") >= 1);
-    // The flame graph of blocked time by chain: inferno's frames, outermost `handler`.
+    // The flame graph of blocked time by chain: a frame per fn, outermost `handler`.
     let flame = section(html, "id=\"pw-flamegraph\"", "</div>");
     assert!(flame.contains("<svg"), "{flame}");
     for frame in ["handler", "load_profile", "crunch"] {

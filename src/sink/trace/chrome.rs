@@ -1,114 +1,35 @@
-//! The poll trace (`POLLWATCH_TRACE`): every timed poll, per thread, in a bounded ring, written
-//! as Chrome trace-event JSON (what ui.perfetto.dev and `chrome://tracing` open), with the
-//! report's slow polls, stalls and lags marked on the same time line: a timed poll that lasted
-//! its threshold is a slice in category `slow_poll`, coloured; each slow poll, stall and lag
-//! of the report an instant event with what the log said.
-//!
-//! Memory is capped: each thread keeps its last [`PER_THREAD`] polls (a ring that grows to that
-//! and then overwrites its oldest), and at most [`THREADS`] threads are kept (a thread that ends
-//! keeps its ring until a newer thread needs the room). An event is 48 bytes (1.5 MB a full
-//! ring): at most ~100 MB when every ring is full, nothing when no trace is asked for.
+//! The writer: the rings and the report's records as Chrome trace-event JSON, at the end of a
+//! run.
 
-use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 
-use super::schema::Report;
-use crate::clock::{Ticks, ns_since_epoch};
+use super::ring::{self, PER_THREAD, THREADS};
+use crate::clock::ns_since_epoch;
 use crate::record::Who;
+use crate::sink::schema::Report;
 use crate::util::lock;
 
-/// Polls kept per thread.
-pub(crate) const PER_THREAD: usize = 32_768;
-/// Threads kept.
-pub(crate) const THREADS: usize = 64;
+// The tracks of our own share the id space of threads' tracks, whose ids are Linux thread ids:
+// below `pid_max`, which can be raised to PID_MAX_LIMIT (2^22 = 4,194,304 on 64-bit; systemd
+// does so by default), so a busy host's thread ids run into the millions. Ours are above that
+// limit and below 2^32, since Perfetto's JSON importer reads a tid as a 32-bit number.
 
-/// One poll: who, which of its polls, nesting depth, when it began and how long it took.
-#[derive(Clone, Copy)]
-struct PollEvent {
-    who: Who,
-    start: Ticks,
-    dur_ns: u64,
-    poll: u32,
-    depth: u16,
-    /// It lasted its frame's threshold or longer.
-    slow: bool,
-}
+/// Linux's ceiling on thread ids on 64-bit (`PID_MAX_LIMIT`): every kernel id is below it.
+const KERNEL_TID_LIMIT: u64 = 1 << 22;
+/// The first of the tracks for rings whose thread's kernel id is unknown (0): one each, by the
+/// ring's place in the list.
+const UNKNOWN_THREADS: u64 = 10_000_000;
+/// The track of the report's records whose thread's kernel id is unknown.
+const UNKNOWN_RECORDS: u64 = 20_000_000;
+/// The track of the waits for a worker: a lag belongs to no one thread.
+const LAGS: u64 = 30_000_000;
 
-/// One thread's ring.
-struct Ring {
-    name: String,
-    tid: i64,
-    events: Vec<PollEvent>,
-    /// Where the next event goes once `events` is full.
-    next: usize,
-    overwritten: u64,
-}
-
-impl Ring {
-    fn push(&mut self, e: PollEvent) {
-        if self.events.len() < PER_THREAD {
-            self.events.push(e);
-        } else {
-            self.events[self.next] = e;
-            self.next = (self.next + 1) % PER_THREAD;
-            self.overwritten += 1;
-        }
-    }
-
-    /// Oldest first.
-    fn in_order(&self) -> impl Iterator<Item = &PollEvent> {
-        let (newer, older) = self.events.split_at(self.next);
-        older.iter().chain(newer)
-    }
-}
-
-static RINGS: Mutex<Vec<Arc<Mutex<Ring>>>> = Mutex::new(Vec::new());
-
-thread_local! {
-    static MINE: RefCell<Option<Arc<Mutex<Ring>>>> = const { RefCell::new(None) };
-}
-
-/// A new ring for this thread, registered (making room if [`THREADS`] are kept).
-fn new_ring() -> Arc<Mutex<Ring>> {
-    let ring = Arc::new(Mutex::new(Ring {
-        name: std::thread::current()
-            .name()
-            .unwrap_or("unnamed")
-            .to_owned(),
-        tid: crate::util::current_tid(),
-        events: Vec::new(),
-        next: 0,
-        overwritten: 0,
-    }));
-    let mut rings = lock(&RINGS);
-    if rings.len() >= THREADS {
-        // Make room: the oldest ring whose thread has ended, else the oldest.
-        let gone = rings.iter().position(|r| Arc::strong_count(r) == 1);
-        rings.remove(gone.unwrap_or(0));
-    }
-    rings.push(ring.clone());
-    ring
-}
-
-/// Records one timed poll of `who` on this thread.
-#[cold]
-pub(crate) fn record(who: Who, poll: u64, depth: usize, start: Ticks, dur_ns: u64, slow: bool) {
-    let event = PollEvent {
-        who,
-        start,
-        dur_ns,
-        poll: u32::try_from(poll).unwrap_or(u32::MAX),
-        depth: u16::try_from(depth).unwrap_or(u16::MAX),
-        slow,
-    };
-    // The ring is this thread's: its lock is only contended while the trace is written.
-    let _ = MINE.try_with(|mine| {
-        if let Ok(mut mine) = mine.try_borrow_mut() {
-            lock(mine.get_or_insert_with(new_ring)).push(event);
-        }
-    });
-}
+const _: () = assert!(
+    KERNEL_TID_LIMIT <= UNKNOWN_THREADS
+        && UNKNOWN_THREADS + THREADS as u64 <= UNKNOWN_RECORDS
+        && UNKNOWN_RECORDS < LAGS
+        && LAGS <= u32::MAX as u64
+);
 
 /// Microseconds, as the trace-event format counts time.
 fn us(ns: u64) -> f64 {
@@ -149,14 +70,13 @@ pub(crate) fn to_chrome_json(report: &Report) -> String {
     for list in verdicts.values_mut() {
         list.sort_unstable();
     }
-    let rings: Vec<Arc<Mutex<Ring>>> = lock(&RINGS).clone();
     let mut overwritten = 0;
-    for (i, ring) in rings.iter().enumerate() {
+    for (i, ring) in ring::rings().iter().enumerate() {
         let ring = lock(ring);
         let tid = u64::try_from(ring.tid)
             .ok()
             .filter(|t| *t != 0)
-            .unwrap_or(1_000_000 + i as u64);
+            .unwrap_or(UNKNOWN_THREADS + i as u64);
         track(&mut out, tid, &format!("{} ({tid})", ring.name));
         overwritten += ring.overwritten;
         for e in ring.in_order() {
@@ -195,7 +115,11 @@ pub(crate) fn to_chrome_json(report: &Report) -> String {
     }
     // A track for a record's thread: its kernel id, or one shared track where that is unknown.
     let record_track = |out: &mut Events, thread_id: u64, thread: &str| -> u64 {
-        let tid = if thread_id != 0 { thread_id } else { 2_000_000 };
+        let tid = if thread_id != 0 {
+            thread_id
+        } else {
+            UNKNOWN_RECORDS
+        };
         track(out, tid, &format!("{thread} ({tid})"));
         tid
     };
@@ -234,7 +158,7 @@ pub(crate) fn to_chrome_json(report: &Report) -> String {
         );
     }
     if !report.lags.is_empty() {
-        let tid = 3_000_000;
+        let tid = LAGS;
         track(&mut out, tid, "lag: waits for a worker");
         // Lags may overlap (several tasks held up by one poll): one track each would be
         // unreadable, so each is an instant event at the wait's end, its length in args.
@@ -270,13 +194,18 @@ pub(crate) fn to_chrome_json(report: &Report) -> String {
     text
 }
 
-/// The kind of the slow poll in `verdicts` (sorted by end) that ended within 2 ms of `end`.
+/// How far apart a slow slice's end and a slow poll's end may be and still be the same poll:
+/// the slice is timed by the fn's frame, the record by the outermost frame or the task hook,
+/// a few reads of the clock apart.
+const SAME_POLL_NS: u64 = 2_000_000;
+
+/// The kind of the slow poll in `verdicts` (sorted by end) that ended within
+/// [`SAME_POLL_NS`] of `end`.
 fn kind_near<'a>(verdicts: &[(u64, &'a str)], end: u64) -> Option<&'a str> {
-    const NEAR: u64 = 2_000_000;
-    let from = verdicts.partition_point(|(e, _)| *e + NEAR < end);
+    let from = verdicts.partition_point(|(e, _)| *e + SAME_POLL_NS < end);
     verdicts[from..]
         .iter()
-        .take_while(|(e, _)| *e <= end + NEAR)
+        .take_while(|(e, _)| *e <= end + SAME_POLL_NS)
         .min_by_key(|(e, _)| e.abs_diff(end))
         .map(|(_, kind)| *kind)
 }
@@ -318,45 +247,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_ring_keeps_the_last_polls_oldest_first() {
-        let mut ring = Ring {
-            name: "t".to_owned(),
-            tid: 1,
-            events: Vec::new(),
-            next: 0,
-            overwritten: 0,
-        };
-        let start = Ticks::now();
-        for i in 0..(PER_THREAD as u64 + 10) {
-            ring.push(PollEvent {
-                who: Who::Untracked,
-                start,
-                dur_ns: i,
-                poll: 0,
-                depth: 0,
-                slow: false,
-            });
-        }
-        assert_eq!(ring.events.len(), PER_THREAD);
-        assert_eq!(ring.overwritten, 10);
-        let kept: Vec<u64> = ring.in_order().map(|e| e.dur_ns).collect();
-        assert_eq!(kept.first(), Some(&10));
-        assert_eq!(kept.last(), Some(&(PER_THREAD as u64 + 9)));
-        assert!(kept.windows(2).all(|w| w[0] + 1 == w[1]));
-    }
-
-    #[test]
     fn a_slow_slice_gets_the_kind_of_the_slow_poll_ending_with_it() {
         let v = [(10_000_000, "blocking"), (50_000_000, "cpu-bound")];
         assert_eq!(kind_near(&v, 10_500_000), Some("blocking"));
         assert_eq!(kind_near(&v, 49_000_000), Some("cpu-bound"));
         assert_eq!(kind_near(&v, 30_000_000), None);
         assert_eq!(kind_near(&[], 1), None);
-    }
-
-    #[test]
-    fn a_poll_event_stays_small() {
-        // The documented memory cap (48 bytes a poll) depends on it.
-        assert!(std::mem::size_of::<PollEvent>() <= 48);
     }
 }
