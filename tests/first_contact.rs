@@ -28,17 +28,20 @@ fn run(program: &str) -> String {
 }
 
 #[test]
-fn two_blocking_calls_then_an_immediate_exit_print_both() {
-    let text = run("two_blocking_calls_then_exit");
-    assert_eq!(
-        text.matches("crunch blocked the executor for").count(),
-        1,
-        "the first in full:\n{text}"
-    );
-    assert!(
-        text.contains("blocked the executor 1 more time"),
-        "the second in the digest written at exit:\n{text}"
-    );
+fn blocking_calls_then_an_immediate_exit_are_all_reported() {
+    let text = run("three_blocking_calls_then_exit");
+    // The first in full; the others in full or in a digest written at exit. The first may be
+    // keyed by its fn (its stack came after it, from a symbolizer still warming up), the
+    // others by the line their stack names: at least two share a culprit, so at least one is
+    // only in a digest, which the process would end before printing without the exit hook.
+    let full = text.matches("crunch blocked the executor for").count();
+    let digested: usize = [("1 more time", 1), ("2 more times", 2)]
+        .iter()
+        .map(|(what, n)| text.matches(what).count() * n)
+        .sum();
+    assert!(full >= 1, "the first in full:\n{text}");
+    assert!(digested >= 1, "a digest at exit:\n{text}");
+    assert_eq!(full + digested, 3, "all three reported:\n{text}");
 }
 
 #[test]
