@@ -43,14 +43,3 @@ fn blocking_calls_then_an_immediate_exit_are_all_reported() {
     assert!(digested >= 1, "a digest at exit:\n{text}");
     assert_eq!(full + digested, 3, "all three reported:\n{text}");
 }
-
-#[test]
-fn three_blocking_sites_in_one_fn_are_three_culprits() {
-    let text = run("three_blocking_sites_in_one_fn");
-    assert_eq!(
-        text.matches("three_sites blocked the executor for").count(),
-        3,
-        "each site's first occurrence in full:\n{text}"
-    );
-    assert!(!text.contains("more time"), "nothing digested:\n{text}");
-}

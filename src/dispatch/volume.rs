@@ -28,11 +28,8 @@ use crate::util::lock;
 /// Whom a line is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Culprit {
-    /// An `#[async_timed]` fn (its call site's address) where no stack named the line.
+    /// An `#[async_timed]` fn (its call site's address).
     Fn(usize),
-    /// An `#[async_timed]` fn at the line its native stack names (the call site's address and
-    /// a hash of the line): two blocking sites in one fn are two culprits.
-    FnAt(usize, u64),
     /// Un-annotated tasks spawned at one line.
     Spawned(&'static str, u32),
     /// A fn named from native stacks (a hash of its name and line).
@@ -148,31 +145,21 @@ fn culprit_of(
     stack: Option<&Blocked>,
     task: Option<TaskRef>,
 ) -> (Culprit, Label) {
-    let place = stack.and_then(|b| b.culprit.as_ref()).map(|frame| {
-        let mut h = std::hash::DefaultHasher::new();
-        (&frame.name, &frame.location).hash(&mut h);
-        (frame, h.finish())
-    });
     if let Some(cs) = annotated {
-        let site = std::ptr::from_ref(cs) as usize;
-        let (culprit, location) = match place {
-            Some((frame, hash)) if frame.location.is_some() => {
-                (Culprit::FnAt(site, hash), frame.location.clone())
-            }
-            _ => (Culprit::Fn(site), cs.location().map(|l| l.to_string())),
-        };
         return (
-            culprit,
+            Culprit::Fn(std::ptr::from_ref(cs) as usize),
             Label {
                 fn_name: Some(cs.name().to_owned()),
-                location,
+                location: cs.location().map(|l| l.to_string()),
                 spawned_at: None,
             },
         );
     }
-    if let Some((frame, hash)) = place {
+    if let Some(frame) = stack.and_then(|b| b.culprit.as_ref()) {
+        let mut h = std::hash::DefaultHasher::new();
+        (&frame.name, &frame.location).hash(&mut h);
         return (
-            Culprit::Stack(hash),
+            Culprit::Stack(h.finish()),
             Label {
                 fn_name: Some(frame.name.clone()),
                 location: frame.location.clone(),
