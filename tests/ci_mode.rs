@@ -3,36 +3,18 @@
 //! leaves a JSON report that matches `schema/report-v1.json`.
 #![cfg(all(feature = "tokio", unix))]
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 
-/// The fixture test binary, built by the same `cargo test` next to this one. Builds with other
-/// features leave other `ci_fixture-*` binaries there: take the newest that has the tests.
+/// The fixture test binary, built by the same `cargo test` next to this one (builds with other
+/// features leave other `ci_fixture-*` binaries there: the newest that has the tests).
 fn fixture_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap();
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.starts_with("ci_fixture-") && p.extension().is_none()
-        })
-        .collect();
-    candidates.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    candidates
-        .into_iter()
-        .rev()
-        .find(|p| {
-            Command::new(p).arg("--list").output().is_ok_and(|o| {
-                String::from_utf8_lossy(&o.stdout).contains("cpu_bound_handler: test")
-            })
-        })
-        .expect("the ci_fixture test binary is built by `cargo test`")
+    support::sibling_test_binary("ci_fixture-", "cpu_bound_handler: test")
 }
 
 /// Checks `value` against the subset of JSON Schema that `schema/report-v1.json` uses.

@@ -233,9 +233,9 @@ pub(crate) fn enter(
                 });
             }
             s.depth = depth + 1;
-            // A pollwatch runtime's worker is covered by its runtime's guard; a process-long
-            // watchdog started from it would outlive the runtime (a worker polling while its
-            // runtime shut down did).
+            // A pollwatch runtime's worker starts it only for its runtime's guard; a
+            // process-long watchdog started from it would outlive the runtime (a worker
+            // polling while its runtime shut down did).
             if depth == 0 {
                 super::watchdog::ensure_running(s.slot().is_some_and(Slot::is_worker));
             }

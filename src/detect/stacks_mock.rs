@@ -18,7 +18,7 @@ pub(crate) const WAIT_UNNAMED: std::time::Duration = std::time::Duration::ZERO;
 
 pub(crate) const WAIT_COLD: std::time::Duration = std::time::Duration::ZERO;
 
-/// Nothing to warm up.
+/// Always warm: nothing to warm up.
 pub(crate) fn is_warm() -> bool {
     true
 }
@@ -41,6 +41,4 @@ impl Stacks {
         pending.deliver(None);
         Read::Nothing
     }
-
-    pub(crate) fn stop(self) {}
 }

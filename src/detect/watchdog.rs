@@ -286,7 +286,6 @@ fn run() {
                         }
                     }
                 }));
-                stacks.stop();
                 return;
             }
         }

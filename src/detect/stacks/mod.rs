@@ -226,10 +226,6 @@ impl Stacks {
             Err(_) => Read::Nothing,
         }
     }
-
-    /// Done reading: the symbolizer finishes what was handed over and stays for the next
-    /// reader (nothing waits for it here).
-    pub(crate) fn stop(self) {}
 }
 
 /// The symbolizer thread: loads the unwind information and warms up, then symbolizes what the
@@ -293,7 +289,6 @@ mod tests {
             .flatten()
             .expect("the thread is in a system call");
         sleeper.join().unwrap();
-        stacks.stop();
         assert!(
             blocked.syscall.as_deref().unwrap().contains("sleep"),
             "{blocked:?}"
@@ -345,6 +340,5 @@ mod tests {
         let again = stacks.perf_refused(&denied);
         assert!(stacks.perf_denied);
         assert!(first && !again, "one line per process");
-        stacks.stop();
     }
 }
