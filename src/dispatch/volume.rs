@@ -28,8 +28,11 @@ use crate::util::lock;
 /// Whom a line is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Culprit {
-    /// An `#[async_timed]` fn (its call site's address).
+    /// An `#[async_timed]` fn (its call site's address) where no stack named the line.
     Fn(usize),
+    /// An `#[async_timed]` fn at the line its native stack names (the call site's address and
+    /// a hash of the line): two blocking sites in one fn are two culprits.
+    FnAt(usize, u64),
     /// Un-annotated tasks spawned at one line.
     Spawned(&'static str, u32),
     /// A fn named from native stacks (a hash of its name and line).
@@ -56,6 +59,9 @@ struct Entry {
     /// The first occurrence is still being reported in full (its stall, stack, slow poll).
     first_open: bool,
     first_seen: Instant,
+    /// The last report about it: a report of its fn that no stack places belongs to the
+    /// fn's place seen last.
+    last_seen: Instant,
     stack_shown: bool,
     /// What the digest summarizes, since `since`.
     since: Instant,
@@ -91,6 +97,7 @@ impl Entry {
         Entry {
             first_open: true,
             first_seen: now,
+            last_seen: now,
             stack_shown: false,
             since: now,
             slow_polls: 0,
@@ -123,6 +130,40 @@ struct State {
     last_blocker: Option<(Key, Instant)>,
 }
 
+impl State {
+    /// The entry of `culprit` in `test`, made if new. An annotated fn is keyed by the line its
+    /// stack names; a report of it that no stack places (a poll the watchdog did not see, a
+    /// stack not read) joins the place of that fn seen last, and the first line learned for a
+    /// fn seen without one takes over its entry: one blocking site is one culprit whatever
+    /// each report knew, and two sites are two.
+    fn entry(&mut self, test: usize, (culprit, label): (Culprit, Label), now: Instant) -> Key {
+        let key = match culprit {
+            Culprit::Fn(site) => self
+                .entries
+                .iter()
+                .filter(|((t, c), _)| *t == test && matches!(c, Culprit::FnAt(s, _) if *s == site))
+                .max_by_key(|(_, e)| e.last_seen)
+                .map_or((test, culprit), |(key, _)| *key),
+            Culprit::FnAt(site, _) => {
+                let key = (test, culprit);
+                if !self.entries.contains_key(&key) {
+                    if let Some(mut entry) = self.entries.remove(&(test, Culprit::Fn(site))) {
+                        entry.label = label.clone();
+                        self.entries.insert(key, entry);
+                    }
+                }
+                key
+            }
+            _ => (test, culprit),
+        };
+        self.entries
+            .entry(key)
+            .or_insert_with(|| Entry::new(now, label))
+            .last_seen = now;
+        key
+    }
+}
+
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 /// The cap on lines per second (`Config::warnings_per_second`): one for the process, one per
 /// `#[pollwatch::test]` (each test's captured output is a log of its own).
@@ -145,21 +186,31 @@ fn culprit_of(
     stack: Option<&Blocked>,
     task: Option<TaskRef>,
 ) -> (Culprit, Label) {
+    let place = stack.and_then(|b| b.culprit.as_ref()).map(|frame| {
+        let mut h = std::hash::DefaultHasher::new();
+        (&frame.name, &frame.location).hash(&mut h);
+        (frame, h.finish())
+    });
     if let Some(cs) = annotated {
+        let site = std::ptr::from_ref(cs) as usize;
+        let (culprit, location) = match place {
+            Some((frame, hash)) if frame.location.is_some() => {
+                (Culprit::FnAt(site, hash), frame.location.clone())
+            }
+            _ => (Culprit::Fn(site), cs.location().map(|l| l.to_string())),
+        };
         return (
-            Culprit::Fn(std::ptr::from_ref(cs) as usize),
+            culprit,
             Label {
                 fn_name: Some(cs.name().to_owned()),
-                location: cs.location().map(|l| l.to_string()),
+                location,
                 spawned_at: None,
             },
         );
     }
-    if let Some(frame) = stack.and_then(|b| b.culprit.as_ref()) {
-        let mut h = std::hash::DefaultHasher::new();
-        (&frame.name, &frame.location).hash(&mut h);
+    if let Some((frame, hash)) = place {
         return (
-            Culprit::Stack(h.finish()),
+            Culprit::Stack(hash),
             Label {
                 fn_name: Some(frame.name.clone()),
                 location: frame.location.clone(),
@@ -194,15 +245,14 @@ pub(super) fn slow_poll(test: usize, slow: &SlowPoll) -> bool {
     if interval().is_zero() {
         return true;
     }
-    let (culprit, label) = culprit_of_slow_poll(slow);
+    let culprit = culprit_of_slow_poll(slow);
     let now = Instant::now();
     with_state(|state| {
-        let key = (test, culprit);
+        let key = state.entry(test, culprit, now);
         state.last_blocker = Some((key, now));
-        let entry = state
-            .entries
-            .entry(key)
-            .or_insert_with(|| Entry::new(now, label));
+        let Some(entry) = state.entries.get_mut(&key) else {
+            return true;
+        };
         if entry.first_open {
             // The slow poll ends the first occurrence; what follows is digested.
             entry.first_open = false;
@@ -227,15 +277,14 @@ pub(super) fn stall(test: usize, s: &Stall) -> bool {
     if interval().is_zero() || s.nth >= 2 {
         return true;
     }
-    let (culprit, label) = culprit_of_stall(s);
+    let culprit = culprit_of_stall(s);
     let now = Instant::now();
     with_state(|state| {
-        let key = (test, culprit);
+        let key = state.entry(test, culprit, now);
         state.last_blocker = Some((key, now));
-        let entry = state
-            .entries
-            .entry(key)
-            .or_insert_with(|| Entry::new(now, label));
+        let Some(entry) = state.entries.get_mut(&key) else {
+            return true;
+        };
         // A first occurrence that never ended in a slow poll (the hooks did not see it) is over
         // after an interval.
         if entry.first_open && now.saturating_duration_since(entry.first_seen) >= interval() {
@@ -259,14 +308,14 @@ pub(super) fn stack(test: usize, s: &Stall) -> bool {
     if interval().is_zero() {
         return true;
     }
-    let (culprit, label) = culprit_of_stall(s);
+    let culprit = culprit_of_stall(s);
     let now = Instant::now();
     with_state(|state| {
-        let entry = state
+        let key = state.entry(test, culprit, now);
+        state
             .entries
-            .entry((test, culprit))
-            .or_insert_with(|| Entry::new(now, label));
-        !std::mem::replace(&mut entry.stack_shown, true)
+            .get_mut(&key)
+            .is_none_or(|entry| !std::mem::replace(&mut entry.stack_shown, true))
     })
 }
 
@@ -358,5 +407,71 @@ pub(super) fn admit_line(test: usize) -> Option<u64> {
     match cap.check(now_ms(), config::warnings_per_second()) {
         Admit::Suppress => None,
         Admit::Emit { suppressed_before } => Some(suppressed_before),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(location: &str) -> Label {
+        Label {
+            fn_name: Some("crunch".to_owned()),
+            location: Some(location.to_owned()),
+            spawned_at: None,
+        }
+    }
+
+    const SITE: usize = 0x1000;
+
+    #[test]
+    fn one_fn_blocking_at_two_lines_is_two_culprits() {
+        let mut state = State::default();
+        let now = Instant::now();
+        let a = state.entry(7, (Culprit::FnAt(SITE, 1), label("src/a.rs:10")), now);
+        let b = state.entry(7, (Culprit::FnAt(SITE, 2), label("src/a.rs:12")), now);
+        assert_ne!(a, b);
+        assert_eq!(state.entries.len(), 2);
+        // Another test's reports of the same place are its own.
+        let other = state.entry(8, (Culprit::FnAt(SITE, 1), label("src/a.rs:10")), now);
+        assert_ne!(a, other);
+    }
+
+    #[test]
+    fn the_first_line_learned_takes_over_the_fns_entry() {
+        let mut state = State::default();
+        let now = Instant::now();
+        let unplaced = state.entry(0, (Culprit::Fn(SITE), label("src/a.rs:9")), now);
+        state.entries.get_mut(&unplaced).unwrap().first_open = false;
+        let placed = state.entry(0, (Culprit::FnAt(SITE, 1), label("src/a.rs:10")), now);
+        assert_eq!(state.entries.len(), 1, "one culprit");
+        let entry = &state.entries[&placed];
+        assert!(
+            !entry.first_open,
+            "its first occurrence was already reported"
+        );
+        assert_eq!(entry.label.location.as_deref(), Some("src/a.rs:10"));
+    }
+
+    #[test]
+    fn a_report_no_stack_places_joins_the_fns_place_seen_last() {
+        let mut state = State::default();
+        let t0 = Instant::now();
+        let first = state.entry(0, (Culprit::FnAt(SITE, 1), label("src/a.rs:10")), t0);
+        let second = state.entry(
+            0,
+            (Culprit::FnAt(SITE, 2), label("src/a.rs:12")),
+            t0 + Duration::from_millis(5),
+        );
+        let later = t0 + Duration::from_millis(10);
+        assert_eq!(
+            state.entry(0, (Culprit::Fn(SITE), label("src/a.rs:9")), later),
+            second
+        );
+        assert_ne!(first, second);
+        assert_eq!(state.entries.len(), 2);
+        // No place seen for the fn yet: keyed by the fn.
+        let other_fn = state.entry(0, (Culprit::Fn(SITE + 8), label("src/b.rs:1")), later);
+        assert_eq!(other_fn, (0, Culprit::Fn(SITE + 8)));
     }
 }
