@@ -24,7 +24,7 @@ mod tokio;
 mod util;
 
 pub use config::{Config, ConfigError, DebugMode, ENV_VARS, EnvVar, debug_mode, set_debug_mode};
-pub use detect::{WatchdogGuard, watchdog};
+pub use detect::{WatchdogGuard, settle, watchdog};
 pub use record::SlowPollInfo;
 /// OpenTelemetry (feature `otel`): slow polls and stalls as metrics and log records through
 /// the service's own `MeterProvider` and `LoggerProvider`. One line: [`otel::install`].

@@ -446,9 +446,10 @@ fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
 /// A slow poll with what the watchdog found while it ran: its kind, the stack, and whether it
 /// was reported as a stall (unless the watchdog, reading the stack, has not decided yet: it
 /// then sees the poll ended and leaves the report to this one). `None`: the report waits in
-/// the stack read's rendezvous — a task no annotation names can only be named by its stack,
-/// still being read, so its report is made off this thread (an annotated fn's is made here,
-/// in the caller's spans, at once).
+/// the stack read's rendezvous, made off this thread in this thread's `tracing` context once
+/// the stack is in — a task no annotation names can only be named by its stack, and an
+/// annotated fn's line, kind and system call come from it too (the first blocking poll of a
+/// process, while the symbolizer still warms up, was named by its fn's definition line).
 fn with_verdict(
     mut slow: Box<SlowPoll>,
     watched: Option<slot::Watched>,
@@ -463,14 +464,27 @@ fn with_verdict(
         .as_ref()
         .is_none_or(|p| p.reported() == Some(true));
     slow.stack = w.stack;
-    match w.pending {
-        Some(pending) if slow.stack.is_none() && !matches!(slow.culprit, Who::Fn(_)) => {
-            slow.thread = slot.map(Slot::thread_name);
-            pending.park(slow, slot.and_then(Slot::route))
+    let Some(pending) = w.pending.filter(|_| slow.stack.is_none()) else {
+        return Some(slow);
+    };
+    // A warm symbolizer names a stack in a millisecond or two: one read just before the poll
+    // ended is waited for here, briefly, rather than moving the report to another thread.
+    if super::stacks::is_warm() {
+        if let Some(stack) = pending.wait(STACK_AT_POLL_END) {
+            if stack.as_ref().is_some_and(|b| b.in_block_in_place) {
+                return None;
+            }
+            slow.stack = stack;
+            return Some(slow);
         }
-        _ => Some(slow),
     }
+    slow.thread = slot.map(Slot::thread_name);
+    pending.park(slow, slot.and_then(Slot::route))
 }
+
+/// How long a slow poll's end waits, on its own thread, for a stack the warm symbolizer is
+/// naming (a poll that blocked for its threshold already; warm, a stack takes 1–2 ms).
+const STACK_AT_POLL_END: Duration = Duration::from_millis(10);
 
 /// Makes this thread run for `test` (`None`: for none); returns the previous one.
 #[cfg(feature = "tokio")]

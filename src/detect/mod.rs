@@ -23,8 +23,7 @@ mod stacks;
 mod thread_cpu;
 mod watchdog;
 
-#[cfg(feature = "tokio")]
-pub(crate) use pending::settle;
+pub use pending::settle;
 #[cfg(feature = "tokio")]
 pub(crate) use watchdog::look_now;
 pub use watchdog::{WatchdogGuard, watchdog};

@@ -52,6 +52,30 @@ struct Parked {
     slow: Box<SlowPoll>,
     route: Option<Route>,
     needs_task: bool,
+    /// Where the poll ran, in `tracing`'s terms: the report is made in it, as if on that thread.
+    context: Option<Context>,
+}
+
+/// The polled thread's `tracing` context when its report was parked: its dispatcher (a scoped
+/// subscriber, a test's) and its current span (a request's), so a report made later, on another
+/// thread, goes where it would have gone and sits in the same span.
+struct Context {
+    dispatch: tracing::Dispatch,
+    span: tracing::Span,
+}
+
+impl Context {
+    fn current() -> Self {
+        Context {
+            dispatch: tracing::dispatcher::get_default(Clone::clone),
+            span: tracing::Span::current(),
+        }
+    }
+
+    /// Runs `f` in this context.
+    fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        tracing::dispatcher::with_default(&self.dispatch, || self.span.in_scope(f))
+    }
 }
 
 /// Slow-poll reports parked now, in the whole process, for [`settle`].
@@ -93,7 +117,6 @@ impl Pending {
         (self.wake)();
     }
 
-    #[cfg(all(test, feature = "stacks", target_os = "linux"))]
     /// Waits up to `timeout` for the stack: `Some` if it came (`Some(None)`: it
     /// names nothing).
     pub(crate) fn wait(&self, timeout: std::time::Duration) -> Option<Option<Arc<Blocked>>> {
@@ -132,11 +155,13 @@ impl Pending {
     /// The polled thread leaves its slow-poll report until the release; it is handed back,
     /// completed, if that already happened (then make it here). `None` also when it is no
     /// report at all (the stack shows `block_in_place`).
+    /// The report is made in the caller's `tracing` context (dispatcher and span).
     pub(crate) fn park(&self, slow: Box<SlowPoll>, route: Option<Route>) -> Option<Box<SlowPoll>> {
         self.park_with(Parked {
             slow,
             route,
             needs_task: false,
+            context: Some(Context::current()),
         })
     }
 
@@ -147,6 +172,7 @@ impl Pending {
             slow,
             route: route.clone(),
             needs_task: true,
+            context: None,
         }) {
             Route::run_or_here(route.as_ref(), move || {
                 crate::dispatch::slow_poll(&slow, crate::config::debug_mode().is_strict());
@@ -190,11 +216,18 @@ impl Pending {
         if let Some(after) = after {
             after(release.stack.clone(), release.reported);
         }
-        if let Some(parked) = parked {
+        if let Some(mut parked) = parked {
             let route = parked.route.clone();
+            let context = parked.context.take();
             if let Some(slow) = complete(parked, &release) {
                 Route::run_or_here(route.as_ref(), move || {
-                    crate::dispatch::slow_poll(&slow, crate::config::debug_mode().is_strict());
+                    let report = || {
+                        crate::dispatch::slow_poll(&slow, crate::config::debug_mode().is_strict());
+                    };
+                    match context {
+                        Some(context) => context.enter(report),
+                        None => report(),
+                    }
                 });
             }
             let mut parked = lock(&PARKED);
@@ -244,13 +277,38 @@ fn complete(parked: Parked, release: &Release) -> Option<Box<SlowPoll>> {
     Some(slow)
 }
 
-/// Waits (at most `timeout`) until no slow-poll report is parked: a test's reports are made
-/// before its verdict, a run's before it exits.
-pub(crate) fn settle(timeout: std::time::Duration) {
+/// Waits, at most `timeout`, until every slow-poll report that waits for its native stack has
+/// been made; returns whether none is left waiting.
+///
+/// A poll that ends while the watchdog reads its thread's stack is reported once the stack is
+/// named (a millisecond or two once the symbolizer is warm; in a process's first moments, until
+/// it has warmed up), off the polled thread, in that thread's `tracing` dispatcher and span.
+/// The end of [`run`](crate::run), `#[pollwatch::main]`, `#[pollwatch::test]` and of the
+/// process wait for them by themselves; call this before reading what a subscriber or
+/// [`report`](crate::report) holds in the middle of a program, as a test harness does.
+///
+/// # Examples
+///
+/// ```
+/// #[pollwatch::async_timed]
+/// async fn blocks() {
+///     std::thread::sleep(std::time::Duration::from_millis(30));
+/// }
+///
+/// pollwatch::Config::default()
+///     .debug_mode(pollwatch::DebugMode::On)
+///     .slow_poll(std::time::Duration::from_millis(10))
+///     .apply();
+/// futures::executor::block_on(blocks());
+/// assert!(pollwatch::settle(std::time::Duration::from_secs(5)));
+/// assert!(pollwatch::report().slow_polls.iter().any(|p| p.fn_name.as_deref() == Some("blocks")));
+/// ```
+pub fn settle(timeout: std::time::Duration) -> bool {
     let parked = lock(&PARKED);
-    let _ = UNPARKED
+    let (parked, _) = UNPARKED
         .wait_timeout_while(parked, timeout, |n| *n > 0)
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *parked == 0
 }
 
 #[cfg(test)]
@@ -339,6 +397,7 @@ mod tests {
             slow: slow(),
             route: None,
             needs_task: true,
+            context: None,
         };
         let made = complete(sleeper(), &release(true)).expect("a task held its worker");
         assert!(made.stack.is_some() && !made.stalled);

@@ -524,9 +524,9 @@ impl First {
         self.decide_with(reported, false);
     }
 
-    /// Tells the rendezvous whether the stall was reported; a stack that missed the report it
-    /// belongs to then comes as a follow-up: the stall's (reported without it), or an annotated
-    /// fn's slow poll (made at once, on its own thread, while the stack was read).
+    /// Tells the rendezvous whether the stall was reported; a stack that missed the stall report
+    /// it belongs to then comes as a follow-up. (A slow poll that ended while its stack was read
+    /// waits for it in the rendezvous, annotated or not: it needs no follow-up.)
     fn decide_with(self, reported: bool, late: bool) {
         let First {
             pending,
@@ -536,7 +536,6 @@ impl First {
             start,
             ..
         } = self;
-        let annotated = stall.culprit.is_some();
         pending.decide(
             reported,
             Box::new(move |b, reported| {
@@ -545,8 +544,6 @@ impl First {
                 };
                 if reported && late {
                     slot.publish_stack(b.clone(), start);
-                }
-                if reported && late || !reported && annotated && stall.stack.is_none() {
                     Route::run_or_here(route.as_ref(), move || {
                         crate::dispatch::stall_stack(&stall, &b);
                     });

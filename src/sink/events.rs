@@ -204,7 +204,12 @@ impl fmt::Display for Headline<'_> {
             (Some(t), _) if !r.at_spawn_site() => {
                 write!(f, " in task {} spawned at {}", t.id, t.spawned_at())?;
             }
-            (None, Some(thread)) => write!(f, " on worker thread {thread}")?,
+            // Named when the report was made off the thread: a worker the watchdog found
+            // asleep, or a poll whose report waited for its stack.
+            (None, Some(thread)) if r.culprit.fn_site().is_none() => {
+                write!(f, " on worker thread {thread}")?;
+            }
+            (None, Some(thread)) => write!(f, " on thread {thread}")?,
             _ => {}
         }
         if r.stalled {

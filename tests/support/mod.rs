@@ -127,17 +127,42 @@ pub fn config() -> pollwatch::Config {
         .warnings_per_second(0)
 }
 
-/// Routes this thread's events to `events` until the guard is dropped.
+/// Events of the threads that entered a route's span, by span id: a report pollwatch makes
+/// on another thread in the polled thread's span (one that waited for its native stack) goes
+/// where the events of that thread go.
+static SPAN_SINKS: std::sync::LazyLock<Mutex<std::collections::HashMap<u64, Events>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Routes this thread's events, and events in the span it enters here, to `events` until the
+/// guard is dropped.
 pub fn route_to(events: &Events) -> impl Drop {
     install();
-    struct Restore(Option<Events>);
+    struct Restore(
+        Option<Events>,
+        Option<u64>,
+        Option<tracing::span::EnteredSpan>,
+    );
     impl Drop for Restore {
         fn drop(&mut self) {
             let prev = self.0.take();
             SINK.with(|s| *s.borrow_mut() = prev);
+            if let Some(id) = self.1 {
+                // Before the span closes: a closed span's id may be given to another.
+                SPAN_SINKS.lock().unwrap().remove(&id);
+            }
+            drop(self.2.take());
         }
     }
-    Restore(SINK.with(|s| s.borrow_mut().replace(events.clone())))
+    let span = tracing::info_span!(target: "pollwatch_harness", "route");
+    let id = span.id().map(|id| id.into_u64());
+    if let Some(id) = id {
+        SPAN_SINKS.lock().unwrap().insert(id, events.clone());
+    }
+    Restore(
+        SINK.with(|s| s.borrow_mut().replace(events.clone())),
+        id,
+        Some(span.entered()),
+    )
 }
 
 struct Capture;
@@ -161,7 +186,10 @@ impl Visit for FieldVisitor<'_> {
     }
 }
 
-impl<S: Subscriber> Layer<S> for Capture {
+impl<S> Layer<S> for Capture
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
     /// Tokio's own instrumentation (the `console` feature turns on its `tracing` feature: a span
     /// per task, an event per wake) is not what tests look at, and capturing 100k of those
     /// would slow the runtime under test into lag of the harness's making.
@@ -169,11 +197,17 @@ impl<S: Subscriber> Layer<S> for Capture {
         !(meta.target().starts_with("tokio") || meta.target().starts_with("runtime"))
     }
 
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut fields = BTreeMap::new();
         event.record(&mut FieldVisitor(&mut fields));
+        let in_route_span = || {
+            let sinks = SPAN_SINKS.lock().unwrap();
+            ctx.event_scope(event)?
+                .find_map(|span| sinks.get(&span.id().into_u64()).cloned())
+        };
         let events = SINK
             .with(|s| s.borrow().clone())
+            .or_else(in_route_span)
             .unwrap_or_else(|| unrouted().clone());
         events.0.lock().unwrap().push(Captured {
             target: event.metadata().target().to_owned(),
@@ -190,7 +224,13 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Events) {
     let events = Events::default();
     let r = {
         let _route = route_to(&events);
-        f()
+        let r = f();
+        // A report that waited for its stack is made off the polled thread, in its span.
+        assert!(
+            pollwatch::settle(Duration::from_secs(10)),
+            "reports still waiting"
+        );
+        r
     };
     (r, events)
 }
