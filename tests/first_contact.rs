@@ -129,3 +129,80 @@ fn line_of(marker: &str) -> usize {
         .unwrap_or_else(|| panic!("no {marker}"))
         + 1
 }
+
+/// A server killed by `signal` (no graceful shutdown, as most web framework examples) leaves
+/// the report and page it was asked for, current: written within about a second of its finding.
+fn killed_server_leaves_current_reports(signal: libc::c_int) {
+    let dir =
+        std::env::temp_dir().join(format!("pollwatch-killed-{}-{signal}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let program = "server_until_killed";
+    let fixture = support::sibling_test_binary("first_contact_fixture-", program);
+    let html = dir.join("page.html");
+    let mut child = Command::new(fixture)
+        .env("POLLWATCH_PROGRAM", program)
+        .env("POLLWATCH_REPORT", format!("{}/", dir.display()))
+        .env("POLLWATCH_HTML", &html)
+        .env_remove("POLLWATCH")
+        .args([program, "--exact", "--nocapture", "--test-threads=1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The report of the blocking request appears while the server runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut path = std::path::PathBuf::new();
+    let report = loop {
+        let found = std::fs::read_dir(&dir).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "json"))
+        });
+        if let Some(found) = &found {
+            path.clone_from(found);
+        }
+        let page_shows_it = std::fs::read_to_string(&html).is_ok_and(|p| p.contains("crunch"));
+        if let Some(report) = found
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            && slow_poll_of(&report, "crunch")
+            && page_shows_it
+        {
+            break report;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no current report while the server runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // SAFETY: a plain kill(2) of the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed: {status}");
+    // Atomically written: the file read after the kill is still a whole report with it.
+    let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .expect("a whole JSON report");
+    assert!(slow_poll_of(&after, "crunch"), "{report:#}");
+    let page = std::fs::read_to_string(&html).expect("the page asked for");
+    assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"));
+    assert!(page.contains("crunch"), "the page shows the finding");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_server_killed_with_sigint_leaves_current_reports() {
+    killed_server_leaves_current_reports(libc::SIGINT);
+}
+
+#[test]
+fn a_server_killed_with_sigterm_leaves_current_reports() {
+    killed_server_leaves_current_reports(libc::SIGTERM);
+}
+
+fn slow_poll_of(report: &serde_json::Value, name: &str) -> bool {
+    report["slow_polls"]
+        .as_array()
+        .is_some_and(|polls| polls.iter().any(|p| p["fn"] == name))
+}

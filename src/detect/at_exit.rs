@@ -49,8 +49,10 @@ fn flush_with_limit() {
     }
 }
 
-/// The parked slow-poll reports (waiting for their stack), then every digest due or not.
+/// The parked slow-poll reports (waiting for their stack), every digest due or not, and the
+/// files asked for if something new was found since they were last written.
 fn flush() {
     super::pending::settle(LIMIT / 2);
     crate::dispatch::digests(true);
+    crate::dispatch::keep_files_current(true);
 }

@@ -326,6 +326,8 @@ fn look(
     }
     // A chronic blocker's digest is due even once it stopped blocking.
     let _ = std::panic::catch_unwind(|| crate::dispatch::digests(false));
+    // The files asked for stay current: a process killed by a signal leaves its findings.
+    let _ = std::panic::catch_unwind(|| crate::dispatch::keep_files_current(false));
 }
 
 /// Makes the watchdog look at every thread now and waits (at most `timeout`) until it has

@@ -108,6 +108,13 @@ pub(crate) fn lag(task: Option<TaskRef>, delay: Duration, threshold: Duration) {
     digests(false);
 }
 
+/// The files asked for (`POLLWATCH_REPORT`, `POLLWATCH_HTML`, `POLLWATCH_TRACE`) are written
+/// again if something new was found: debounced to one write a second on a thread of their own,
+/// or at once with `all` (the end of the process).
+pub(crate) fn keep_files_current(all: bool) {
+    crate::sink::output::keep_current(all);
+}
+
 /// Prints the digests of this thread's test (or of no test) that are due (all pending ones,
 /// with `all`, at the end of a run or a test). Called after each detection, and by the
 /// watchdog's tick so that a digest comes even once a blocker stopped.

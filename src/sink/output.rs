@@ -109,17 +109,75 @@ fn report_path(spec: &str) -> PathBuf {
 /// Returns what was written (`"HTML report"`, path) for the caller to tell.
 pub(crate) fn finish_run() -> Vec<(&'static str, PathBuf)> {
     let config = Config::current();
+    if config.summary() {
+        let _ = write!(std::io::stderr(), "{}", report());
+    }
+    write_files(&config)
+}
+
+/// Whether any file is asked for (`POLLWATCH_REPORT`, `POLLWATCH_HTML`, `POLLWATCH_TRACE`).
+fn files_wanted(config: &Config) -> bool {
+    config.report_path().is_some() || config.html_path().is_some() || config.trace_path().is_some()
+}
+
+/// The files asked for are kept current while the process runs, so that a process killed by a
+/// signal (a server stopped with Ctrl-C, a container with SIGTERM: no code of its runs at exit)
+/// leaves them as of its last findings: written again, on a thread of their own, when something
+/// new was recorded and at least [`KEEP_CURRENT_EVERY`] passed since the last write (`all`: at
+/// once, for the end of the process). The watchdog calls this after each look.
+pub(crate) fn keep_current(all: bool) {
+    static WRITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let generation = super::store::generation();
+    let due = match *crate::util::lock(&LAST_WRITE) {
+        Some((written, _)) if written == generation => false,
+        Some((_, at)) => all || at.elapsed() >= KEEP_CURRENT_EVERY,
+        None => true,
+    };
+    if !due || !files_wanted(&Config::current()) {
+        return;
+    }
+    if all {
+        for (what, path) in write_files(&Config::current()) {
+            say(format_args!(
+                "pollwatch: {what} written to {}",
+                path.display()
+            ));
+        }
+        return;
+    }
+    // Off the watchdog thread: a page or a trace of many polls takes a while to write.
+    if WRITING.swap(true, Relaxed) {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("pollwatch-files".into())
+        .spawn(|| {
+            let _ = std::panic::catch_unwind(|| write_files(&Config::current()));
+            WRITING.store(false, Relaxed);
+        });
+    if spawned.is_err() {
+        WRITING.store(false, Relaxed);
+    }
+}
+
+/// The least time between two writes of the files by [`keep_current`]: a chronic blocker
+/// rewrites them once a second, not once a finding.
+pub(crate) const KEEP_CURRENT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The records' generation the files were last written at, and when.
+static LAST_WRITE: std::sync::Mutex<Option<(u64, crate::clock::Instant)>> =
+    std::sync::Mutex::new(None);
+
+/// Writes the files asked for; what was written.
+fn write_files(config: &Config) -> Vec<(&'static str, PathBuf)> {
     let mut written = Vec::new();
-    let wanted = config.report_path().is_some()
-        || config.html_path().is_some()
-        || config.trace_path().is_some();
-    if !config.summary() && !wanted {
+    if !files_wanted(config) {
         return written;
     }
+    // The generation before the snapshot: a record made meanwhile is written next time.
+    let generation = super::store::generation();
     let report = report();
-    if config.summary() {
-        let _ = write!(std::io::stderr(), "{report}");
-    }
+    *crate::util::lock(&LAST_WRITE) = Some((generation, crate::clock::Instant::now()));
     let pid = std::process::id().to_string();
     let mut write = |var: &str, spec: &str, what: &'static str, path: PathBuf, text: &str| {
         match write_atomically(&path, text) {

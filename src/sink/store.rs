@@ -43,7 +43,16 @@ pub(crate) fn snapshot() -> Records {
     lock(&RECORDS).clone()
 }
 
+/// Records made so far (kept or dropped): the files asked for are written again when it moves.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many records were made so far: changes with every new finding.
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn keep<T>(list: &mut Vec<T>, dropped: &mut u64, record: T) {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if list.len() < MAX_RECORDS {
         list.push(record);
     } else {
