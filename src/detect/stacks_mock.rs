@@ -32,7 +32,7 @@ pub(crate) fn wait_warm(_timeout: std::time::Duration) -> bool {
 pub(crate) struct Stacks;
 
 impl Stacks {
-    pub(crate) fn start() -> Self {
+    pub(crate) fn new() -> Self {
         Stacks
     }
 

@@ -40,15 +40,17 @@ use crate::util::{lock, say};
 pub struct WatchdogGuard(());
 
 impl WatchdogGuard {
-    /// Waits, at most `timeout`, until the watchdog can name a stall's culprit from its native
-    /// stack at once: its symbolizer has parsed the binary's debug information (tens of
-    /// milliseconds in a release build, a few hundred in a debug one; longer on a busy machine).
-    /// Until then a stall is reported as soon as its stack is in, or without it. Returns whether
-    /// it is ready (always `true` without the `stacks` feature).
+    /// Warms the symbolizer up now and waits, at most `timeout`, until the watchdog can name a
+    /// stall's culprit from its native stack at once: the symbolizer has parsed the binary's
+    /// debug information (tens of milliseconds in a release build, a few hundred in a debug
+    /// one; longer on a busy machine). Returns whether it is ready (always `true` without the
+    /// `stacks` feature).
     ///
-    /// Nothing in pollwatch waits for this (a program's start and a test's must not pay for
-    /// it); a service may wait before serving, so that even a stall in its first requests is
-    /// named from its stack in its own report.
+    /// Nothing in pollwatch waits for this, and the symbolizer otherwise starts with the first
+    /// stack it has to name (a program or a test that never blocks never pays for it); the
+    /// reports of a stall meanwhile wait for their stack, off the blocked thread. A service may
+    /// warm it up before serving, so that even a stall in its first requests is reported at
+    /// once.
     ///
     /// # Examples
     ///
@@ -259,7 +261,7 @@ type Watching = HashMap<(usize, u64), Watch>;
 type Sleepers = HashMap<usize, Sleeper>;
 
 fn run() {
-    let mut stacks = Stacks::start();
+    let mut stacks = Stacks::new();
     let mut watching = Watching::new();
     let mut sleepers = Sleepers::new();
     loop {

@@ -59,10 +59,12 @@ pub(crate) fn is_warm() -> bool {
 static WARM: Mutex<bool> = Mutex::new(false);
 static WARMED: Condvar = Condvar::new();
 
-/// Waits (at most `timeout`) until the symbolizer has warmed up; `true` if it has. A
-/// `#[pollwatch::test]` waits before its body runs, so that even a stall in its first
-/// milliseconds is reported with its stack.
+/// Starts the symbolizer if it has not started, and waits (at most `timeout`) until it has
+/// warmed up; `true` if it has.
 pub(crate) fn wait_warm(timeout: Duration) -> bool {
+    if symbolizer().is_none() {
+        return false;
+    }
     let warm = lock(&WARM);
     let (warm, _) = WARMED
         .wait_timeout_while(warm, timeout, |warm| !*warm)
@@ -99,20 +101,35 @@ impl Drop for Delivery {
 
 /// The stack reader: the unwinder (on the watchdog thread) and the symbolizer thread.
 pub(crate) struct Stacks {
-    symbolizer: Option<Sender<Request>>,
     /// perf events were refused here: CPU-bound stalls get no stack (said once).
     perf_denied: bool,
 }
 
-/// The symbolizer, for the rest of the process once started: it parses debug information
-/// once (a few hundred milliseconds of CPU in a debug build), and a watchdog stopped and
-/// started again (a test's runtime after another's) must not pay that again, nor wait for a
-/// warm-up under way when it stops. Idle, it is a thread blocked on its channel.
-static SYMBOLIZER: Mutex<Option<Sender<Request>>> = Mutex::new(None);
+/// The symbolizer, for the rest of the process once started (`Some(None)`: it could not be).
+/// It starts with the first stack to name, not with the watchdog: warming up costs a few
+/// hundred milliseconds of CPU in a debug build (tens in a release one), which a process or a
+/// test that never blocks should not pay, on a core its workers need. Once started it stays:
+/// a watchdog stopped and started again (a test's runtime after another's) does not pay it
+/// twice, nor wait for a warm-up under way when it stops. Idle, it is a thread blocked on its
+/// channel.
+static SYMBOLIZER: Mutex<Option<Option<Sender<Request>>>> = Mutex::new(None);
 
-/// Every module's unwind information, loaded once (copied from each module's sections), on
-/// the symbolizer thread as it starts: never on the watchdog thread's way to its first look,
-/// nor in a runtime's drop that joins it.
+/// The symbolizer's channel, starting its thread if this is the first need.
+fn symbolizer() -> Option<Sender<Request>> {
+    lock(&SYMBOLIZER)
+        .get_or_insert_with(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<Request>();
+            let started = std::thread::Builder::new()
+                .name("pollwatch-syms".into())
+                .spawn(move || symbolizer_thread(&rx))
+                .is_ok();
+            started.then_some(tx)
+        })
+        .clone()
+}
+
+/// Every module's unwind information, loaded once (copied from each module's sections): on
+/// the symbolizer thread as it starts, or by the first stack read if that comes first.
 static UNWINDING: OnceLock<Mutex<unwind::Unwinding>> = OnceLock::new();
 
 fn unwinding() -> &'static Mutex<unwind::Unwinding> {
@@ -120,22 +137,9 @@ fn unwinding() -> &'static Mutex<unwind::Unwinding> {
 }
 
 impl Stacks {
-    /// The stack reader, starting the process's symbolizer thread if none runs (it warms up
-    /// in the background). A reader that reads nothing if the thread cannot start.
-    pub(crate) fn start() -> Self {
-        let mut symbolizer = lock(&SYMBOLIZER);
-        if symbolizer.is_none() {
-            let (tx, rx) = std::sync::mpsc::channel::<Request>();
-            let started = std::thread::Builder::new()
-                .name("pollwatch-syms".into())
-                .spawn(move || symbolizer_thread(&rx))
-                .is_ok();
-            *symbolizer = started.then_some(tx);
-        }
-        Stacks {
-            symbolizer: symbolizer.clone(),
-            perf_denied: false,
-        }
+    /// The stack reader; the symbolizer starts with the first stack it reads.
+    pub(crate) fn new() -> Self {
+        Stacks { perf_denied: false }
     }
 
     /// Reads what thread `tid` is doing (a system call it is blocked in, or, `kind` being
@@ -210,7 +214,7 @@ impl Stacks {
         (lookups, syscall, method): (Vec<u64>, Option<String>, StackMethod),
         pending: &Arc<Pending>,
     ) -> Read {
-        let Some(tx) = self.symbolizer.as_ref() else {
+        let Some(tx) = symbolizer() else {
             pending.deliver(None);
             return Read::Nothing;
         };
@@ -278,7 +282,7 @@ mod tests {
         });
         let tid = rx.recv().unwrap();
         std::thread::sleep(Duration::from_millis(100));
-        let mut stacks = Stacks::start();
+        let mut stacks = Stacks::new();
         let pending = Pending::new(|| {});
         assert!(matches!(
             stacks.read(tid, Kind::Blocking, &pending),
@@ -334,7 +338,7 @@ mod tests {
 
     #[test]
     fn refused_perf_events_are_said_once_and_not_tried_again() {
-        let mut stacks = Stacks::start();
+        let mut stacks = Stacks::new();
         let denied = std::io::Error::from_raw_os_error(libc::EACCES);
         let first = stacks.perf_refused(&denied);
         let again = stacks.perf_refused(&denied);
