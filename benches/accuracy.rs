@@ -69,15 +69,55 @@ fn main() {
     let subscriber = tracing_subscriber::registry().with(StallTimes(stalls.clone()));
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let rt = pollwatch::Builder::new_current_thread().build().unwrap();
+    let (reported, stalls) = (&*reported, &*stalls);
 
+    let table = |threshold: Duration, blocks: &[u64]| {
+        table(&rt, threshold, blocks, &reported, &stalls);
+    };
     println!("threshold {THRESHOLD:?}, {ROUNDS} rounds each; errors are reported - actual");
+    table(THRESHOLD, &[50, 150, 500]);
+    // Every core busy (a busy loop per core, beside the runtime): the stall latency goal is
+    // 1.25 x the threshold at the default threshold.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hogs: Vec<_> = (0..std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let loaded = Duration::from_millis(100);
+    println!();
+    println!(
+        "every core busy ({} busy loops), threshold {loaded:?}, {ROUNDS} rounds each",
+        hogs.len()
+    );
+    table(loaded, &[150, 500]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for hog in hogs {
+        let _ = hog.join();
+    }
+}
+
+/// One table: each mode, block and kind, `ROUNDS` times.
+fn table(
+    rt: &pollwatch::Runtime,
+    threshold: Duration,
+    blocks: &[u64],
+    reported: &Mutex<Vec<Duration>>,
+    stalls: &Mutex<Vec<Instant>>,
+) {
+    pollwatch::Config::current().slow_poll(threshold).apply();
     println!(
         "| mode | block | kind | mean error of `duration` | max error | mean stall latency | max stall latency |"
     );
     println!("|---|---|---|---|---|---|---|");
     for mode in [DebugMode::On, DebugMode::Watch] {
         pollwatch::set_debug_mode(mode);
-        for ms in [50u64, 150, 500] {
+        for &ms in blocks {
             for kind in ["sleep", "busy loop"] {
                 let (mut errors, mut latencies) = (Vec::new(), Vec::new());
                 for _ in 0..ROUNDS {
@@ -90,6 +130,8 @@ fn main() {
                             spins(ms).await
                         }
                     });
+                    // A report that waited for its stack is made off the thread.
+                    pollwatch::settle(Duration::from_secs(10));
                     let start = BLOCK_START.lock().unwrap().take().unwrap();
                     let got = *reported.lock().unwrap().first().expect("reported");
                     errors.push(got.as_secs_f64() - actual.as_secs_f64());

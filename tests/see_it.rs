@@ -65,6 +65,8 @@ fn known_run() -> &'static Dir {
             }
         });
         drop(rt);
+        // A slow poll that ended while its stack was read is reported once the stack is in.
+        assert!(pollwatch::settle(std::time::Duration::from_secs(10)));
         pollwatch::write_html(dir.path("report.html")).unwrap();
         pollwatch::write_trace(dir.path("trace.json")).unwrap();
         dir

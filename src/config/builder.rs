@@ -250,7 +250,10 @@ impl Config {
 
     /// Calls `callback` with every slow poll, before (and regardless of) the rate-limited
     /// warning: for metrics, alerts or custom handling. It runs on the thread that was blocked,
-    /// right after the slow poll, so keep it quick; a panic inside it is caught and reported.
+    /// right after the slow poll, so keep it quick; a poll that ended while the watchdog read
+    /// its native stack is reported once the stack is named, from pollwatch's own thread
+    /// (wait for those with [`settle`](crate::settle)). A panic inside it is caught and
+    /// reported.
     /// By default, none.
     ///
     /// # Examples

@@ -1,7 +1,7 @@
 //! The live stall watchdog: reports a poll that is *still* blocking its thread, which the
 //! slow-poll warning (emitted when the poll returns) cannot do for a poll that never returns.
 //!
-//! A watchdog thread wakes every quarter threshold, reads every thread's [slot](super::slot),
+//! A watchdog thread wakes every eighth of the threshold, reads every thread's [slot](super::slot),
 //! reports each poll that has been running for at least the threshold once, then again at
 //! growing intervals, and classifies it from the blocked thread's CPU clock: CPU-bound (CPU time
 //! ≈ wall time) or blocking (asleep in a syscall, a lock, I/O).
@@ -357,9 +357,11 @@ pub(crate) fn look_now(timeout: Duration) {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
 }
 
-/// How often the watchdog looks: a quarter of the threshold, within 5 ms and 250 ms.
+/// How often the watchdog looks: an eighth of the threshold, within 5 ms and 250 ms, so a
+/// stall is seen by 1.125 x its threshold and reported by 1.25 x with every core busy
+/// (`benches/accuracy.rs`: a quarter let the slowest reports reach 1.30 x).
 fn tick_of(threshold: Duration) -> Duration {
-    (threshold / 4).clamp(Duration::from_millis(5), Duration::from_millis(250))
+    (threshold / 8).clamp(Duration::from_millis(5), Duration::from_millis(250))
 }
 
 /// Makes the watchdog look now rather than at its next tick (a stack it waits for is in).
