@@ -72,7 +72,7 @@ fn main() {
     let (reported, stalls) = (&*reported, &*stalls);
 
     let table = |threshold: Duration, blocks: &[u64]| {
-        table(&rt, threshold, blocks, &reported, &stalls);
+        table(&rt, threshold, blocks, reported, stalls);
     };
     println!("threshold {THRESHOLD:?}, {ROUNDS} rounds each; errors are reported - actual");
     table(THRESHOLD, &[50, 150, 500]);
