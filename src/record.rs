@@ -290,12 +290,24 @@ fn stack_line(stack: Option<&Arc<Blocked>>) -> Option<String> {
 pub(crate) enum ShownChain<'a> {
     Instrumented(&'a Chain),
     Stack(&'a [String]),
+    /// The instrumented fns, then the innermost async fn of the user's the stack shows below
+    /// the innermost of them (a test calling a router whose handler, a closure in `app`,
+    /// blocked: `hello_world > app`).
+    Below(&'a Chain, &'a str),
 }
 
 impl<'a> ShownChain<'a> {
     fn pick(annotated: bool, chain: &'a Chain, stack: Option<&'a Blocked>) -> Self {
         match stack {
             Some(b) if !annotated && !b.chain.is_empty() => ShownChain::Stack(&b.chain),
+            // The innermost async fn or block of the user's the stack shows (a sync helper
+            // it calls is the culprit's line, not a link of the async chain).
+            Some(b) if annotated => match b.async_chain().last() {
+                Some(leaf) if chain.names().last().is_some_and(|l| !same_fn(l, leaf)) => {
+                    ShownChain::Below(chain, leaf)
+                }
+                _ => ShownChain::Instrumented(chain),
+            },
             _ => ShownChain::Instrumented(chain),
         }
     }
@@ -304,6 +316,7 @@ impl<'a> ShownChain<'a> {
         match self {
             ShownChain::Instrumented(c) => c.is_empty(),
             ShownChain::Stack(names) => names.is_empty(),
+            ShownChain::Below(..) => false,
         }
     }
 
@@ -312,8 +325,18 @@ impl<'a> ShownChain<'a> {
         match self {
             ShownChain::Instrumented(c) => c.names(),
             ShownChain::Stack(names) => names.to_vec(),
+            ShownChain::Below(c, leaf) => {
+                let mut names = c.names();
+                names.push((*leaf).to_owned());
+                names
+            }
         }
     }
+}
+
+/// Two names of one fn: equal, or one the other with its type (`refresh`, `Cache::refresh`).
+fn same_fn(a: &str, b: &str) -> bool {
+    a == b || a.ends_with(&format!("::{b}")) || b.ends_with(&format!("::{a}"))
 }
 
 impl fmt::Display for ShownChain<'_> {
@@ -321,6 +344,7 @@ impl fmt::Display for ShownChain<'_> {
         match self {
             ShownChain::Instrumented(c) => c.fmt(f),
             ShownChain::Stack(names) => f.write_str(&names.join(" > ")),
+            ShownChain::Below(c, leaf) => write!(f, "{c} > {leaf}"),
         }
     }
 }
@@ -394,8 +418,11 @@ pub(crate) struct Blocked {
     /// The innermost frame of the user's own code (not std, not a dependency): the line that
     /// blocks.
     pub(crate) culprit: Option<StackFrame>,
-    /// The user's fns on the stack, outermost first: `Handler::run`, `Get::apply`.
+    /// The user's fns on the stack, outermost first: `Handler::run`, `Get::apply` (the async
+    /// fns and blocks, then the culprit's fn whether async or not).
     pub(crate) chain: Vec<String>,
+    /// The culprit's frame is an async fn's body or an async block (not a sync helper).
+    pub(crate) culprit_is_async: bool,
     /// How the frames were found.
     pub(crate) method: StackMethod,
     /// Tokio's `block_in_place` is on the stack: blocking is what it is for.
@@ -446,6 +473,14 @@ impl StackMethod {
 }
 
 impl Blocked {
+    /// The async fns and blocks of the user's on the stack, outermost first.
+    pub(crate) fn async_chain(&self) -> &[String] {
+        match self.chain.split_last() {
+            Some((_, outer)) if !self.culprit_is_async => outer,
+            _ => &self.chain,
+        }
+    }
+
     /// Whether this stack shows a task holding its worker: what stable Tokio's worker watch
     /// reports.
     pub(crate) fn blocks_a_worker(&self) -> bool {
@@ -676,6 +711,62 @@ impl fmt::Display for SlowPollInfo<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chain_goes_on_to_the_fn_the_stack_names_below_the_annotated_one() {
+        static TEST: CallSite = CallSite::new(
+            "hello_world",
+            "m",
+            "src/main.rs",
+            70,
+            0,
+            crate::site::no_events,
+        );
+        let chain = Chain::new(vec![ChainLink::Frame(Who::Fn(&TEST))]);
+        let stack = |leaf: &str| Blocked {
+            syscall: Some("clock_nanosleep".into()),
+            frames: Vec::new(),
+            culprit: Some(StackFrame {
+                name: leaf.into(),
+                location: Some("src/main.rs:42".into()),
+            }),
+            chain: vec!["hello_world".into(), leaf.into()],
+            method: StackMethod::Unwound,
+            in_block_in_place: false,
+            in_task_poll: false,
+            culprit_is_async: true,
+        };
+        // A sync helper the async fn calls is the line, not a link of the async chain.
+        let helper = Blocked {
+            culprit: Some(StackFrame {
+                name: "block_thread".into(),
+                location: Some("src/main.rs:9".into()),
+            }),
+            chain: vec!["hello_world".into(), "block_thread".into()],
+            culprit_is_async: false,
+            ..stack("x")
+        };
+        let in_app = stack("app");
+        let shown = ShownChain::pick(true, &chain, Some(&in_app));
+        assert_eq!(shown.to_string(), "hello_world > app");
+        assert_eq!(shown.names(), ["hello_world", "app"]);
+        // The annotated fn itself, by either of its names: nothing to add.
+        for same in ["hello_world", "tests::hello_world"] {
+            let own = stack(same);
+            assert_eq!(
+                ShownChain::pick(true, &chain, Some(&own)).to_string(),
+                "hello_world"
+            );
+        }
+        assert_eq!(
+            ShownChain::pick(true, &chain, Some(&helper)).to_string(),
+            "hello_world"
+        );
+        assert_eq!(
+            ShownChain::pick(true, &chain, None).to_string(),
+            "hello_world"
+        );
+    }
 
     #[test]
     fn kinds_round_trip_through_u8_and_name() {

@@ -9,12 +9,20 @@ use std::process::Command;
 
 /// Runs one program of the fixture in a process of its own; its stdout and stderr.
 fn run(program: &str) -> String {
+    let (ok, text) = run_with(program, &[]);
+    assert!(ok, "{program}:\n{text}");
+    text
+}
+
+/// Runs one program with `env` set; whether it succeeded, and its stdout and stderr.
+fn run_with(program: &str, env: &[(&str, &str)]) -> (bool, String) {
     let fixture = support::sibling_test_binary("first_contact_fixture-", program);
     let out = Command::new(fixture)
         .env("POLLWATCH_PROGRAM", program)
         .env_remove("POLLWATCH")
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .args([program, "--exact", "--nocapture", "--test-threads=1"])
         .output()
         .unwrap();
@@ -23,8 +31,7 @@ fn run(program: &str) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{program}:\n{text}");
-    text
+    (out.status.success(), text)
 }
 
 #[test]
@@ -205,4 +212,46 @@ fn slow_poll_of(report: &serde_json::Value, name: &str) -> bool {
     report["slow_polls"]
         .as_array()
         .is_some_and(|polls| polls.iter().any(|p| p["fn"] == name))
+}
+
+#[test]
+fn a_first_test_blocking_in_a_closure_handler_names_its_line_in_the_verdict_and_report() {
+    let dir = std::env::temp_dir().join(format!("pollwatch-closure-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report_dir = format!("{}/", dir.display());
+    let (ok, text) = run_with(
+        "calls_a_closure_handler",
+        &[("POLLWATCH_REPORT", report_dir.as_str())],
+    );
+    assert!(!ok, "the test fails:\n{text}");
+    let line = line_of("HANDLER BLOCKS HERE");
+    let verdict = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("- calls_a_closure_handler at"))
+        .unwrap_or_else(|| panic!("a verdict:\n{text}"));
+    assert!(
+        verdict.contains(&format!(
+            "first_contact_fixture.rs:{line} [calls_a_closure_handler > app]"
+        )) && verdict.contains("(blocking: clock_nanosleep)"),
+        "{verdict}\n{text}"
+    );
+    let json = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("the JSON report");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let poll = &report["slow_polls"][0];
+    assert_eq!(
+        poll["location"],
+        format!("tests/fixtures/first_contact_fixture.rs:{line}"),
+        "{report:#}"
+    );
+    assert_eq!(
+        poll["chain"],
+        serde_json::json!(["calls_a_closure_handler", "app"])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -346,6 +346,7 @@ mod tests {
             frames: vec![],
             culprit: None,
             chain: vec![],
+            culprit_is_async: false,
             method: StackMethod::Unwound,
             in_block_in_place,
             in_task_poll,

@@ -323,6 +323,7 @@ pub(super) fn describe(frames: Vec<Sym>, syscall: Option<String>, method: StackM
         .position(is_poll_boundary)
         .map_or(&frames[..], |end| &frames[..end]);
     let user: Vec<&Sym> = in_poll.iter().filter(|f| is_user(f)).collect();
+    let culprit_is_async = user.first().is_some_and(|f| is_async_body(f));
     let culprit = user.first().map(|f| StackFrame {
         name: short_name(&f.name),
         location: f.location(),
@@ -344,6 +345,7 @@ pub(super) fn describe(frames: Vec<Sym>, syscall: Option<String>, method: StackM
         frames: stack_block(&frames),
         culprit,
         chain,
+        culprit_is_async,
         method,
     }
 }
