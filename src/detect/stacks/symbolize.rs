@@ -15,7 +15,7 @@ const MAX_FRAMES: usize = 24;
 pub(super) struct Sym {
     /// Demangled, without the hash.
     pub(super) name: String,
-    /// Relative to the working directory when under it.
+    /// Relative to the working directory or to the workspace root when under either.
     pub(super) file: Option<String>,
     pub(super) line: Option<u32>,
 }
@@ -50,6 +50,7 @@ pub(super) fn symbolize(lookups: &[u64]) -> Vec<Sym> {
             let file = sym.filename().map(|f| {
                 cwd.as_deref()
                     .and_then(|cwd| f.strip_prefix(cwd).ok())
+                    .or_else(|| in_workspace(f, &format!("{name:#}")))
                     .unwrap_or(f)
                     .display()
                     .to_string()
@@ -74,6 +75,34 @@ pub(super) fn symbolize(lookups: &[u64]) -> Vec<Sym> {
     }
     frames.dedup();
     frames
+}
+
+/// The workspace roots found so far: where the sources cargo built this binary from are.
+static ROOTS: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// `file` relative to the root of the workspace this binary was built from, wherever the
+/// process runs (a server started from `/srv`, not from its checkout): the debug information
+/// has absolute paths, and a call site's `file!()` the same path relative to that root. A
+/// frame of an annotated fn (or of `#[pollwatch::main]`'s, a test's body), in its file,
+/// teaches the root.
+fn in_workspace<'f>(file: &'f std::path::Path, fn_name: &str) -> Option<&'f std::path::Path> {
+    use std::path::Path;
+    let mut roots = crate::util::lock(&ROOTS);
+    if let Some(relative) = roots.iter().find_map(|root| file.strip_prefix(root).ok()) {
+        return Some(relative);
+    }
+    let name = short_name(fn_name);
+    let root = crate::site::call_sites().into_iter().find_map(|cs| {
+        let own = Path::new(cs.location()?.file);
+        let same_fn = name == cs.name() || name.ends_with(&format!("::{}", cs.name()));
+        if !same_fn || own.is_absolute() || !file.ends_with(own) {
+            return None;
+        }
+        file.ancestors().nth(own.components().count())
+    })?;
+    let relative = file.strip_prefix(root).ok()?;
+    roots.push(root.to_owned());
+    Some(relative)
 }
 
 /// The file (or `[vdso]`, `[heap]`) mapped at `addr`, for a frame no symbol names.
@@ -143,25 +172,33 @@ const DEPENDENCIES: &[&str] = &[
     "console_",
 ];
 
-/// Whether a frame is the user's own code: a Rust source file under the working directory (a
-/// dependency's or the toolchain's is absolute), or, without line information (a release
-/// build without debug info), a Rust path outside the runtime's and common crates.
+/// Whether a frame is the user's own code: a Rust source file of the workspace the binary was
+/// built from (relative to it, or to the working directory); or one elsewhere that is neither
+/// a registry or git dependency's nor the toolchain's, in a fn of no common crate (a process
+/// started from outside its checkout, a binary built on another machine); or, without line
+/// information (a release build without debug info), a Rust path outside the runtime's and
+/// common crates.
 fn is_user(sym: &Sym) -> bool {
     let name = sym.name.trim_start_matches('<');
     if NOT_USER.iter().any(|p| name.starts_with(p)) {
         return false;
     }
+    let of_a_dependency = || {
+        DEPENDENCIES
+            .iter()
+            .any(|p| name.starts_with(p) || name.contains(&format!(" as {p}")))
+    };
     match &sym.file {
         Some(file) => {
             file.ends_with(".rs")
-                && !(file.starts_with('/')
-                    || file.starts_with("./")
+                && !(file.starts_with("./")
                     || file.starts_with("library/")
                     || file.contains("/rustc/")
                     || file.contains(".cargo/registry")
                     || file.contains(".cargo/git"))
+                && !(file.starts_with('/') && of_a_dependency())
         }
-        None => name.contains("::") && !DEPENDENCIES.iter().any(|p| name.starts_with(p)),
+        None => name.contains("::") && !of_a_dependency(),
     }
 }
 
@@ -585,6 +622,38 @@ mod tests {
         ];
         let b = describe(in_place, None, StackMethod::Unwound);
         assert!(b.in_block_in_place && !b.blocks_a_worker());
+    }
+
+    #[test]
+    fn a_process_started_outside_its_checkout_still_finds_the_users_line() {
+        // Absolute paths: the binary runs from elsewhere, or was built on another machine.
+        let frames = vec![
+            sym(
+                "std::thread::sleep",
+                Some("/rustc/abc/library/std/src/thread/mod.rs"),
+            ),
+            sym(
+                "example_testing::app::{{closure}}::{{closure}}",
+                Some("/srv/build/testing/src/main.rs"),
+            ),
+            sym(
+                "<F as axum::handler::Handler<((),),S>>::call::{{closure}}",
+                Some("/srv/build/axum/src/handler/mod.rs"),
+            ),
+            sym(
+                "hyper::proto::h1::dispatch::Dispatcher::poll",
+                Some("/home/u/.cargo/registry/src/x/hyper-1.0/src/proto/h1/dispatch.rs"),
+            ),
+            sym("tokio::runtime::task::core::Core<T,S>::poll", None),
+        ];
+        let b = describe(frames, None, StackMethod::Unwound);
+        let culprit = b.culprit.expect("the handler");
+        assert_eq!(culprit.name, "app");
+        assert_eq!(
+            culprit.location.as_deref(),
+            Some("/srv/build/testing/src/main.rs:7")
+        );
+        assert_eq!(b.chain, ["app"], "a path dependency's frames are not yours");
     }
 
     #[test]
