@@ -221,6 +221,9 @@ pub(crate) struct SlowPoll {
     pub(crate) thread: Option<String>,
     /// That thread's kernel id (0: the report is made on the blocked thread).
     pub(crate) tid: i64,
+    /// When the poll ended, in nanoseconds since pollwatch's clock epoch (the report may be
+    /// made later: one that waited for its stack).
+    pub(crate) ended_ns: u64,
 }
 
 impl SlowPoll {
@@ -430,6 +433,10 @@ pub(crate) struct Blocked {
     /// A Tokio worker is polling a task here, and the task's code (not the runtime's own
     /// waiting, not a `spawn_blocking` job) is what blocks.
     pub(crate) in_task_poll: bool,
+    /// No frame of the user's is on the stack, and the innermost inside the poll is a
+    /// framework's generic impl the user's code was inlined into (a release build without
+    /// debug information): `axum's Handler::call`.
+    pub(crate) inlined_into: Option<String>,
 }
 
 /// A frame of the user's code, as read from a native stack.
@@ -734,6 +741,7 @@ mod tests {
             method: StackMethod::Unwound,
             in_block_in_place: false,
             in_task_poll: false,
+            inlined_into: None,
             culprit_is_async: true,
         };
         // A sync helper the async fn calls is the line, not a link of the async chain.

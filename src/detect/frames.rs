@@ -304,7 +304,8 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
             if watched.as_ref().is_some_and(|w| w.handed_off) {
                 return None;
             }
-            s.last_slow_end = Some(Ticks::now());
+            let ended_at = Ticks::now();
+            s.last_slow_end = Some(ended_at);
             let culprit = s.culprit()?;
             let frame = culprit.frame?;
             // The watchdog's verdict holds for the fn it watched; another culprit gets none.
@@ -325,6 +326,7 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
                 stack: None,
                 thread: None,
                 tid: 0,
+                ended_ns: crate::clock::ns_since_epoch(ended_at),
             });
             with_verdict(slow, watched, slot)
         })
@@ -413,9 +415,10 @@ fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
         return None;
     }
     // Lag right after this on the thread is its doing (`schedule-latency`).
+    let ended_at = Ticks::now();
     let _ = STACK.try_with(|s| {
         if let Ok(mut s) = s.try_borrow_mut() {
-            s.last_slow_end = Some(Ticks::now());
+            s.last_slow_end = Some(ended_at);
         }
     });
     let task = slot.task();
@@ -439,6 +442,7 @@ fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
         stack: None,
         thread: None,
         tid: 0,
+        ended_ns: crate::clock::ns_since_epoch(ended_at),
     });
     with_verdict(slow, watched, Some(slot))
 }

@@ -333,6 +333,7 @@ mod tests {
             stack: None,
             thread: None,
             tid: 0,
+            ended_ns: crate::clock::now_ns(),
         })
     }
 
@@ -350,6 +351,7 @@ mod tests {
             method: StackMethod::Unwound,
             in_block_in_place,
             in_task_poll,
+            inlined_into: None,
         })
     }
 

@@ -736,6 +736,7 @@ fn woke(s: Sleeper) {
         stack,
         thread: Some(s.thread.clone()),
         tid: s.tid,
+        ended_ns: crate::clock::now_ns(),
     };
     match (&s.reported, &s.stack) {
         (Some(stall), _) => {

@@ -29,6 +29,7 @@ use crate::util::say;
 /// `on_slow_poll` callback always, and logged: in full the first time for its culprit, then in
 /// the culprit's digest.
 pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool) {
+    say_how_to_name_inlined_code(slow.stack.as_deref());
     if let Who::Fn(cs) = slow.culprit {
         cs.stats().on_slow_poll();
     }
@@ -64,6 +65,7 @@ fn call_back(slow: &SlowPoll) {
 /// A poll is still blocking its thread: stored, and logged during its culprit's first
 /// occurrence (and for reminders of a poll blocked for a second or more).
 pub(crate) fn stall(s: &Stall) {
+    say_how_to_name_inlined_code(s.stack.as_deref());
     store::record_stall(s);
     #[cfg(feature = "otel")]
     crate::sink::otel::count_stall(s);
@@ -89,9 +91,27 @@ pub(crate) fn stall_stack(s: &Stall, blocked: &Arc<Blocked>) {
 }
 
 /// Something pollwatch cannot do here, said once by the caller: an `INFO` line.
-#[cfg(all(feature = "stacks", target_os = "linux"))]
 pub(crate) fn notice(message: std::fmt::Arguments<'_>) {
     events::notice(message);
+}
+
+/// A stack that shows no fn of the user's, only a framework's generic impl the user's code
+/// was inlined into (a release build without debug information): once per process, how to
+/// have the fn and line named.
+fn say_how_to_name_inlined_code(stack: Option<&Blocked>) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let Some(into) = stack.and_then(|b| b.inlined_into.as_deref()) else {
+        return;
+    };
+    if SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    notice(format_args!(
+        "pollwatch: the code that blocked was inlined into {into}, and this binary has no \
+         line information to name it; add `debug = \"line-tables-only\"` under \
+         `[profile.release]` in Cargo.toml to have your fn and line in every report (a \
+         larger binary, the same code: see pollwatch's README, \"Production\")"
+    ));
 }
 
 /// A task (or, `None`, the heartbeat) waited `delay` to be polled: the first time in full,

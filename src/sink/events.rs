@@ -231,6 +231,10 @@ struct Place<'a> {
 impl fmt::Display for Place<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(location) = &self.location else {
+            // No frame of the user's: a release build's handler inlined into a framework.
+            if let Some(into) = self.stack.and_then(|b| b.inlined_into.as_deref()) {
+                write!(f, " in code inlined into {into}")?;
+            }
             return Ok(());
         };
         write!(f, " at {location}")?;
@@ -397,7 +401,6 @@ impl fmt::Display for StackMessage<'_> {
 
 /// One line about what pollwatch cannot do here (`INFO`, once per cause, printed as a last
 /// resort when nothing records it).
-#[cfg(all(feature = "stacks", target_os = "linux"))]
 pub(crate) fn notice(message: fmt::Arguments<'_>) {
     let recorded = tracing::enabled!(target: targets::TIMED, Level::INFO);
     event!(target: targets::TIMED, Level::INFO, "{}", message);

@@ -82,7 +82,7 @@ pub(crate) fn record_slow_poll(slow: &SlowPoll) {
                 .to_owned()
         }),
         thread_id: thread_id(slow.tid),
-        at_ns: crate::clock::now_ns().saturating_sub(saturating_nanos(slow.blocked)),
+        at_ns: slow.ended_ns.saturating_sub(saturating_nanos(slow.blocked)),
         syscall: stack.and_then(|b| b.syscall.clone()),
         stack: stack.map(|b| b.frames.clone()),
         stack_method: stack.map(|b| b.method.as_str().to_owned()),

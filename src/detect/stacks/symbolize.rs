@@ -56,7 +56,7 @@ pub(super) fn symbolize(lookups: &[u64]) -> Vec<Sym> {
                     .to_string()
             });
             frames.push(Sym {
-                name: format!("{name:#}"),
+                name: qualified(format!("{name:#}"), file.as_deref()),
                 file,
                 line: sym.lineno(),
             });
@@ -74,7 +74,79 @@ pub(super) fn symbolize(lookups: &[u64]) -> Vec<Sym> {
         }
     }
     frames.dedup();
+    name_anonymous_blocks(&mut frames);
     frames
+}
+
+/// A fn's name as the symbol table gives it (`tokio::runtime::scheduler::…::run_task`), also
+/// where the debug information has only its own name (`run_task`, `poll<…>`: a build with
+/// `debug = "line-tables-only"`): for a dependency's or the toolchain's file, its module is
+/// read from the file's path.
+fn qualified(name: String, file: Option<&str>) -> String {
+    let head = name.trim_start_matches('<');
+    let head = head.split('<').next().unwrap_or(head);
+    if head.contains("::") {
+        return name;
+    }
+    match file.and_then(module_of_file) {
+        Some(module) => format!("{module}::{name}"),
+        None => name,
+    }
+}
+
+/// `…/.cargo/registry/src/<index>/tokio-1.54.1/src/runtime/task/mod.rs` →
+/// `tokio::runtime::task`; `…/library/std/src/thread/mod.rs` → `std::thread`.
+fn module_of_file(file: &str) -> Option<String> {
+    const REGISTRY: &str = "/.cargo/registry/src/";
+    let (krate, path) = if let Some(i) = file.find(REGISTRY) {
+        let (_index, rest) = file[i + REGISTRY.len()..].split_once('/')?;
+        let (dir, path) = rest.split_once("/src/")?;
+        let krate = dir.rsplit_once('-').map_or(dir, |(krate, _version)| krate);
+        (krate.replace('-', "_"), path)
+    } else if file.starts_with("library/") || file.contains("/rustc/") {
+        let i = file.find("library/")?;
+        let (krate, path) = file[i + "library/".len()..].split_once("/src/")?;
+        (krate.to_owned(), path)
+    } else {
+        return None;
+    };
+    let mut module = vec![krate.as_str()];
+    module.extend(
+        path.strip_suffix(".rs")?
+            .split('/')
+            .filter(|seg| !matches!(*seg, "mod" | "lib" | "main")),
+    );
+    Some(module.join("::"))
+}
+
+/// An async block or closure the debug information names only `{async_block#0}` (a build with
+/// `debug = "line-tables-only"`) is given the fn it is in, as a symbol would: the path of
+/// `{closure_env#…}` in its own generic arguments or its caller's
+/// (`{async_block#0}<app::{closure_env#0}, …>`), as `app::{{closure}}`.
+fn name_anonymous_blocks(frames: &mut [Sym]) {
+    fn enclosing_fn(name: &str) -> Option<&str> {
+        let env = ["::{closure_env#", "::{async_block_env#", "::{async_fn_env#"]
+            .iter()
+            .filter_map(|marker| name.find(marker))
+            .min()?;
+        let start = name[..env].rfind(['<', ' ', ',']).map_or(0, |i| i + 1);
+        Some(&name[start..env])
+    }
+    for i in 0..frames.len() {
+        if !frames[i].name.starts_with('{') {
+            continue;
+        }
+        let found = enclosing_fn(&frames[i].name)
+            .or_else(|| {
+                frames
+                    .get(i + 1)
+                    .and_then(|outer| enclosing_fn(&outer.name))
+            })
+            .map(|path| format!("{path}::{{{{closure}}}}"));
+        if let Some(name) = found {
+            frames[i].name = name;
+        }
+    }
 }
 
 /// The workspace roots found so far: where the sources cargo built this binary from are.
@@ -200,6 +272,60 @@ fn is_user(sym: &Sym) -> bool {
         }
         None => name.contains("::") && !of_a_dependency(),
     }
+}
+
+/// A framework's generic impl, `<F as axum::handler::Handler<…>>::call`, as `axum's
+/// Handler::call`: without debug information the user's handler, inlined into it, has no frame
+/// of its own, and the impl's own name must not be blamed as if it were the user's fn. (Its
+/// `Self` is a bare type parameter: legacy symbol names keep no generic arguments; v0 ones,
+/// `-C symbol-mangling-version=v0`, would name the handler's type.)
+fn inlined_into(sym: &Sym) -> Option<String> {
+    let rest = sym.name.strip_prefix('<')?;
+    let (self_ty, rest) = rest.split_once(" as ")?;
+    let is_param = !self_ty.is_empty()
+        && self_ty
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && self_ty.starts_with(|c: char| c.is_ascii_uppercase());
+    if !is_param {
+        return None;
+    }
+    let trait_path = rest.split(['<', '>']).next()?;
+    let krate = trait_path.split("::").next()?;
+    if [
+        "core",
+        "std",
+        "alloc",
+        "futures_util",
+        "futures_core",
+        "tokio",
+    ]
+    .contains(&krate)
+    {
+        return None;
+    }
+    let trait_name = trait_path.rsplit("::").next()?;
+    // The method: the first segment after the `<…>` that names the impl.
+    let mut depth = 0usize;
+    let end = sym.name.char_indices().find_map(|(i, c)| {
+        match c {
+            '<' => depth += 1,
+            '>' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        None
+    })?;
+    let method = sym.name[end + 1..]
+        .trim_start_matches("::")
+        .split("::")
+        .next()
+        .filter(|m| !m.is_empty() && !m.starts_with('{'))?;
+    Some(format!("{krate}'s `{trait_name}::{method}`"))
 }
 
 /// Where a task's (or a `block_on`'s root future's) poll begins: frames further out are the
@@ -379,6 +505,11 @@ pub(super) fn describe(frames: Vec<Sym>, syscall: Option<String>, method: StackM
         syscall,
         in_block_in_place: in_block_in_place(&frames),
         in_task_poll: in_task_poll(&frames),
+        inlined_into: if user.is_empty() {
+            in_poll.iter().find_map(inlined_into)
+        } else {
+            None
+        },
         frames: stack_block(&frames),
         culprit,
         chain,
@@ -654,6 +785,93 @@ mod tests {
             Some("/srv/build/testing/src/main.rs:7")
         );
         assert_eq!(b.chain, ["app"], "a path dependency's frames are not yours");
+    }
+
+    #[test]
+    fn a_handler_inlined_into_a_frameworks_generic_impl_is_said_so_not_blamed_on_it() {
+        // A release build without debug information: symbols only, the closure inlined.
+        let frames = vec![
+            sym("__GI___clock_nanosleep", None),
+            sym("std::thread::functions::sleep", None),
+            sym(
+                "<F as axum::handler::Handler<((),),S>>::call::{{closure}}",
+                None,
+            ),
+            sym(
+                "<futures_util::future::future::map::Map<Fut,F> as core::future::future::Future>::poll",
+                None,
+            ),
+            sym(
+                "<axum::routing::route::RouteFuture<E> as core::future::future::Future>::poll",
+                None,
+            ),
+            sym(
+                "axum::serve::handle_connection::{{closure}}::{{closure}}",
+                None,
+            ),
+            sym("tokio::runtime::task::core::Core<T,S>::poll", None),
+        ];
+        let b = describe(frames, None, StackMethod::Unwound);
+        assert_eq!(b.culprit, None, "axum's impl is not the user's fn");
+        assert_eq!(b.inlined_into.as_deref(), Some("axum's `Handler::call`"));
+        // A user's frame present: it is the culprit, nothing is said of inlining.
+        let frames = vec![
+            sym("app::handler::{{closure}}", Some("src/main.rs")),
+            sym(
+                "<F as axum::handler::Handler<((),),S>>::call::{{closure}}",
+                None,
+            ),
+        ];
+        let b = describe(frames, None, StackMethod::Unwound);
+        assert!(b.culprit.is_some() && b.inlined_into.is_none());
+    }
+
+    #[test]
+    fn a_line_tables_only_build_is_read_like_a_full_one() {
+        // `debug = "line-tables-only"`: the debug information names fns without their path.
+        let registry = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+        assert_eq!(
+            qualified(
+                "run_task".into(),
+                Some(&format!(
+                    "{registry}/tokio-1.54.1/src/runtime/scheduler/multi_thread/worker.rs"
+                ))
+            ),
+            "tokio::runtime::scheduler::multi_thread::worker::run_task"
+        );
+        assert_eq!(
+            qualified(
+                "poll<T>".into(),
+                Some(&format!("{registry}/futures-util-0.3.32/src/lib.rs"))
+            ),
+            "futures_util::poll<T>"
+        );
+        assert_eq!(
+            qualified("sleep".into(), Some("library/std/src/thread/functions.rs")),
+            "std::thread::functions::sleep"
+        );
+        assert_eq!(
+            qualified("app".into(), Some("src/main.rs")),
+            "app",
+            "the user's own: kept"
+        );
+        let mut frames = vec![
+            sym("{async_block#0}", Some("/srv/app/src/main.rs")),
+            sym(
+                "{async_block#0}<example::app::{closure_env#0}, example::app::{closure#0}::{async_block_env#0}, &str, ()>",
+                Some("/srv/axum/src/handler/mod.rs"),
+            ),
+        ];
+        name_anonymous_blocks(&mut frames);
+        assert_eq!(frames[0].name, "example::app::{{closure}}");
+        assert_eq!(frames[1].name, "example::app::{{closure}}");
+        frames.push(sym(
+            "tokio::runtime::scheduler::multi_thread::worker::run_task",
+            None,
+        ));
+        let b = describe(frames, None, StackMethod::Unwound);
+        assert_eq!(b.culprit.unwrap().name, "app");
+        assert!(b.in_task_poll);
     }
 
     #[test]
