@@ -108,8 +108,8 @@ fn say_how_to_name_inlined_code(stack: Option<&Blocked>) {
     }
     notice(format_args!(
         "pollwatch: the code that blocked was inlined into {into}, and this binary has no \
-         line information to name it; add `debug = \"line-tables-only\"` under \
-         `[profile.release]` in Cargo.toml to have your fn and line in every report (a \
+         line information to name it; add `debug = \"limited\"` (or `\"line-tables-only\"`) \
+         under `[profile.release]` in Cargo.toml to have your fn and line in every report (a \
          larger binary, the same code: see pollwatch's README, \"Production\")"
     ));
 }
