@@ -1,5 +1,6 @@
-//! The README's quick start: one annotated handler that awaits a timer (fine) and then calls a
-//! blocking `std::thread::sleep` (not fine).
+//! The README's quick start: one annotated handler whose very first poll calls a blocking
+//! `std::thread::sleep` (not fine), then awaits a timer (fine): pollwatch meets it cold, in a
+//! fresh process.
 //!
 //! ```text
 //! cargo run --example quick_start
@@ -9,8 +10,8 @@ use std::time::Duration;
 
 #[pollwatch::async_timed]
 async fn handler(user: &str) -> usize {
-    tokio::time::sleep(Duration::from_millis(10)).await; // fine: awaiting yields the thread
     std::thread::sleep(Duration::from_millis(150)); // not fine: blocks the worker
+    tokio::time::sleep(Duration::from_millis(10)).await; // fine: awaiting yields the thread
     user.len()
 }
 

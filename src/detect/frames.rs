@@ -471,24 +471,14 @@ fn with_verdict(
     let Some(pending) = w.pending.filter(|_| slow.stack.is_none()) else {
         return Some(slow);
     };
-    // A warm symbolizer names a stack in a millisecond or two: one read just before the poll
-    // ended is waited for here, briefly, rather than moving the report to another thread.
-    if super::stacks::is_warm() {
-        if let Some(stack) = pending.wait(STACK_AT_POLL_END) {
-            if stack.as_ref().is_some_and(|b| b.in_block_in_place) {
-                return None;
-            }
-            slow.stack = stack;
-            return Some(slow);
-        }
-    }
+    // Never waited for here, even briefly: the polled thread's stack must stay as its own
+    // code leaves it (a wait's frames, left below the next blocking call, misled the unwinder
+    // of the next stack read on this thread into a stale frame-pointer chain).
+    // Made on another thread: the record names the polled one.
     slow.thread = slot.map(Slot::thread_name);
+    slow.tid = slot.map_or(0, Slot::tid);
     pending.park(slow, slot.and_then(Slot::route))
 }
-
-/// How long a slow poll's end waits, on its own thread, for a stack the warm symbolizer is
-/// naming (a poll that blocked for its threshold already; warm, a stack takes 1–2 ms).
-const STACK_AT_POLL_END: Duration = Duration::from_millis(10);
 
 /// Makes this thread run for `test` (`None`: for none); returns the previous one.
 #[cfg(feature = "tokio")]

@@ -117,6 +117,7 @@ impl Pending {
         (self.wake)();
     }
 
+    #[cfg(all(test, feature = "stacks", target_os = "linux"))]
     /// Waits up to `timeout` for the stack: `Some` if it came (`Some(None)`: it
     /// names nothing).
     pub(crate) fn wait(&self, timeout: std::time::Duration) -> Option<Option<Arc<Blocked>>> {

@@ -438,6 +438,7 @@ fn scan(watching: &mut Watching, stacks: &mut Stacks, threshold: Duration) {
         }
         let blocking_for = now.saturating_duration_since(watch.since);
         let own = threshold_for(culprit, slot, threshold);
+        warm_up_if_likely(blocking_for, own);
         if blocking_for < next_report_after(watch.reports, own) {
             continue;
         }
@@ -484,6 +485,16 @@ fn scan(watching: &mut Watching, stacks: &mut Stacks, threshold: Duration) {
             Read::Sent => watch.first = Some(first),
             Read::Nothing => first.make(watch, None, false),
         }
+    }
+}
+
+/// A poll blocked for half its threshold will likely need its stack named: the symbolizer
+/// starts warming up now (the first time only), not when the stack is read — a process's
+/// first stall is then named about as soon as a later one, and a process that never blocks
+/// that long never pays for the warm-up.
+fn warm_up_if_likely(blocked: Duration, threshold: Duration) {
+    if blocked >= threshold / 2 {
+        super::stacks::warm_up_soon();
     }
 }
 
@@ -640,6 +651,7 @@ fn watch_workers(sleepers: &mut Sleepers, stacks: &mut Stacks, threshold: Durati
         let own = threshold_for(None, slot, threshold);
         sleeper.threshold = own;
         let held = now.saturating_duration_since(sleeper.since);
+        warm_up_if_likely(held, own);
         if held < next_report_after(sleeper.reports, own) {
             continue;
         }

@@ -114,6 +114,15 @@ pub(crate) struct Stacks {
 /// channel.
 static SYMBOLIZER: Mutex<Option<Option<Sender<Request>>>> = Mutex::new(None);
 
+/// Starts the symbolizer (and its warm-up) if it has not started: a stack will likely be
+/// needed soon. One relaxed load once it has.
+pub(crate) fn warm_up_soon() {
+    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !STARTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        let _ = symbolizer();
+    }
+}
+
 /// The symbolizer's channel, starting its thread if this is the first need.
 fn symbolizer() -> Option<Sender<Request>> {
     lock(&SYMBOLIZER)
