@@ -274,6 +274,24 @@ fn is_user(sym: &Sym) -> bool {
     }
 }
 
+/// Where the `<…>` that `name` starts with closes.
+fn closing_angle(name: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    name.char_indices().find_map(|(i, c)| {
+        match c {
+            '<' => depth += 1,
+            '>' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        None
+    })
+}
+
 /// A framework's generic impl, `<F as axum::handler::Handler<…>>::call`, as `axum's
 /// Handler::call`: without debug information the user's handler, inlined into it, has no frame
 /// of its own, and the impl's own name must not be blamed as if it were the user's fn. (Its
@@ -306,20 +324,7 @@ fn inlined_into(sym: &Sym) -> Option<String> {
     }
     let trait_name = trait_path.rsplit("::").next()?;
     // The method: the first segment after the `<…>` that names the impl.
-    let mut depth = 0usize;
-    let end = sym.name.char_indices().find_map(|(i, c)| {
-        match c {
-            '<' => depth += 1,
-            '>' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-        None
-    })?;
+    let end = closing_angle(&sym.name)?;
     let method = sym.name[end + 1..]
         .trim_start_matches("::")
         .split("::")
@@ -361,21 +366,7 @@ pub(super) fn short_name(full: &str) -> String {
     let mut name = full.trim().to_owned();
     if name.starts_with('<') {
         // `<X as Trait>::m` → `X::m`.
-        let mut depth = 0;
-        let end = name.char_indices().find_map(|(i, c)| {
-            match c {
-                '<' => depth += 1,
-                '>' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Some(i);
-                    }
-                }
-                _ => {}
-            }
-            None
-        });
-        if let Some(end) = end {
+        if let Some(end) = closing_angle(&name) {
             let inner = &name[1..end];
             let inner = inner.split(" as ").next().unwrap_or(inner);
             name = format!("{inner}{}", &name[end + 1..]);
