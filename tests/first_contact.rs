@@ -255,3 +255,32 @@ fn a_first_test_blocking_in_a_closure_handler_names_its_line_in_the_verdict_and_
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn with_the_last_resort_off_nothing_is_printed_and_everything_is_kept() {
+    let dir = std::env::temp_dir().join(format!("pollwatch-quiet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report_dir = format!("{}/", dir.display());
+    let (ok, text) = run_with(
+        "first_poll_sleeps",
+        &[
+            ("POLLWATCH_LAST_RESORT", "0"),
+            ("POLLWATCH_REPORT", report_dir.as_str()),
+        ],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        !text.contains("pollwatch::"),
+        "no subscriber, and the last resort off: nothing printed\n{text}"
+    );
+    let json = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("the JSON report");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert!(slow_poll_of(&report, "sleeps_at_once"), "{report:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -45,6 +45,7 @@ pub struct Config {
     pub(super) scheduling: bool,
     pub(super) capture_args: bool,
     pub(super) max_value_len: usize,
+    pub(super) last_resort: bool,
 }
 
 impl fmt::Debug for Config {
@@ -55,6 +56,7 @@ impl fmt::Debug for Config {
             .field("warnings_per_second", &self.warnings_per_second)
             .field("digest_interval", &self.digest_interval)
             .field("capture_args", &self.capture_args)
+            .field("last_resort", &self.last_resort)
             .field("max_value_len", &self.max_value_len)
             .field(
                 "on_slow_poll",
@@ -77,6 +79,7 @@ impl PartialEq for Config {
             && self.summary == other.summary
             && self.scheduling == other.scheduling
             && self.capture_args == other.capture_args
+            && self.last_resort == other.last_resort
             && self.max_value_len == other.max_value_len
             && match (&self.on_slow_poll, &other.on_slow_poll) {
                 (None, None) => true,
@@ -105,6 +108,7 @@ impl Default for Config {
             scheduling: false,
             capture_args: true,
             max_value_len: Self::DEFAULT_MAX_VALUE_LEN,
+            last_resort: true,
         }
     }
 }
@@ -197,6 +201,7 @@ impl Config {
             Setting::TracePath(path) => self.trace_path = Some(path),
             Setting::Summary(yes) => self.summary = yes,
             Setting::CaptureArgs(yes) => self.capture_args = yes,
+            Setting::LastResort(yes) => self.last_resort = yes,
             Setting::MaxValueLen(n) => self.max_value_len = n,
             Setting::DigestInterval(d) => self.digest_interval = d,
         }
@@ -210,6 +215,7 @@ impl Config {
     /// let config = pollwatch::Config::default().debug_mode(pollwatch::DebugMode::Strict);
     /// assert!(config.get_debug_mode().is_strict());
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn debug_mode(mut self, mode: DebugMode) -> Self {
         self.mode = mode;
         self
@@ -225,6 +231,7 @@ impl Config {
     /// let config = pollwatch::Config::default().slow_poll(Duration::from_millis(20));
     /// assert_eq!(config.get_slow_poll(), Duration::from_millis(20));
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn slow_poll(mut self, threshold: Duration) -> Self {
         if !threshold.is_zero() {
             self.slow_poll = threshold;
@@ -243,6 +250,7 @@ impl Config {
     /// let config = pollwatch::Config::default().warnings_per_second(3);
     /// assert_eq!(config.get_warnings_per_second(), 3);
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn warnings_per_second(mut self, limit: u32) -> Self {
         self.warnings_per_second = limit;
         self
@@ -270,6 +278,7 @@ impl Config {
     ///     })
     ///     .apply();
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn on_slow_poll(
         mut self,
         callback: impl Fn(&SlowPollInfo<'_>) + Send + Sync + 'static,
@@ -289,6 +298,7 @@ impl Config {
     /// let config = pollwatch::Config::default().report_to("target/pollwatch/");
     /// assert_eq!(config.report_path(), Some("target/pollwatch/"));
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn report_to(mut self, path: impl Into<String>) -> Self {
         self.report_path = Some(path.into());
         self
@@ -316,6 +326,7 @@ impl Config {
     /// let config = pollwatch::Config::default().html_to("target/pollwatch.html");
     /// assert_eq!(config.html_path(), Some("target/pollwatch.html"));
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn html_to(mut self, path: impl Into<String>) -> Self {
         self.html_path = Some(path.into());
         self
@@ -346,6 +357,7 @@ impl Config {
     /// let config = pollwatch::Config::default().trace_to("target/trace.json");
     /// assert_eq!(config.trace_path(), Some("target/trace.json"));
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn trace_to(mut self, path: impl Into<String>) -> Self {
         self.trace_path = Some(path.into());
         self
@@ -370,6 +382,7 @@ impl Config {
     /// ```
     /// assert!(pollwatch::Config::default().print_summary(true).summary());
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn print_summary(mut self, yes: bool) -> Self {
         self.summary = yes;
         self
@@ -396,6 +409,7 @@ impl Config {
     /// ```
     /// assert!(pollwatch::Config::default().measure_scheduling(true).scheduling());
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn measure_scheduling(mut self, yes: bool) -> Self {
         self.scheduling = yes;
         self
@@ -458,6 +472,7 @@ impl Config {
     /// let config = pollwatch::Config::default().capture_args(false);
     /// assert!(!config.get_capture_args());
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn capture_args(mut self, yes: bool) -> Self {
         self.capture_args = yes;
         self
@@ -474,6 +489,36 @@ impl Config {
         self.capture_args
     }
 
+    /// Prints pollwatch's warnings to stderr when no subscriber records them (Python logging's
+    /// *last resort*; as `POLLWATCH_LAST_RESORT` does). By default, `true`: with no
+    /// subscriber, or a filter that leaves pollwatch out, a blocked executor is still said.
+    /// `false` leaves it all to your subscriber and its filter (a service that ships its logs
+    /// as JSON, where a plain stderr line would be noise); the records, the callback and the
+    /// reports are kept either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pollwatch::Config::default().last_resort(false);
+    /// assert!(!config.get_last_resort());
+    /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
+    pub fn last_resort(mut self, yes: bool) -> Self {
+        self.last_resort = yes;
+        self
+    }
+
+    /// Whether warnings no subscriber records are printed to stderr.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(pollwatch::Config::default().get_last_resort());
+    /// ```
+    pub fn get_last_resort(&self) -> bool {
+        self.last_resort
+    }
+
     /// Sets the longest recorded value, in chars (as `POLLWATCH_VALUE_LEN` does); longer ones
     /// are cut and end in `…`. By default, [`Config::DEFAULT_MAX_VALUE_LEN`]; per fn,
     /// `#[async_timed(max_value_len = N)]` wins. Zero is ignored.
@@ -484,6 +529,7 @@ impl Config {
     /// let config = pollwatch::Config::default().max_value_len(40);
     /// assert_eq!(config.get_max_value_len(), 40);
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn max_value_len(mut self, chars: usize) -> Self {
         if chars != 0 {
             self.max_value_len = chars;
@@ -517,6 +563,7 @@ impl Config {
     /// let config = pollwatch::Config::default().digest_interval(Duration::from_secs(10));
     /// assert_eq!(config.get_digest_interval(), Duration::from_secs(10));
     /// ```
+    #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn digest_interval(mut self, interval: Duration) -> Self {
         self.digest_interval = interval;
         self

@@ -17,6 +17,7 @@ pub(crate) enum Setting {
     TracePath(String),
     Summary(bool),
     CaptureArgs(bool),
+    LastResort(bool),
     MaxValueLen(usize),
     DigestInterval(Duration),
 }
@@ -35,7 +36,7 @@ pub(crate) enum Setting {
 ///     [
 ///         "POLLWATCH", "POLLWATCH_SLOW", "POLLWATCH_SCHEDULING", "POLLWATCH_REPORT",
 ///         "POLLWATCH_HTML", "POLLWATCH_TRACE", "POLLWATCH_SUMMARY", "POLLWATCH_ARGS",
-///         "POLLWATCH_VALUE_LEN", "POLLWATCH_DIGEST",
+///         "POLLWATCH_VALUE_LEN", "POLLWATCH_DIGEST", "POLLWATCH_LAST_RESORT",
 ///     ]
 /// );
 /// ```
@@ -134,6 +135,13 @@ pub const ENV_VARS: &[EnvVar] = &[
         default: "`1s`",
         description: "after a culprit's first occurrence, reported in full, one digest line per interval sums up its further slow polls, stalls and the lag they caused",
         parse: parse_digest,
+    },
+    EnvVar {
+        name: "POLLWATCH_LAST_RESORT",
+        accepted: "`0` or `1`",
+        default: "`1`",
+        description: "print pollwatch's warnings to stderr when no subscriber records them (no subscriber, or a filter that leaves pollwatch out); `0` leaves them to your subscriber and its filter",
+        parse: |v| parse_bool(v).map(Setting::LastResort),
     },
 ];
 

@@ -18,6 +18,7 @@ static SLOW_NS: AtomicU64 = AtomicU64::new(0);
 static SCHEDULING: AtomicBool = AtomicBool::new(false);
 static WARNINGS_PER_SECOND: AtomicU32 = AtomicU32::new(Config::DEFAULT_WARNINGS_PER_SECOND);
 static CAPTURE_ARGS: AtomicBool = AtomicBool::new(true);
+static LAST_RESORT: AtomicBool = AtomicBool::new(true);
 static MAX_VALUE_LEN: AtomicUsize = AtomicUsize::new(Config::DEFAULT_MAX_VALUE_LEN);
 /// In nanoseconds.
 static DIGEST_INTERVAL: AtomicU64 = AtomicU64::new(1_000_000_000);
@@ -90,6 +91,7 @@ impl Config {
             scheduling: SCHEDULING.load(Relaxed),
             capture_args: CAPTURE_ARGS.load(Relaxed),
             max_value_len: MAX_VALUE_LEN.load(Relaxed),
+            last_resort: LAST_RESORT.load(Relaxed),
         }
     }
 }
@@ -120,6 +122,7 @@ fn store(config: &Config) {
     DIGEST_INTERVAL.store(saturating_nanos(config.digest_interval), Relaxed);
     SCHEDULING.store(config.scheduling, Relaxed);
     CAPTURE_ARGS.store(config.capture_args, Relaxed);
+    LAST_RESORT.store(config.last_resort, Relaxed);
     MAX_VALUE_LEN.store(config.max_value_len, Relaxed);
     // Release: whoever sees the mode (Acquire in `debug_mode`) also sees the settings above.
     MODE.store(config.mode.to_u8(), Release);
@@ -191,6 +194,12 @@ pub(crate) fn measure_scheduling() -> bool {
 pub(crate) fn capture_args() -> bool {
     ensure_init_once();
     CAPTURE_ARGS.load(Relaxed)
+}
+
+/// Whether warnings no subscriber records are printed (`POLLWATCH_LAST_RESORT`).
+pub(crate) fn last_resort() -> bool {
+    ensure_init_once();
+    LAST_RESORT.load(Relaxed)
 }
 
 /// The longest recorded value, in chars (`POLLWATCH_VALUE_LEN`).

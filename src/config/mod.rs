@@ -19,8 +19,8 @@ pub use env::{ConfigError, ENV_VARS, EnvVar};
 #[cfg(feature = "scheduling")]
 pub(crate) use global::measure_scheduling;
 pub(crate) use global::{
-    callback, capture_args, digest_interval, max_value_len, slow_poll_nanos, tracing_polls,
-    warnings_per_second,
+    callback, capture_args, digest_interval, last_resort, max_value_len, slow_poll_nanos,
+    tracing_polls, warnings_per_second,
 };
 pub use global::{debug_mode, set_debug_mode};
 pub use mode::DebugMode;

@@ -2,8 +2,9 @@
 //! pollwatch never installs a global subscriber behind the application's back (its own
 //! `try_init()` would then fail); instead, each warning asks whether anything records it (no
 //! subscriber at all, or a filter such as `my_app=info` that leaves pollwatch out), and if
-//! nothing does, prints itself. To silence pollwatch, turn debug mode off (`POLLWATCH=0`), or
-//! say so in the filter of [`init`](crate::init) (`RUST_LOG=…,pollwatch=off`).
+//! nothing does, prints itself. To leave it all to your subscriber, `POLLWATCH_LAST_RESORT=0`
+//! (`Config::last_resort(false)`); to silence pollwatch, turn debug mode off (`POLLWATCH=0`),
+//! or say so in the filter of [`init`](crate::init) (`RUST_LOG=…,pollwatch=off`).
 //!
 //! Inside a `#[pollwatch::test]` the line goes through the test harness's output capture, so
 //! it shows under the failing test; elsewhere it is written to stderr directly (never
@@ -35,7 +36,7 @@ pub(crate) fn unless_recorded(
     message: &dyn fmt::Display,
     detail: Option<&str>,
 ) {
-    if recorded || FILTERED_ON_PURPOSE.load(Relaxed) {
+    if recorded || FILTERED_ON_PURPOSE.load(Relaxed) || !crate::config::last_resort() {
         return;
     }
     let line = match detail {
