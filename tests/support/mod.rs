@@ -80,11 +80,11 @@ impl Events {
         self.0.lock().unwrap().clone()
     }
 
+    /// Filters under the lock, cloning only what matches: a test polling for one event must
+    /// not clone a busy neighbour's thousands while that neighbour's workers wait to log.
     pub fn with_target(&self, target: &str) -> Vec<Captured> {
-        self.all()
-            .into_iter()
-            .filter(|e| e.target == target)
-            .collect()
+        let all = self.0.lock().unwrap();
+        all.iter().filter(|e| e.target == target).cloned().collect()
     }
 
     /// Events of `target` whose `fn` field is `name`.
