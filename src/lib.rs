@@ -108,6 +108,12 @@ pub use pollwatch_macros::main;
 #[cfg(feature = "tokio")]
 pub use pollwatch_macros::test;
 
+/// Not public API: another process's threads, read and named as the watchdog does, for
+/// `pollwatch-cli` (`pollwatch dump PID`). May change in any release.
+#[doc(hidden)]
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+pub use detect::attach as __attach;
+
 /// Not public API: used by the code `#[async_timed]` generates.
 #[doc(hidden)]
 pub mod __private {

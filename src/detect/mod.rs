@@ -24,6 +24,8 @@ mod thread_cpu;
 mod watchdog;
 
 pub use pending::settle;
+#[cfg(all(feature = "stacks", target_os = "linux"))]
+pub use stacks::attach;
 #[cfg(feature = "tokio")]
 pub(crate) use watchdog::look_now;
 pub use watchdog::{WatchdogGuard, watchdog};

@@ -1,5 +1,5 @@
 //! A thread blocked in a system call, read without touching it: Linux reports its syscall,
-//! stack pointer and program counter in `/proc/self/task/<tid>/syscall`, and its stack, frozen
+//! stack pointer and program counter in `/proc/<pid>/task/<tid>/syscall`, and its stack, frozen
 //! while it waits, is copied with `process_vm_readv`. The syscall line is read again after the
 //! copy: if it changed, the thread moved on and the copy is discarded.
 //!
@@ -7,7 +7,7 @@
 //! for words that point right after a call instruction in executable memory (approximate: a
 //! stale return address left in a live frame can add a frame).
 
-use super::memory::{Maps, StackCopy, hex, read_memory};
+use super::memory::{Maps, StackCopy, hex};
 
 /// Bytes of stack copied above the stack pointer: far more than a worker's stack holds in use.
 const COPY_BYTES: usize = 256 * 1024;
@@ -22,10 +22,10 @@ pub(super) struct Frozen {
     pub(super) stack: StackCopy,
 }
 
-/// Reads thread `tid`'s system call and stack; `None` if it is running (not in a system call),
-/// moved on while being read, or anything is unavailable.
+/// Reads thread `tid`'s system call and stack (of the process `maps` are of); `None` if it is
+/// running (not in a system call), moved on while being read, or anything is unavailable.
 pub(super) fn read_frozen(tid: i64, maps: &Maps) -> Option<Frozen> {
-    let path = format!("/proc/self/task/{tid}/syscall");
+    let path = format!("{}/task/{tid}/syscall", maps.proc.dir());
     let line = std::fs::read_to_string(&path).ok()?;
     let mut parts = line.split_whitespace();
     // "running" when the thread is on a CPU; -1 when blocked but not in a system call.
@@ -37,7 +37,7 @@ pub(super) fn read_frozen(tid: i64, maps: &Maps) -> Option<Frozen> {
     let (&sp, &pc) = (regs.get(6)?, regs.get(7)?);
     let stack_end = maps.containing(sp)?.1;
     let len = usize::try_from(stack_end - sp).ok()?.min(COPY_BYTES);
-    let bytes = read_memory(sp, len)?;
+    let bytes = maps.copy(sp, len)?;
     // Still in the same call: the copy is of a frozen stack.
     if std::fs::read_to_string(&path).ok()? != line {
         return None;
@@ -58,7 +58,7 @@ pub(super) fn scan(pc: u64, stack: &StackCopy, maps: &Maps) -> Vec<u64> {
             continue;
         };
         let addr = u64::from_ne_bytes(bytes);
-        if maps.executable(addr) && is_return_address(addr) {
+        if maps.executable(addr) && is_return_address(maps, addr) {
             lookups.push(addr.saturating_sub(1));
         }
         if lookups.len() >= MAX_SCANNED {
@@ -70,8 +70,8 @@ pub(super) fn scan(pc: u64, stack: &StackCopy, maps: &Maps) -> Vec<u64> {
 
 /// Whether the instruction before `addr` is a call (so `addr` is a return address).
 #[cfg(target_arch = "x86_64")]
-fn is_return_address(addr: u64) -> bool {
-    let Some(b) = addr.checked_sub(7).and_then(|a| read_memory(a, 7)) else {
+fn is_return_address(maps: &Maps, addr: u64) -> bool {
+    let Some(b) = addr.checked_sub(7).and_then(|a| maps.copy(a, 7)) else {
         return false;
     };
     if b.len() != 7 {
@@ -86,8 +86,8 @@ fn is_return_address(addr: u64) -> bool {
 }
 
 #[cfg(target_arch = "aarch64")]
-fn is_return_address(addr: u64) -> bool {
-    let Some(b) = addr.checked_sub(4).and_then(|a| read_memory(a, 4)) else {
+fn is_return_address(maps: &Maps, addr: u64) -> bool {
+    let Some(b) = addr.checked_sub(4).and_then(|a| maps.copy(a, 4)) else {
         return false;
     };
     let Ok(bytes) = <[u8; 4]>::try_from(b.as_slice()) else {
@@ -99,6 +99,6 @@ fn is_return_address(addr: u64) -> bool {
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn is_return_address(_addr: u64) -> bool {
+fn is_return_address(_maps: &Maps, _addr: u64) -> bool {
     false
 }

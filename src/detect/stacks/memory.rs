@@ -1,46 +1,110 @@
-//! This process's memory, read safely: the mappings (`/proc/self/maps`) and copies made with
+//! A process's memory, read safely: its mappings (`/proc/<pid>/maps`) and copies made with
 //! `process_vm_readv`, for which the kernel checks every address (a bad one is an error, never a
-//! fault).
+//! fault). The process is this one, or (for `pollwatch attach`) another one the caller may
+//! read: the same user and ptrace rights, which the kernel checks on each read.
 
-/// The process's mappings: `(start, end, executable)`.
-pub(super) struct Maps(Vec<(u64, u64, bool)>);
+/// The process whose threads are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Proc {
+    /// This process.
+    This,
+    /// Another process, by pid.
+    Other(libc::pid_t),
+}
+
+impl Proc {
+    /// Its `/proc` directory.
+    pub(crate) fn dir(self) -> String {
+        match self {
+            Proc::This => "/proc/self".to_owned(),
+            Proc::Other(pid) => format!("/proc/{pid}"),
+        }
+    }
+
+    fn pid(self) -> libc::pid_t {
+        match self {
+            // SAFETY: getpid has no preconditions.
+            Proc::This => unsafe { libc::getpid() },
+            Proc::Other(pid) => pid,
+        }
+    }
+}
+
+/// One line of `/proc/<pid>/maps`.
+#[derive(Clone, Debug)]
+pub(crate) struct Mapping {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) executable: bool,
+    /// Offset in the file mapped.
+    pub(crate) offset: u64,
+    /// The file (or `[vdso]`, `[stack]`), if any.
+    pub(crate) path: Option<String>,
+}
+
+/// A process's mappings, and which process they are of.
+pub(crate) struct Maps {
+    pub(crate) proc: Proc,
+    pub(crate) mappings: Vec<Mapping>,
+}
 
 impl Maps {
+    /// This process's mappings.
     pub(super) fn read() -> Option<Maps> {
-        let text = std::fs::read_to_string("/proc/self/maps").ok()?;
-        let ranges = text
-            .lines()
-            .filter_map(|line| {
-                let mut f = line.split_whitespace();
-                let (start, end) = f.next()?.split_once('-')?;
-                let perms = f.next()?;
-                Some((hex(start)?, hex(end)?, perms.contains('x')))
-            })
-            .collect();
-        Some(Maps(ranges))
+        Maps::read_of(Proc::This).ok()
+    }
+
+    /// `proc`'s mappings (an error says why they could not be read: no such process, or not
+    /// allowed).
+    pub(crate) fn read_of(proc: Proc) -> std::io::Result<Maps> {
+        let text = std::fs::read_to_string(format!("{}/maps", proc.dir()))?;
+        let mappings = text.lines().filter_map(parse_mapping).collect();
+        Ok(Maps { proc, mappings })
     }
 
     /// The mapping holding `addr`.
     pub(super) fn containing(&self, addr: u64) -> Option<(u64, u64)> {
-        self.0
+        self.mappings
             .iter()
-            .find(|(s, e, _)| (*s..*e).contains(&addr))
-            .map(|(s, e, _)| (*s, *e))
+            .find(|m| (m.start..m.end).contains(&addr))
+            .map(|m| (m.start, m.end))
     }
 
     pub(super) fn executable(&self, addr: u64) -> bool {
-        self.0
+        self.mappings
             .iter()
-            .any(|(s, e, x)| *x && (*s..*e).contains(&addr))
+            .any(|m| m.executable && (m.start..m.end).contains(&addr))
+    }
+
+    /// Copies `len` bytes at `addr` of the process (fewer if the range ends in unmapped
+    /// memory).
+    pub(crate) fn copy(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        read_memory_of(self.proc, addr, len)
     }
 }
 
-pub(super) fn hex(s: &str) -> Option<u64> {
+/// `start-end perms offset dev inode [path]`.
+fn parse_mapping(line: &str) -> Option<Mapping> {
+    let mut f = line.split_whitespace();
+    let (start, end) = f.next()?.split_once('-')?;
+    let perms = f.next()?;
+    let offset = hex(f.next()?)?;
+    let path = f.nth(2).map(str::to_owned);
+    Some(Mapping {
+        start: hex(start)?,
+        end: hex(end)?,
+        executable: perms.contains('x'),
+        offset,
+        path,
+    })
+}
+
+pub(crate) fn hex(s: &str) -> Option<u64> {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()
 }
 
-/// Copies `len` bytes at `addr` of this process (fewer if the range ends in unmapped memory).
-pub(super) fn read_memory(addr: u64, len: usize) -> Option<Vec<u8>> {
+/// Copies `len` bytes at `addr` of `proc` (fewer if the range ends in unmapped memory).
+pub(crate) fn read_memory_of(proc: Proc, addr: u64, len: usize) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; len];
     let local = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -51,8 +115,8 @@ pub(super) fn read_memory(addr: u64, len: usize) -> Option<Vec<u8>> {
         iov_len: len,
     };
     // SAFETY: `local` describes our own buffer of `len` bytes; `remote` is only read, by the
-    // kernel, which checks it.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    // kernel, which checks it (and that we may read that process).
+    let n = unsafe { libc::process_vm_readv(proc.pid(), &local, 1, &remote, 1, 0) };
     let n = usize::try_from(n).ok()?;
     buf.truncate(n);
     Some(buf)

@@ -15,12 +15,14 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `memory.rs` | `/proc/self/maps`, `process_vm_readv`, a stack copy |
+//! | `memory.rs` | a process's `/proc/<pid>/maps`, `process_vm_readv`, a stack copy |
+//! | `attach.rs` | another process's threads, for `pollwatch-cli` (hidden) |
 //! | `capture.rs` | a thread frozen in a system call; the scan fallback |
 //! | `perf.rs` | one sample of a running thread |
 //! | `unwind.rs` | framehop over this process's modules |
 //! | `symbolize.rs` | names, lines, the culprit and the chain |
 
+pub mod attach;
 mod capture;
 mod memory;
 mod perf;

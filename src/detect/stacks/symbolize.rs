@@ -73,6 +73,17 @@ pub(super) fn symbolize(lookups: &[u64]) -> Vec<Sym> {
             });
         }
     }
+    tidy(frames)
+}
+
+/// Frames as named by any symbolizer, made readable the same way: short names qualified with
+/// their module, repeats dropped, anonymous blocks named after their fn.
+pub(super) fn tidy(mut frames: Vec<Sym>) -> Vec<Sym> {
+    for f in &mut frames {
+        if !f.name.contains("::") {
+            f.name = qualified(std::mem::take(&mut f.name), f.file.as_deref());
+        }
+    }
     frames.dedup();
     name_anonymous_blocks(&mut frames);
     frames

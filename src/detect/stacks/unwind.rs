@@ -23,11 +23,13 @@ mod x86_64 {
     use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
     use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 
-    use super::super::memory::{StackCopy, read_memory};
+    use super::super::memory::{Maps, Proc, StackCopy, read_memory_of};
     use super::MAX_FRAMES;
 
-    /// The unwinder for this process's modules, and its rule cache.
+    /// The unwinder for a process's modules, and its rule cache.
     pub(in crate::detect::stacks) struct Unwinding {
+        /// Whose modules these are.
+        proc: Proc,
         unwinder: UnwinderX86_64<Vec<u8>>,
         cache: CacheX86_64,
         /// The modules' address ranges: a word pointing in one may be a return address.
@@ -46,15 +48,29 @@ mod x86_64 {
     impl Unwinding {
         /// Loads the unwind information of every module loaded now.
         pub(in crate::detect::stacks) fn new() -> Self {
+            Self::with_modules(Proc::This, loaded_modules())
+        }
+
+        /// Loads the unwind information of every module `maps` shows loaded in their process,
+        /// read from that process's memory.
+        pub(in crate::detect::stacks) fn of(maps: &Maps) -> Self {
+            Self::with_modules(maps.proc, modules_of(maps))
+        }
+
+        fn with_modules(
+            proc: Proc,
+            modules: Vec<(Module<Vec<u8>>, Option<FunctionStarts>)>,
+        ) -> Self {
             let mut unwinder = UnwinderX86_64::new();
             let mut code = Vec::new();
             let mut starts = Vec::new();
-            for (module, functions) in loaded_modules() {
+            for (module, functions) in modules {
                 code.push(module.avma_range());
                 unwinder.add_module(module);
                 starts.extend(functions);
             }
             Unwinding {
+                proc,
                 unwinder,
                 cache: CacheX86_64::new(),
                 code,
@@ -79,8 +95,8 @@ mod x86_64 {
 
         /// Whether the instruction before `ra` is a direct call to `target` (`Some(false)`: a
         /// direct call elsewhere; `None`: not a direct call, so nothing can be told).
-        fn calls(ra: u64, target: u64) -> Option<bool> {
-            let bytes = read_memory(ra.checked_sub(5)?, 5)?;
+        fn calls(&self, ra: u64, target: u64) -> Option<bool> {
+            let bytes = read_memory_of(self.proc, ra.checked_sub(5)?, 5)?;
             if bytes.first() != Some(&0xe8) {
                 return None;
             }
@@ -147,7 +163,7 @@ mod x86_64 {
                 if !self.is_code(next) {
                     continue;
                 }
-                let checked = own_start.and_then(|start| Self::calls(next, start));
+                let checked = own_start.and_then(|start| self.calls(next, start));
                 if checked == Some(false) {
                     // A return address of a call to another function: not this frame's.
                     continue;
@@ -230,31 +246,14 @@ mod x86_64 {
         out
     }
 
-    /// One module's unwind sections: `PT_GNU_EH_FRAME` is the mapped `.eh_frame_hdr`, whose
-    /// `eh_frame_ptr` locates `.eh_frame`.
+    /// One module of this process, as the loader describes it.
     fn module(info: &libc::dl_phdr_info) -> Option<(Module<Vec<u8>>, Option<FunctionStarts>)> {
         if info.dlpi_phdr.is_null() {
             return None;
         }
-        let bias = info.dlpi_addr;
         // SAFETY: the loader's program headers for this module, `dlpi_phnum` of them.
         let headers =
             unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
-        let loads = || headers.iter().filter(|p| p.p_type == libc::PT_LOAD);
-        let base_svma = loads().map(|p| p.p_vaddr).min()?;
-        let end_svma = loads().map(|p| p.p_vaddr + p.p_memsz).max()?;
-        let text = loads().find(|p| p.p_flags & libc::PF_X != 0)?;
-        let hdr = headers.iter().find(|p| p.p_type == libc::PT_GNU_EH_FRAME)?;
-        let hdr_bytes = read_memory(
-            hdr.p_vaddr.checked_add(bias)?,
-            usize::try_from(hdr.p_memsz).ok()?,
-        )?;
-        let eh_frame = eh_frame_address(&hdr_bytes, hdr.p_vaddr)?;
-        // `.eh_frame` runs at most to the end of its segment; with `.eh_frame_hdr` only the
-        // entries its table points to are read.
-        let segment = loads().find(|p| (p.p_vaddr..p.p_vaddr + p.p_filesz).contains(&eh_frame))?;
-        let eh_len = segment.p_vaddr + segment.p_filesz - eh_frame;
-        let eh_bytes = read_memory(eh_frame.checked_add(bias)?, usize::try_from(eh_len).ok()?)?;
         let name = if info.dlpi_name.is_null() {
             String::new()
         } else {
@@ -263,6 +262,92 @@ mod x86_64 {
                 .to_string_lossy()
                 .into_owned()
         };
+        module_from(headers, info.dlpi_addr, name, |addr, len| {
+            read_memory_of(Proc::This, addr, len)
+        })
+    }
+
+    /// The modules of another process: each file (and the vDSO) mapped from its start holds
+    /// its ELF header and program headers there, in the process's memory.
+    fn modules_of(maps: &Maps) -> Vec<(Module<Vec<u8>>, Option<FunctionStarts>)> {
+        let mut seen = std::collections::HashSet::new();
+        maps.mappings
+            .iter()
+            .filter(|m| m.offset == 0)
+            .filter_map(|m| {
+                let path = m.path.as_deref()?;
+                if (path.starts_with('[') && path != "[vdso]") || !seen.insert(path) {
+                    return None;
+                }
+                let headers = program_headers(maps, m.start)?;
+                let loads = headers.iter().filter(|p| p.p_type == libc::PT_LOAD);
+                let first = loads.min_by_key(|p| p.p_vaddr)?;
+                let bias = m.start.checked_sub(first.p_vaddr & !0xfff)?;
+                module_from(&headers, bias, path.to_owned(), |addr, len| {
+                    maps.copy(addr, len)
+                })
+            })
+            .collect()
+    }
+
+    /// The program headers of the ELF image mapped at `start`, if it is one (64-bit, this
+    /// machine's byte order).
+    fn program_headers(maps: &Maps, start: u64) -> Option<Vec<libc::Elf64_Phdr>> {
+        let ehdr = maps.copy(start, 64)?;
+        if ehdr.get(..4)? != b"\x7fELF" || ehdr.get(4) != Some(&2) {
+            return None;
+        }
+        let u16_at = |i: usize| Some(u16::from_le_bytes(ehdr.get(i..i + 2)?.try_into().ok()?));
+        let phoff = u64::from_le_bytes(ehdr.get(32..40)?.try_into().ok()?);
+        let (entsize, count) = (usize::from(u16_at(54)?), usize::from(u16_at(56)?));
+        if entsize < std::mem::size_of::<libc::Elf64_Phdr>() || count == 0 {
+            return None;
+        }
+        let bytes = maps.copy(start.checked_add(phoff)?, entsize.checked_mul(count)?)?;
+        let u32_at =
+            |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap_or_default());
+        let u64_at =
+            |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        Some(
+            bytes
+                .chunks_exact(entsize)
+                .map(|b| libc::Elf64_Phdr {
+                    p_type: u32_at(b, 0),
+                    p_flags: u32_at(b, 4),
+                    p_offset: u64_at(b, 8),
+                    p_vaddr: u64_at(b, 16),
+                    p_paddr: u64_at(b, 24),
+                    p_filesz: u64_at(b, 32),
+                    p_memsz: u64_at(b, 40),
+                    p_align: u64_at(b, 48),
+                })
+                .collect(),
+        )
+    }
+
+    /// One module's unwind sections: `PT_GNU_EH_FRAME` is the mapped `.eh_frame_hdr`, whose
+    /// `eh_frame_ptr` locates `.eh_frame`; `read` copies the process's memory.
+    fn module_from(
+        headers: &[libc::Elf64_Phdr],
+        bias: u64,
+        name: String,
+        read: impl Fn(u64, usize) -> Option<Vec<u8>>,
+    ) -> Option<(Module<Vec<u8>>, Option<FunctionStarts>)> {
+        let loads = || headers.iter().filter(|p| p.p_type == libc::PT_LOAD);
+        let base_svma = loads().map(|p| p.p_vaddr).min()?;
+        let end_svma = loads().map(|p| p.p_vaddr + p.p_memsz).max()?;
+        let text = loads().find(|p| p.p_flags & libc::PF_X != 0)?;
+        let hdr = headers.iter().find(|p| p.p_type == libc::PT_GNU_EH_FRAME)?;
+        let hdr_bytes = read(
+            hdr.p_vaddr.checked_add(bias)?,
+            usize::try_from(hdr.p_memsz).ok()?,
+        )?;
+        let eh_frame = eh_frame_address(&hdr_bytes, hdr.p_vaddr)?;
+        // `.eh_frame` runs at most to the end of its segment; with `.eh_frame_hdr` only the
+        // entries its table points to are read.
+        let segment = loads().find(|p| (p.p_vaddr..p.p_vaddr + p.p_filesz).contains(&eh_frame))?;
+        let eh_len = segment.p_vaddr + segment.p_filesz - eh_frame;
+        let eh_bytes = read(eh_frame.checked_add(bias)?, usize::try_from(eh_len).ok()?)?;
         let starts = function_starts(&hdr_bytes, hdr.p_vaddr).map(|svmas| FunctionStarts {
             avma: base_svma + bias..end_svma + bias,
             bias,
@@ -387,6 +472,10 @@ mod fallback {
 
     impl Unwinding {
         pub(in crate::detect::stacks) fn new() -> Self {
+            Unwinding
+        }
+
+        pub(in crate::detect::stacks) fn of(_maps: &super::super::memory::Maps) -> Self {
             Unwinding
         }
 
