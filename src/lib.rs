@@ -112,7 +112,15 @@ pub use pollwatch_macros::test;
 /// `pollwatch-cli` (`pollwatch dump PID`). May change in any release.
 #[doc(hidden)]
 #[cfg(all(feature = "stacks", target_os = "linux"))]
-pub use detect::attach as __attach;
+pub mod __attach {
+    pub use crate::detect::attach::*;
+
+    /// `report` as the Chrome trace-event JSON [`write_trace`](crate::write_trace) writes
+    /// (Perfetto reads it): its slow polls and stalls on their threads' tracks.
+    pub fn chrome_trace(report: &crate::Report) -> String {
+        crate::sink::trace::to_chrome_json(report)
+    }
+}
 
 /// Not public API: used by the code `#[async_timed]` generates.
 #[doc(hidden)]

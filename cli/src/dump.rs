@@ -234,18 +234,25 @@ pub(crate) fn render(dump: &Dump, stacks: bool) -> String {
             }
         }
     }
-    match dump.detail {
-        Detail::Lines => {}
-        Detail::Names => out.push_str(
-            "\nno line numbers: the binary has no debug information; `debug = \"line-tables-only\"` \
-             in its [profile.release] adds lines (and the fns inlined into others)\n",
-        ),
-        Detail::Addresses => out.push_str(
-            "\nonly addresses: the binary is stripped; build it with `strip = false` (and \
-             `debug = \"line-tables-only\"` for lines)\n",
-        ),
+    if let Some(hint) = hint(dump.detail) {
+        let _ = write!(out, "\n{hint}\n");
     }
     out
+}
+
+/// What to do for better names, when the binary's symbols give less than lines.
+pub(crate) fn hint(detail: Detail) -> Option<&'static str> {
+    match detail {
+        Detail::Lines => None,
+        Detail::Names => Some(
+            "no line numbers: the binary has no debug information; `debug = \"line-tables-only\"` \
+             in its [profile.release] adds lines (and the fns inlined into others)",
+        ),
+        Detail::Addresses => Some(
+            "only addresses: the binary is stripped; build it with `strip = false` (and \
+             `debug = \"line-tables-only\"` for lines)",
+        ),
+    }
 }
 
 fn summary(t: &ThreadJson) -> String {

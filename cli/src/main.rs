@@ -68,6 +68,13 @@ enum Command {
         /// Print each report and the summary as JSON lines.
         #[arg(long)]
         json: bool,
+        /// At the end, write pollwatch's HTML page (timeline, flame graph, stacks) of what was
+        /// seen to this file.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+        /// At the end, write a Perfetto / chrome://tracing trace of what was seen to this file.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<std::path::PathBuf>,
     },
 }
 
@@ -197,12 +204,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
             interval,
             for_,
             json,
+            html,
+            trace,
         } => watch::run(&watch::Options {
             pid,
             slow,
             interval,
             stop_after: for_,
             json,
+            html,
+            trace,
         }),
     }
 }

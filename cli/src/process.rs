@@ -85,10 +85,16 @@ mod tests {
     fn this_process_lists_its_threads_main_first() {
         let pid = i32::try_from(std::process::id()).unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
         let helper = std::thread::Builder::new()
             .name("a (strange) name".into())
-            .spawn(move || rx.recv())
+            .spawn(move || {
+                // The new thread names itself as it starts.
+                started.send(()).unwrap();
+                rx.recv()
+            })
             .unwrap();
+        running.recv().unwrap();
         let threads = threads(pid).unwrap();
         assert_eq!(threads[0].tid, pid);
         assert!(

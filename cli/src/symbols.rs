@@ -141,11 +141,13 @@ impl Symbols {
     }
 }
 
-/// What symbolized frames say about the binary's symbols.
+/// What symbolized frames say about the program's own binary: its Rust frames (the C
+/// library's may have lines from a system debug package when the program has none).
 pub(crate) fn detail(frames: &[Frame]) -> Detail {
-    if frames.iter().any(|f| f.line.is_some()) {
+    let rust = || frames.iter().filter(|f| f.name.contains("::"));
+    if rust().any(|f| f.line.is_some()) {
         Detail::Lines
-    } else if frames.iter().any(|f| !f.name.starts_with("0x")) {
+    } else if rust().next().is_some() {
         Detail::Names
     } else {
         Detail::Addresses

@@ -20,10 +20,12 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pollwatch::__attach::{Target, short_name};
+use pollwatch::{ProcessInfo, Report, SlowPollRecord, StallRecord};
 use serde::Serialize;
 
 use crate::inspect::{self, Activity, Kind, Look, Role};
@@ -36,6 +38,137 @@ pub(crate) struct Options {
     pub(crate) interval: Duration,
     pub(crate) stop_after: Option<Duration>,
     pub(crate) json: bool,
+    /// Write pollwatch's HTML page of what was seen here.
+    pub(crate) html: Option<PathBuf>,
+    /// Write pollwatch's Perfetto (Chrome trace-event JSON) trace of what was seen here.
+    pub(crate) trace: Option<PathBuf>,
+}
+
+/// What was seen, as pollwatch's own report records: for `--html` and `--trace`.
+struct Seen {
+    started: Instant,
+    slow_polls: Vec<SlowPollRecord>,
+    stalls: Vec<StallRecord>,
+}
+
+impl Seen {
+    fn ns_since_start(&self, at: Instant) -> u64 {
+        u64::try_from(at.duration_since(self.started).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// A reported poll: a stall record when first reported, a slow-poll record when it ended.
+    fn record(&mut self, o: &Options, p: &Open, ended: bool) {
+        let named = p.look.named.as_ref();
+        let culprit = named.and_then(|n| n.culprit.as_ref());
+        let full_kind = p.kind();
+        let kind = if full_kind.starts_with("cpu-bound") {
+            "cpu-bound"
+        } else if full_kind.starts_with("mixed") {
+            "mixed"
+        } else {
+            "blocking"
+        };
+        let syscall = match &p.look.activity {
+            Activity::Polling(Kind::Blocking(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let stack = named.map(|n| n.frames.clone());
+        let method = named.map(|n| if n.unwound { "unwound" } else { "scanned" }.to_owned());
+        let fn_name = culprit.map(|c| c.name.clone());
+        let location = culprit.and_then(|c| c.location.clone());
+        let chain = named.map(|n| n.chain.clone()).unwrap_or_default();
+        let for_ns = u64::try_from(p.seen_for().as_nanos()).unwrap_or(u64::MAX);
+        let at_ns = self.ns_since_start(p.last_seen);
+        let threshold_ns = u64::try_from(o.slow.as_nanos()).unwrap_or(u64::MAX);
+        let (thread, thread_id) = (
+            p.look.thread.name.clone(),
+            u64::try_from(p.look.thread.tid).unwrap_or(0),
+        );
+        if ended {
+            self.slow_polls.push(SlowPollRecord {
+                fn_name,
+                task: None,
+                spawned_at: None,
+                location,
+                created_at: None,
+                chain,
+                duration_ns: for_ns,
+                self_time_ns: for_ns,
+                threshold_ns,
+                kind: kind.to_owned(),
+                calls: 1,
+                thread,
+                thread_id,
+                at_ns,
+                syscall,
+                stack,
+                stack_method: method,
+            });
+        } else {
+            let report = u32::try_from(self.stalls.len() + 1).unwrap_or(u32::MAX);
+            self.stalls.push(StallRecord {
+                fn_name,
+                task: None,
+                location,
+                chain,
+                thread,
+                thread_id,
+                at_ns,
+                blocked_for_ns: for_ns,
+                kind: kind.to_owned(),
+                report,
+                syscall,
+                stack,
+                stack_method: method,
+            });
+        }
+    }
+
+    /// pollwatch's report of what was seen: its page and trace read it as they read their own.
+    fn report(self, o: &Options) -> Report {
+        let uptime_ns = self.ns_since_start(Instant::now());
+        Report {
+            schema: pollwatch::REPORT_SCHEMA,
+            pollwatch_version: env!("CARGO_PKG_VERSION"),
+            process: ProcessInfo {
+                pid: u32::try_from(o.pid).unwrap_or(0),
+                executable: process::command(o.pid).unwrap_or_default(),
+                debug_mode: "watched from outside (pollwatch watch)".to_owned(),
+                threshold_ns: u64::try_from(o.slow.as_nanos()).unwrap_or(u64::MAX),
+                uptime_ns,
+            },
+            call_sites: Vec::new(),
+            slow_polls: self.slow_polls,
+            stalls: self.stalls,
+            lags: Vec::new(),
+            records_dropped: 0,
+        }
+    }
+
+    /// Writes the files asked for, and says where.
+    fn write(self, o: &Options) -> Result<(), Failure> {
+        if o.html.is_none() && o.trace.is_none() {
+            return Ok(());
+        }
+        let report = self.report(o);
+        let write = |path: &PathBuf, what: &str, text: String| {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Failure::Other(format!("{}: {e}", dir.display())))?;
+            }
+            std::fs::write(path, text)
+                .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+            eprintln!("pollwatch: {what} written to {}", path.display());
+            Ok::<(), Failure>(())
+        };
+        if let Some(path) = &o.html {
+            write(path, "HTML report", report.to_html())?;
+        }
+        if let Some(path) = &o.trace {
+            write(path, "trace", pollwatch::__attach::chrome_trace(&report))?;
+        }
+        Ok(())
+    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -103,7 +236,7 @@ impl Open {
 
 /// One report, as data (`--json`).
 #[derive(Serialize)]
-struct Report<'a> {
+struct JsonLine<'a> {
     event: &'static str,
     pid: i32,
     tid: i32,
@@ -135,7 +268,7 @@ pub(crate) fn run(o: &Options) -> Result<(), Failure> {
     let mut target: Target = crate::open(o.pid)?;
     let mut symbols = Symbols::new(o.pid);
     // The first look finds the workers (and says now if this is no Tokio program).
-    let (_, first) = crate::dump::take(o.pid)?;
+    let (dump, first) = crate::dump::take(o.pid)?;
     let mut roles: HashMap<i32, Role> = first.iter().map(|l| (l.thread.tid, l.role)).collect();
     let started = Instant::now();
     let workers = roles.values().filter(|r| r.runs_tasks()).count();
@@ -149,9 +282,17 @@ pub(crate) fn run(o: &Options) -> Result<(), Failure> {
             o.interval,
             o.slow,
         );
+        if let Some(hint) = crate::dump::hint(dump.detail) {
+            eprintln!("pollwatch: {hint}");
+        }
     }
     let mut open: HashMap<i32, Open> = HashMap::new();
     let mut tallies: Vec<Tally> = Vec::new();
+    let mut seen = Seen {
+        started,
+        slow_polls: Vec::new(),
+        stalls: Vec::new(),
+    };
     let mut rounds = 0u64;
     let mut ended = "Ctrl-C";
     loop {
@@ -176,6 +317,9 @@ pub(crate) fn run(o: &Options) -> Result<(), Failure> {
         // pool thread becomes a worker when another hands its core over in block_in_place).
         if rounds.is_multiple_of(50) {
             roles.retain(|_, r| r.runs_tasks());
+        }
+        // New threads' stacks are new mappings; a library loaded since, new modules.
+        if rounds.is_multiple_of(10) {
             let _ = target.reload();
         }
         let live: Vec<i32> = threads.iter().map(|t| t.tid).collect();
@@ -197,7 +341,7 @@ pub(crate) fn run(o: &Options) -> Result<(), Failure> {
                     let same = open.get(&tid).is_some_and(|p| p.key == key);
                     if !same {
                         if let Some(done) = open.remove(&tid) {
-                            finish(o, done, &mut tallies);
+                            finish(o, done, &mut tallies, &mut seen);
                         }
                         open.insert(
                             tid,
@@ -223,6 +367,7 @@ pub(crate) fn run(o: &Options) -> Result<(), Failure> {
                             p.reported = true;
                             let first_of_culprit = !tallies.iter().any(|t| same_culprit(t, p));
                             report(o, p, "stall", first_of_culprit);
+                            seen.record(o, p, false);
                         }
                     }
                 }
@@ -230,7 +375,7 @@ pub(crate) fn run(o: &Options) -> Result<(), Failure> {
                 (Activity::Unknown(_), _) => {}
                 _ => {
                     if let Some(done) = open.remove(&tid) {
-                        finish(o, done, &mut tallies);
+                        finish(o, done, &mut tallies, &mut seen);
                     }
                 }
             }
@@ -239,18 +384,21 @@ pub(crate) fn run(o: &Options) -> Result<(), Failure> {
         let gone: Vec<i32> = open.keys().copied().filter(|t| !live.contains(t)).collect();
         for tid in gone {
             if let Some(done) = open.remove(&tid) {
-                finish(o, done, &mut tallies);
+                finish(o, done, &mut tallies, &mut seen);
             }
         }
         if let Some(rest) = o.interval.checked_sub(round.elapsed()) {
             sleep_unless_stopped(rest);
         }
     }
+    // Polls still running as the watch ends: counted, not said to have ended.
     for (_, done) in open.drain() {
-        finish(o, done, &mut tallies);
+        if done.reported {
+            tally(&done, &mut tallies);
+        }
     }
     summary(o, &tallies, started.elapsed(), rounds, ended);
-    Ok(())
+    seen.write(o)
 }
 
 fn sleep_unless_stopped(d: Duration) {
@@ -293,8 +441,23 @@ fn key_of(look: &Look) -> Option<(String, Vec<u64>, Option<String>)> {
 }
 
 fn same_culprit(t: &Tally, p: &Open) -> bool {
-    let c = p.look.named.as_ref().and_then(|n| n.culprit.as_ref());
-    c.is_some_and(|c| t.culprit == c.name && t.location == c.location)
+    let (who, location) = who(p);
+    t.culprit == who && t.location == location
+}
+
+/// Whom a report blames: the culprit fn and its line; without a frame of the program's own,
+/// the framework's impl its code was inlined into (a release build without debug information).
+fn who(p: &Open) -> (String, Option<String>) {
+    let named = p.look.named.as_ref();
+    match named.and_then(|n| n.culprit.as_ref()) {
+        Some(c) => (c.name.clone(), c.location.clone()),
+        None => (
+            named
+                .and_then(|n| n.inlined_into.clone())
+                .map_or_else(|| "a task".to_owned(), |i| format!("code inlined into {i}")),
+            None,
+        ),
+    }
 }
 
 fn report(o: &Options, p: &Open, event: &'static str, with_stack: bool) {
@@ -304,7 +467,7 @@ fn report(o: &Options, p: &Open, event: &'static str, with_stack: bool) {
     let kind = p.kind();
     let for_ms = p.seen_for().as_millis();
     if o.json {
-        let r = Report {
+        let r = JsonLine {
             event,
             pid: o.pid,
             tid: p.look.thread.tid,
@@ -321,18 +484,8 @@ fn report(o: &Options, p: &Open, event: &'static str, with_stack: bool) {
         }
         return;
     }
-    let who = culprit.map_or_else(
-        || {
-            named
-                .and_then(|n| n.inlined_into.clone())
-                .map_or_else(|| "a task".to_owned(), |i| format!("code inlined into {i}"))
-        },
-        |c| c.name.clone(),
-    );
-    let at = culprit
-        .and_then(|c| c.location.as_deref())
-        .map(|l| format!(" at {l}"))
-        .unwrap_or_default();
+    let (who, location) = who(p);
+    let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
     let chain_text = if chain.is_empty() {
         String::new()
     } else {
@@ -375,20 +528,26 @@ fn ms(ms: u128) -> String {
 }
 
 /// A poll seen ending: counted if it was reported, and said.
-fn finish(o: &Options, done: Open, tallies: &mut Vec<Tally>) {
+fn finish(o: &Options, done: Open, tallies: &mut Vec<Tally>, seen: &mut Seen) {
     if !done.reported {
         return;
     }
     report(o, &done, "poll_ended", false);
+    seen.record(o, &done, true);
+    tally(&done, tallies);
+}
+
+/// Counts a reported poll in its culprit's line of the summary.
+fn tally(done: &Open, tallies: &mut Vec<Tally>) {
     let named = done.look.named.as_ref();
-    let culprit = named.and_then(|n| n.culprit.as_ref());
     let for_ms = done.seen_for().as_millis();
-    let i = match tallies.iter().position(|t| same_culprit(t, &done)) {
+    let i = match tallies.iter().position(|t| same_culprit(t, done)) {
         Some(i) => i,
         None => {
+            let (culprit, location) = who(done);
             tallies.push(Tally {
-                culprit: culprit.map_or_else(|| "a task".to_owned(), |c| c.name.clone()),
-                location: culprit.and_then(|c| c.location.clone()),
+                culprit,
+                location,
                 chain: named.map(|n| n.chain.clone()).unwrap_or_default(),
                 kind: done.kind(),
                 ..Tally::default()

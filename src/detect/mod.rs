@@ -25,7 +25,7 @@ mod watchdog;
 
 pub use pending::settle;
 #[cfg(all(feature = "stacks", target_os = "linux"))]
-pub use stacks::attach;
+pub(crate) use stacks::attach;
 #[cfg(feature = "tokio")]
 pub(crate) use watchdog::look_now;
 pub use watchdog::{WatchdogGuard, watchdog};

@@ -98,13 +98,23 @@ impl Target {
         self.pid
     }
 
-    /// Reads the mappings and modules again (a library loaded since `open`).
-    pub fn reload(&mut self) -> io::Result<()> {
-        *self = Target {
-            perf_denied: self.perf_denied,
-            ..Target::open(self.pid)?
+    /// Reads the mappings again (new threads' stacks), and the modules' unwind information
+    /// if the files mapped changed (a library loaded since): `true` if they did.
+    pub fn reload(&mut self) -> io::Result<bool> {
+        let maps = Maps::read_of(Proc::Other(self.pid))?;
+        let files = |m: &Maps| -> Vec<(u64, Option<String>)> {
+            m.mappings
+                .iter()
+                .filter(|m| m.path.as_deref().is_some_and(|p| !p.starts_with('[')))
+                .map(|m| (m.start, m.path.clone()))
+                .collect()
         };
-        Ok(())
+        let changed = files(&maps) != files(&self.maps);
+        if changed {
+            self.unwinding = Unwinding::of(&maps);
+        }
+        self.maps = maps;
+        Ok(changed)
     }
 
     /// The mapped files, for the symbolizer: `(start, end, file offset, path)`.

@@ -22,7 +22,7 @@
 //! | `unwind.rs` | framehop over this process's modules |
 //! | `symbolize.rs` | names, lines, the culprit and the chain |
 
-pub mod attach;
+pub(crate) mod attach;
 mod capture;
 mod memory;
 mod perf;

@@ -446,14 +446,18 @@ fn in_task_poll(frames: &[Sym]) -> bool {
     false
 }
 
-/// The standard library, the C library, the runtime's I/O driver (mio), or an address with no
-/// name.
+/// The standard library, the C library, the runtime's I/O driver (mio), lock crates, or an
+/// address with no name.
 fn is_toolchain(name: &str) -> bool {
     [
         "std::",
         "core::",
         "alloc::",
         "mio::",
+        // Locks and condvars: the runtime's own park waits in them (Tokio's `parking_lot`
+        // feature), as may a task; the frame that called them says whose wait it is.
+        "parking_lot",
+        "lock_api::",
         "0x",
         "__",
         "syscall",
@@ -874,6 +878,39 @@ mod tests {
         let b = describe(frames, None, StackMethod::Unwound);
         assert_eq!(b.culprit.unwrap().name, "app");
         assert!(b.in_task_poll);
+    }
+
+    #[test]
+    fn a_worker_parked_in_parking_lot_is_not_in_a_task_poll() {
+        // Tokio with its `parking_lot` feature (`full`) parks in parking_lot's condvar.
+        let parked = vec![
+            sym("syscall", None),
+            sym("parking_lot::condvar::Condvar::wait_until_internal", None),
+            sym(
+                "tokio::runtime::scheduler::multi_thread::park::Inner::park_condvar",
+                None,
+            ),
+            sym(
+                "tokio::runtime::scheduler::multi_thread::worker::Context::park",
+                None,
+            ),
+        ];
+        assert!(!describe(parked, None, StackMethod::Unwound).in_task_poll);
+        // A task waiting on a parking_lot lock is: its own frame called it.
+        let task = vec![
+            sym("syscall", None),
+            sym("parking_lot::raw_mutex::RawMutex::lock_slow", None),
+            sym("lock_api::mutex::Mutex<R,T>::lock", None),
+            sym("app::cache::get::{{closure}}", None),
+            sym("tokio::runtime::task::harness::poll_future", None),
+            sym(
+                "tokio::runtime::scheduler::multi_thread::worker::Context::run_task",
+                None,
+            ),
+        ];
+        let b = describe(task, None, StackMethod::Unwound);
+        assert!(b.in_task_poll);
+        assert_eq!(b.culprit.unwrap().name, "get");
     }
 
     #[test]
