@@ -1,6 +1,6 @@
 //! One look at a thread: read its stack, name it, and say what the thread is doing.
 
-use pollwatch::__attach::{self, Frame, Named, ReadError, Target};
+use pollwatch::__attach::{self, Frame, Named, ReadError, Target, short_name};
 use serde::Serialize;
 
 use crate::process::ThreadInfo;
@@ -71,6 +71,8 @@ pub(crate) struct Look {
     pub(crate) activity: Activity,
     /// The stack's addresses, innermost first (empty if unread).
     pub(crate) addresses: Vec<u64>,
+    /// Which of them is the culprit's frame.
+    pub(crate) culprit_at: Option<usize>,
     /// All frames, innermost first, as symbolized.
     pub(crate) frames: Vec<Frame>,
     /// The culprit and chain, named as the library does.
@@ -98,6 +100,7 @@ pub(crate) fn look(target: &mut Target, symbols: &mut Symbols, thread: ThreadInf
                 thread,
                 activity: Activity::Unknown(why),
                 addresses: Vec::new(),
+                culprit_at: None,
                 frames: Vec::new(),
                 named: None,
             };
@@ -109,15 +112,23 @@ pub(crate) fn look(target: &mut Target, symbols: &mut Symbols, thread: ThreadInf
             .find(|(start, end, _, _)| (*start..*end).contains(&addr))
             .map(|(_, _, _, path)| path.to_owned())
     };
-    let frames = symbols.frames(&stack.addresses, module_of);
+    let groups = symbols.frames(&stack.addresses, module_of);
+    let frames = __attach::tidy(groups.iter().flatten().cloned().collect());
     let role = role_of(&frames).unwrap_or_else(|| role_by_name(&thread.name));
     let named = __attach::name(frames.clone(), stack.syscall.clone(), stack.unwound);
     let activity = activity(role, &named, &frames, stack.syscall.as_deref());
+    // The culprit's own address: the first whose frames name its fn.
+    let culprit_at = named.culprit.as_ref().and_then(|c| {
+        groups
+            .iter()
+            .position(|g| g.iter().any(|f| short_name(&f.name) == c.name))
+    });
     Look {
         thread,
         role,
         activity,
         addresses: stack.addresses,
+        culprit_at,
         frames,
         named: Some(named),
     }

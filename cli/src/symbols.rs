@@ -53,13 +53,13 @@ impl Symbols {
         Source::Process(process)
     }
 
-    /// The frames of `addresses` (innermost first; an address in inlined code gives several);
-    /// `module_of` names the file an unnamed address is in.
+    /// The frames of each of `addresses` (innermost first; an address in inlined code gives
+    /// several); `module_of` names the file an unnamed address is in.
     pub(crate) fn frames(
         &mut self,
         addresses: &[u64],
         module_of: impl Fn(u64) -> Option<String>,
-    ) -> Vec<Frame> {
+    ) -> Vec<Vec<Frame>> {
         let missing: Vec<u64> = addresses
             .iter()
             .copied()
@@ -87,7 +87,7 @@ impl Symbols {
         }
         addresses
             .iter()
-            .flat_map(|a| self.cache.get(a).cloned().unwrap_or_default())
+            .map(|a| self.cache.get(a).cloned().unwrap_or_default())
             .collect()
     }
 

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pollwatch::__attach::{Target, short_name};
+use pollwatch::__attach::Target;
 use pollwatch::{ProcessInfo, Report, SlowPollRecord, StallRecord};
 use serde::Serialize;
 
@@ -416,18 +416,7 @@ fn sleep_unless_stopped(d: Duration) {
 fn key_of(look: &Look) -> Option<(String, Vec<u64>, Option<String>)> {
     let named = look.named.as_ref()?;
     let culprit = named.culprit.as_ref().map(|c| c.name.clone());
-    // The culprit's own address: the first whose frames name its fn.
-    let at = culprit.as_ref().and_then(|name| {
-        let mut frame = 0usize;
-        look.addresses.iter().position(|_| {
-            let hit = look
-                .frames
-                .get(frame)
-                .is_some_and(|f| &short_name(&f.name) == name);
-            frame += 1;
-            hit
-        })
-    });
+    let at = look.culprit_at;
     let outer = look
         .addresses
         .get(at.map_or(1, |i| i + 1)..)

@@ -213,16 +213,31 @@ pub struct Named {
     pub inlined_into: Option<String>,
 }
 
+/// Frames as any symbolizer names them, made readable as the watchdog's are: short names
+/// (line-tables-only debug information) qualified with their module, repeats dropped,
+/// anonymous blocks named after their fn.
+pub fn tidy(frames: Vec<Frame>) -> Vec<Frame> {
+    symbolize::tidy(frames.into_iter().map(sym).collect())
+        .into_iter()
+        .map(|s| Frame {
+            name: s.name,
+            file: s.file,
+            line: s.line,
+        })
+        .collect()
+}
+
+fn sym(f: Frame) -> Sym {
+    Sym {
+        name: f.name,
+        file: f.file,
+        line: f.line,
+    }
+}
+
 /// Names the culprit and the async chain from `frames` (innermost first).
 pub fn name(frames: Vec<Frame>, syscall: Option<String>, unwound: bool) -> Named {
-    let frames = frames
-        .into_iter()
-        .map(|f| Sym {
-            name: f.name,
-            file: f.file,
-            line: f.line,
-        })
-        .collect();
+    let frames = frames.into_iter().map(sym).collect();
     let method = if unwound {
         StackMethod::Unwound
     } else {

@@ -80,9 +80,7 @@ pub(super) fn symbolize(lookups: &[u64]) -> Vec<Sym> {
 /// their module, repeats dropped, anonymous blocks named after their fn.
 pub(super) fn tidy(mut frames: Vec<Sym>) -> Vec<Sym> {
     for f in &mut frames {
-        if !f.name.contains("::") {
-            f.name = qualified(std::mem::take(&mut f.name), f.file.as_deref());
-        }
+        f.name = qualified(std::mem::take(&mut f.name), f.file.as_deref());
     }
     frames.dedup();
     name_anonymous_blocks(&mut frames);
@@ -439,7 +437,8 @@ fn in_task_poll(frames: &[Sym]) -> bool {
             if !own_code {
                 return false;
             }
-        } else if !is_toolchain(name) {
+        } else if !is_toolchain(name) && !name.starts_with("tokio::") {
+            // Tokio's other modules (`loom`, `sync`, …) wait for whoever called them.
             own_code = true;
         }
     }
