@@ -895,6 +895,32 @@ mod tests {
             ),
         ];
         assert!(!describe(parked, None, StackMethod::Unwound).in_task_poll);
+        // The same park as a `debug = "line-tables-only"` build names it: short names,
+        // qualified from their files, and Tokio's own wrapper around the condvar.
+        let registry = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+        let parked = tidy(vec![
+            sym("syscall", None),
+            sym(
+                "with_thread_data<parking_lot_core::parking_lot::ParkResult>",
+                Some(&format!(
+                    "{registry}/parking_lot_core-0.9.12/src/parking_lot.rs"
+                )),
+            ),
+            sym(
+                "wait<()>",
+                Some(&format!(
+                    "{registry}/tokio-1.52.3/src/loom/std/parking_lot.rs"
+                )),
+            ),
+            sym(
+                "park_condvar",
+                Some(&format!(
+                    "{registry}/tokio-1.52.3/src/runtime/scheduler/multi_thread/park.rs"
+                )),
+            ),
+        ]);
+        assert_eq!(parked[2].name, "tokio::loom::std::parking_lot::wait<()>");
+        assert!(!describe(parked, None, StackMethod::Unwound).in_task_poll);
         // A task waiting on a parking_lot lock is: its own frame called it.
         let task = vec![
             sym("syscall", None),
