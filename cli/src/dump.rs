@@ -91,6 +91,7 @@ pub(crate) fn take(pid: i32) -> Result<(Dump, Vec<Look>), Failure> {
                 .iter()
                 .filter(|l| matches!(l.activity, Activity::Unknown(_)))
                 .count(),
+            stripped: dump.detail == Detail::Addresses,
         });
     }
     let _ = target.pid();

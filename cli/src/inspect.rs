@@ -114,6 +114,24 @@ pub(crate) fn look(target: &mut Target, symbols: &mut Symbols, thread: ThreadInf
     };
     let groups = symbols.frames(&stack.addresses, module_of);
     let frames = __attach::tidy(groups.iter().flatten().cloned().collect());
+    if !frames.iter().any(|f| f.name.contains("::")) {
+        // A stripped binary: its addresses say nothing of Tokio, tasks or the program's fns.
+        let doing = stack
+            .syscall
+            .as_deref()
+            .map_or_else(|| "running".to_owned(), |s| format!("in {s}"));
+        return Look {
+            role: role_by_name(&thread.name),
+            thread,
+            activity: Activity::Unknown(format!(
+                "{doing}; no names to tell more (the binary is stripped)"
+            )),
+            addresses: stack.addresses,
+            culprit_at: None,
+            frames,
+            named: None,
+        };
+    }
     let role = role_of(&frames).unwrap_or_else(|| role_by_name(&thread.name));
     let named = __attach::name(frames.clone(), stack.syscall.clone(), stack.unwound);
     let activity = activity(role, &named, &frames, stack.syscall.as_deref());

@@ -96,6 +96,8 @@ pub(crate) enum Failure {
         command: String,
         threads: Vec<String>,
         unread: usize,
+        /// No names on its stacks: a Tokio program with renamed threads looks the same.
+        stripped: bool,
     },
     Other(String),
 }
@@ -141,6 +143,7 @@ impl std::fmt::Display for Failure {
                 command,
                 threads,
                 unread,
+                stripped,
             } => {
                 let mut names = threads.clone();
                 names.dedup();
@@ -155,7 +158,14 @@ impl std::fmt::Display for Failure {
                         String::new()
                     },
                     names.join(", ")
-                )
+                )?;
+                if *stripped {
+                    f.write_str(
+                        "; its binary is stripped, so a Tokio program whose threads are renamed \
+                         looks the same: if it is one, rebuild it with `strip = false`",
+                    )?;
+                }
+                Ok(())
             }
             Failure::Other(s) => f.write_str(s),
         }

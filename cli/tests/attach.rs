@@ -205,6 +205,61 @@ fn dump_samples_a_busy_loop_as_cpu_bound() {
 }
 
 #[test]
+fn a_stripped_binary_gives_addresses_and_says_how_to_get_names() {
+    let dir = std::env::temp_dir().join(format!("pollwatch-stripped-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let stripped = dir.join("tokio_app");
+    let status = Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(fixture())
+        .status()
+        .expect("binutils' strip (the linker's package) is installed");
+    assert!(status.success());
+    let mut child = Command::new(&stripped)
+        .arg("sleep")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let app = App(child);
+    std::thread::sleep(Duration::from_millis(100));
+    let out = pollwatch(&["dump", &app.pid(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dump["detail"], "addresses", "{dump:#}");
+    // Known by Tokio's default thread name, and said to be unreadable, not idle.
+    let workers: Vec<&Value> = dump["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["role"] == "worker")
+        .collect();
+    assert_eq!(workers.len(), 2, "{dump:#}");
+    assert!(
+        workers.iter().all(
+            |t| t["activity"] == "unknown" && t["why_unknown"].to_string().contains("stripped")
+        ),
+        "{dump:#}"
+    );
+    let text = pollwatch(&["dump", &app.pid()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("the binary is stripped; build it with `strip = false`"),
+        "{text}"
+    );
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn an_idle_runtime_is_shown_idle() {
     let app = App::start("idle");
     std::thread::sleep(Duration::from_millis(200));
