@@ -1,7 +1,7 @@
 //! The per-thread board the watchdog reads: each thread that polls in debug mode owns a [`Slot`]
 //! in a static array and publishes, with relaxed stores, when its outermost poll began and which
 //! instrumented frames are on its stack (pointers to `'static` call sites, so always valid to
-//! read from another thread). Written by `frames.rs` on every poll; read by `watchdog.rs`.
+//! read from another thread). Written by `frames.rs` on every poll; read by `watchdog/`.
 
 use std::panic::Location;
 use std::sync::atomic::{
