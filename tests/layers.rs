@@ -105,7 +105,7 @@ const CALLBACKS_ALLOWED: &[(&str, &str, &str, &str)] = &[
     // stored (`store`, `set_debug_mode`), and the ticker reading a flag of its own: a change
     // to config's globals and the ticker's stop condition, not a small move.
     (
-        "detect::watchdog::control",
+        "detect::watchdog",
         "crate::clock::start_ticker",
         "config::global",
         "#20: the ticker's keep-going predicate reads the debug mode",
@@ -128,19 +128,13 @@ const CALLBACKS_ALLOWED: &[(&str, &str, &str, &str)] = &[
         "#20: a report routed to the test's printer thread",
     ),
     (
-        "detect::watchdog::polls",
+        "detect::watchdog::system",
         "Route::run_or_here",
         "dispatch",
         "#20: a report routed to the test's printer thread",
     ),
     (
-        "detect::watchdog::workers",
-        "Route::run_or_here",
-        "dispatch",
-        "#20: a report routed to the test's printer thread",
-    ),
-    (
-        "detect::watchdog::workers",
+        "detect::watchdog::system",
         "Route::run_or_here",
         "config::global",
         "#20: a report routed to the test's printer thread",

@@ -378,11 +378,6 @@ pub(crate) fn claimed() -> impl Iterator<Item = (usize, &'static Slot)> {
         .filter(|(_, s)| s.claimed.load(Acquire))
 }
 
-/// The slot at `index`.
-pub(crate) fn get(index: usize) -> Option<&'static Slot> {
-    SLOT_TABLE.get(index)
-}
-
 /// This thread's slot, claimed on first use and released when the thread exits.
 pub(crate) fn claim() -> Option<&'static Slot> {
     let slot = SLOT_TABLE.iter().find(|s| {

@@ -2,17 +2,14 @@
 //! (or the first instrumented poll in debug mode), kicked to look now, stopped and joined when
 //! the last guard goes. Every process-wide static of the watchdog lives here.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::polls::{Watching, scan};
+use super::Watchdog;
 use super::schedule::tick_of;
-use super::workers::{Sleepers, watch_workers, woke};
-use crate::detect::stacks::Stacks;
-use crate::util::{lock, say};
+use crate::util::lock;
 
 /// Keeps the watchdog thread running; the thread stops (and is joined) when the last guard is
 /// dropped. Every runtime built by [`Builder`](crate::Builder) holds one. Without any, the first
@@ -186,10 +183,9 @@ impl Drop for WatchdogGuard {
     }
 }
 
+/// The watchdog thread: a look every tick (or at once when kicked) until it is stopped.
 fn run() {
-    let mut stacks = Stacks::new();
-    let mut watching = Watching::new();
-    let mut sleepers = Sleepers::new();
+    let mut watchdog = Watchdog::new(kick);
     loop {
         let threshold = Duration::from_nanos(crate::config::slow_poll_nanos().max(1_000_000));
         let tick = tick_of(threshold);
@@ -201,61 +197,15 @@ fn run() {
             c.kick = false;
             if c.stop {
                 drop(c);
-                // What was seen is reported, not lost with this thread: sleeps the last look
-                // found (a runtime dropped right after its worker woke), first reports waiting
-                // for their stacks.
-                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    for (_, sleeper) in sleepers.drain() {
-                        woke(sleeper);
-                    }
-                    for (_, mut watch) in watching.drain() {
-                        if let Some(first) = watch.first.take() {
-                            first.decide(false);
-                        }
-                    }
-                }));
+                watchdog.stop();
                 return;
             }
         }
-        let mode = crate::config::debug_mode();
-        if mode.is_watch() {
-            crate::clock::start_ticker(|| crate::config::debug_mode().is_watch());
-        }
-        if mode.is_on() {
-            look(&mut watching, &mut sleepers, &mut stacks, threshold);
-        } else {
-            watching.clear();
-            sleepers.clear();
-        }
-        TRACKING.store(!watching.is_empty() || !sleepers.is_empty(), Relaxed);
+        let tracking = watchdog.tick(threshold);
+        TRACKING.store(tracking, Relaxed);
         lock(&CONTROL).passes += 1;
         PASSED.notify_all();
     }
-}
-
-/// One look at every thread.
-fn look(
-    watching: &mut Watching,
-    sleepers: &mut Sleepers,
-    stacks: &mut Stacks,
-    threshold: Duration,
-) {
-    // A panic while reporting (a subscriber's layer, a callback) must not end the watchdog for
-    // the rest of the process: it is reported, and the next look goes on.
-    let looked = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        scan(watching, stacks, threshold, kick);
-        watch_workers(sleepers, stacks, threshold, kick);
-    }));
-    if looked.is_err() {
-        say(format_args!(
-            "pollwatch: a panic while reporting a stall (in a tracing layer or callback) was \
-             caught; the watchdog keeps watching"
-        ));
-    }
-    // A chronic blocker's digest is due even once it stopped blocking.
-    let _ = std::panic::catch_unwind(|| crate::dispatch::digests(false));
-    // The files asked for stay current: a process killed by a signal leaves its findings.
-    let _ = std::panic::catch_unwind(|| crate::dispatch::keep_files_current(false));
 }
 
 /// Makes the watchdog look at every thread now and waits (at most `timeout`) until it has

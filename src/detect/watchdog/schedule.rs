@@ -49,14 +49,12 @@ pub(super) fn threshold_for(
     }
 }
 
-/// A poll blocked for half its threshold will likely need its stack named: the symbolizer
-/// starts warming up now (the first time only), not when the stack is read — a process's
-/// first stall is then named about as soon as a later one, and a process that never blocks
-/// that long never pays for the warm-up.
-pub(super) fn warm_up_if_likely(blocked: Duration, threshold: Duration) {
-    if blocked >= threshold / 2 {
-        crate::detect::stacks::warm_up_soon();
-    }
+/// Whether a poll blocked this long will likely need its stack named: at half its threshold
+/// the symbolizer starts warming up (the first time only), not when the stack is read — a
+/// process's first stall is then named about as soon as a later one, and a process that never
+/// blocks that long never pays for the warm-up.
+pub(super) fn needs_stack_soon(blocked: Duration, threshold: Duration) -> bool {
+    blocked >= threshold / 2
 }
 
 #[cfg(test)]

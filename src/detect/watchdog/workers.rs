@@ -7,20 +7,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::schedule::{next_report_after, threshold_for, tick_of, warm_up_if_likely};
+use super::schedule::{needs_stack_soon, next_report_after, threshold_for, tick_of};
+use super::system::{Report, System};
 use crate::clock::Instant;
 use crate::detect::pending::Pending;
-use crate::detect::slot::{self, Slot};
-use crate::detect::stacks::{Read, Stacks};
-use crate::detect::thread_cpu::{asleep_since_switch, off_cpu_for};
+use crate::detect::slot::Slot;
+use crate::detect::stacks::Read;
 use crate::record::{Blocked, Chain, Kind, Route, SlowPoll, Stall, Who};
 
 /// Unparked Tokio workers found asleep with no timed poll running, by slot index.
-pub(super) type Sleepers = HashMap<usize, Sleeper>;
+#[derive(Default)]
+pub(super) struct Workers {
+    sleepers: HashMap<usize, Sleeper>,
+}
 
 /// An unparked Tokio worker the watchdog found asleep while no timed poll ran: on stable
 /// Tokio (no task poll hooks) a task holding its worker in a blocking system call.
-pub(super) struct Sleeper {
+struct Sleeper {
     tid: i64,
     /// Times the thread had been switched onto a CPU: unchanged while it sleeps.
     switches: u64,
@@ -52,114 +55,129 @@ enum StackState {
     Read(Arc<Blocked>),
 }
 
-/// One tick of stable Tokio's worker watch: an unparked worker, polling no timed future,
-/// found asleep in the same system call (never switched onto a CPU in between) for the
-/// threshold is a task blocking it: reported as a stall with its stack, and as a slow poll
-/// once it wakes.
-///
-/// `wake`: what a stack read calls when the stack is in (the watchdog looks again).
-pub(super) fn watch_workers(
-    sleepers: &mut Sleepers,
-    stacks: &mut Stacks,
-    threshold: Duration,
-    wake: fn(),
-) {
-    let now = Instant::now();
-    let mut live = Vec::new();
-    for (i, slot) in slot::claimed() {
-        if !slot.is_running_worker() || slot.start_ns() != 0 {
-            continue;
-        }
-        let Some(switches) = asleep_since_switch(slot.tid()) else {
-            continue;
-        };
-        live.push(i);
-        // Another sleep, or another thread on a slot released and claimed again.
-        if sleepers
-            .get(&i)
-            .is_some_and(|s| s.switches != switches || s.tid != slot.tid())
-        {
-            if let Some(ended) = sleepers.remove(&i) {
-                woke(ended);
-            }
-        }
-        let sleeper = sleepers.entry(i).or_insert_with(|| Sleeper {
-            tid: slot.tid(),
-            switches,
-            // Asleep since before this look, but not before the last look (which did not
-            // find it in this sleep): since when, by the scheduler's clock, capped at a tick
-            // (each CPU's scheduler clock drifts from the others' by its interrupt and steal
-            // time, tens of milliseconds on a busy VM).
-            since: off_cpu_for(slot.tid())
-                .and_then(|off| now.checked_sub(off.min(tick_of(threshold))))
-                .unwrap_or(now),
-            last_seen: now,
-            reports: 0,
-            stack: StackState::Unread,
-            reads: 0,
-            reported: None,
-            route: None,
-            threshold,
-            thread: String::new(),
-        });
-        sleeper.last_seen = now;
-        let own = threshold_for(None, slot, threshold);
-        sleeper.threshold = own;
-        let held = now.saturating_duration_since(sleeper.since);
-        warm_up_if_likely(held, own);
-        if held < next_report_after(sleeper.reports, own) {
-            continue;
-        }
-        if sleeper.thread.is_empty() {
-            sleeper.thread = slot.thread_name();
-            sleeper.route = slot.route();
-        }
-        let Some(stack) = worker_stack(sleeper, stacks, slot, wake) else {
-            continue;
-        };
-        sleeper.reports += 1;
-        let stall = Stall {
-            culprit: None,
-            task: None,
-            chain: Chain::default(),
-            thread: slot.thread_name(),
-            tid: slot.tid(),
-            blocked: held,
-            threshold: own,
-            kind: Kind::Blocking,
-            nth: sleeper.reports,
-            stack: Some(stack),
-        };
-        if sleeper.reported.is_none() {
-            sleeper.reported = Some(stall.clone());
-        }
-        Route::run_or_here(sleeper.route.as_ref(), move || {
-            crate::dispatch::stall(&stall);
-        });
+impl Workers {
+    /// Whether a worker is watched asleep: something may be reported later.
+    pub(super) fn is_tracking(&self) -> bool {
+        !self.sleepers.is_empty()
     }
-    // Those no longer asleep (or parked, or polling a timed future again) woke up.
-    let ended: Vec<usize> = sleepers
-        .keys()
-        .filter(|i| !live.contains(i))
-        .copied()
-        .collect();
-    for i in ended {
-        if let Some(s) = sleepers.remove(&i) {
-            woke(s);
+
+    /// Debug mode is off: nothing is watched.
+    pub(super) fn clear(&mut self) {
+        self.sleepers.clear();
+    }
+
+    /// The watchdog stops: the sleeps the last look found are over as far as it can tell (a
+    /// runtime dropped right after its worker woke); those reported are slow polls.
+    pub(super) fn stop(&mut self, sys: &impl System) {
+        for (_, sleeper) in self.sleepers.drain() {
+            woke(sleeper, sys.report().as_ref());
+        }
+    }
+
+    /// One look of stable Tokio's worker watch, on `slots` (a slot's index and the slot, every
+    /// claimed one), at `now`: an unparked worker, polling no timed future, found asleep in
+    /// the same system call (never switched onto a CPU in between) for the threshold is a task
+    /// blocking it: reported as a stall with its stack, and as a slow poll once it wakes.
+    pub(super) fn watch(
+        &mut self,
+        now: Instant,
+        slots: &[(usize, &'static Slot)],
+        threshold: Duration,
+        sys: &mut impl System,
+    ) {
+        let sleepers = &mut self.sleepers;
+        let mut live = Vec::new();
+        for &(i, slot) in slots {
+            if !slot.is_running_worker() || slot.start_ns() != 0 {
+                continue;
+            }
+            let Some(switches) = sys.asleep_since_switch(slot.tid()) else {
+                continue;
+            };
+            live.push(i);
+            // Another sleep, or another thread on a slot released and claimed again.
+            if sleepers
+                .get(&i)
+                .is_some_and(|s| s.switches != switches || s.tid != slot.tid())
+            {
+                if let Some(ended) = sleepers.remove(&i) {
+                    woke(ended, sys.report().as_ref());
+                }
+            }
+            let sleeper = sleepers.entry(i).or_insert_with(|| Sleeper {
+                tid: slot.tid(),
+                switches,
+                // Asleep since before this look, but not before the last look (which did not
+                // find it in this sleep): since when, by the scheduler's clock, capped at a tick
+                // (each CPU's scheduler clock drifts from the others' by its interrupt and steal
+                // time, tens of milliseconds on a busy VM).
+                since: sys
+                    .off_cpu_for(slot.tid())
+                    .and_then(|off| now.checked_sub(off.min(tick_of(threshold))))
+                    .unwrap_or(now),
+                last_seen: now,
+                reports: 0,
+                stack: StackState::Unread,
+                reads: 0,
+                reported: None,
+                route: None,
+                threshold,
+                thread: String::new(),
+            });
+            sleeper.last_seen = now;
+            let own = threshold_for(None, slot, threshold);
+            sleeper.threshold = own;
+            let held = now.saturating_duration_since(sleeper.since);
+            if needs_stack_soon(held, own) {
+                sys.warm_up_stacks();
+            }
+            if held < next_report_after(sleeper.reports, own) {
+                continue;
+            }
+            if sleeper.thread.is_empty() {
+                sleeper.thread = slot.thread_name();
+                sleeper.route = slot.route();
+            }
+            let Some(stack) = worker_stack(sleeper, slot, sys) else {
+                continue;
+            };
+            sleeper.reports += 1;
+            let stall = Stall {
+                culprit: None,
+                task: None,
+                chain: Chain::default(),
+                thread: slot.thread_name(),
+                tid: slot.tid(),
+                blocked: held,
+                threshold: own,
+                kind: Kind::Blocking,
+                nth: sleeper.reports,
+                stack: Some(stack),
+            };
+            if sleeper.reported.is_none() {
+                sleeper.reported = Some(stall.clone());
+            }
+            sys.report().stall(sleeper.route.as_ref(), stall);
+        }
+        // Those no longer asleep (or parked, or polling a timed future again) woke up.
+        let ended: Vec<usize> = sleepers
+            .keys()
+            .filter(|i| !live.contains(i))
+            .copied()
+            .collect();
+        for i in ended {
+            if let Some(s) = sleepers.remove(&i) {
+                woke(s, sys.report().as_ref());
+            }
         }
     }
 }
 
 /// The stack of a sleeping worker, if it shows a task blocking it (read on first need).
-fn worker_stack(
-    sleeper: &mut Sleeper,
-    stacks: &mut Stacks,
-    slot: &Slot,
-    wake: fn(),
-) -> Option<Arc<Blocked>> {
+fn worker_stack(sleeper: &mut Sleeper, slot: &Slot, sys: &mut impl System) -> Option<Arc<Blocked>> {
     if let StackState::Unread = sleeper.stack {
-        let pending = Pending::new(wake);
-        sleeper.stack = match stacks.read(slot.tid(), Kind::Blocking, &pending) {
+        let pending = sys.rendezvous();
+        sleeper.stack = match sys.read_stack(slot.tid(), Kind::Blocking, &pending) {
             Read::Sent => StackState::Pending(pending),
             Read::Nothing => StackState::Ignored,
         };
@@ -191,7 +209,7 @@ fn worker_stack(
 /// A reported sleep ended: the slow poll it was, as far as the watchdog saw it (from when it
 /// went to sleep, by the scheduler's clock, to the last look that found it asleep: within a
 /// tick of the truth; the poll's work before the call is not seen).
-pub(super) fn woke(s: Sleeper) {
+fn woke(s: Sleeper, report: &dyn Report) {
     let held = s.last_seen.saturating_duration_since(s.since);
     let slow = |stalled: bool, stack: Option<Arc<Blocked>>| SlowPoll {
         culprit: Who::Untracked,
@@ -212,10 +230,7 @@ pub(super) fn woke(s: Sleeper) {
     };
     match (&s.reported, &s.stack) {
         (Some(stall), _) => {
-            let slow = slow(true, stall.stack.clone());
-            Route::run_or_here(s.route.as_ref(), move || {
-                crate::dispatch::slow_poll(&slow, crate::config::debug_mode().is_strict());
-            });
+            report.slow_poll(s.route.as_ref(), slow(true, stall.stack.clone()));
         }
         // It woke while its stack was read (a cold symbolizer can take longer than the rest
         // of the sleep): the slow poll is made when the stack is in, if it shows a task.
