@@ -346,7 +346,7 @@ impl Slot {
     }
 
     /// Marks this thread as a Tokio worker, parked or not.
-    #[cfg(feature = "tokio")]
+    #[cfg(any(test, feature = "tokio"))]
     pub(crate) fn set_parked(&self, parked: bool) {
         self.worker.store(true, Relaxed);
         self.parked.store(parked, Relaxed);
@@ -367,6 +367,19 @@ impl Slot {
     /// A Tokio worker that is not parked: running tasks (or blocked in one).
     pub(crate) fn is_running_worker(&self) -> bool {
         self.worker.load(Relaxed) && !self.parked.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+impl Slot {
+    /// A claimed slot outside the table, for a test that plays a thread (kernel id `tid`)
+    /// without one; leaked, as the table's slots are `'static`.
+    pub(crate) fn detached(tid: i64) -> &'static Slot {
+        let slot: &'static Slot = Box::leak(Box::new(SLOT));
+        slot.claimed.store(true, Relaxed);
+        slot.tid.store(tid, Relaxed);
+        lock(&slot.name).push_str("test-thread");
+        slot
     }
 }
 

@@ -16,7 +16,8 @@
 //! | `polls.rs` | timed polls past their threshold: reported while they run, classified, with their stack |
 //! | `workers.rs` | stable Tokio's unparked workers asleep in a task's system call |
 //! | `schedule.rs` | when the watchdog looks and when it reports: its tick, a poll's threshold, the escalations |
-//! | `system.rs` | what it reads and does outside itself: the time of a look, the OS, the stack reader, where reports go (real and fake) |
+//! | `system.rs` | what it reads and does outside itself: the time of a look, the OS, the stack reader, where reports go (`system/fake.rs`: the tests') |
+//! | `polls/tests.rs`, `workers/tests.rs` | the two parts' decisions, look by look, on a fake clock and system |
 
 pub(super) mod control;
 mod polls;

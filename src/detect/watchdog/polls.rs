@@ -320,3 +320,6 @@ fn stall_of(
         stack: None,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -44,6 +44,16 @@ impl Now {
         }
         (self.between)(start, self.ticks)
     }
+
+    /// A look at `at`, when the raw clock (in nanoseconds) reads `ticks`.
+    #[cfg(test)]
+    pub(super) fn fake(at: Instant, ticks: u64) -> Now {
+        Now {
+            at,
+            ticks,
+            between: |start, now| Duration::from_nanos(now.saturating_sub(start)),
+        }
+    }
 }
 
 /// What the watchdog asks of the operating system about a thread (by kernel id), and the
@@ -165,3 +175,6 @@ impl Report for Dispatch {
         });
     }
 }
+
+#[cfg(test)]
+pub(super) mod fake;

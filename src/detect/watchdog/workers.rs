@@ -241,3 +241,6 @@ fn woke(s: Sleeper, report: &dyn Report) {
         (None, _) => {}
     }
 }
+
+#[cfg(test)]
+mod tests;
