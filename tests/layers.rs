@@ -128,13 +128,13 @@ const CALLBACKS_ALLOWED: &[(&str, &str, &str, &str)] = &[
         "#20: a report routed to the test's printer thread",
     ),
     (
-        "detect::watchdog",
+        "detect::watchdog::system",
         "Route::run_or_here",
         "dispatch",
         "#20: a report routed to the test's printer thread",
     ),
     (
-        "detect::watchdog",
+        "detect::watchdog::system",
         "Route::run_or_here",
         "config::global",
         "#20: a report routed to the test's printer thread",

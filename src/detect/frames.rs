@@ -237,7 +237,7 @@ pub(crate) fn enter(
             // process-long watchdog started from it would outlive the runtime (a worker
             // polling while its runtime shut down did).
             if depth == 0 {
-                super::watchdog::ensure_running(s.slot().is_some_and(Slot::is_worker));
+                super::watchdog::control::ensure_running(s.slot().is_some_and(Slot::is_worker));
             }
             if let Some(slot) = s.slot() {
                 slot.enter(depth, who, start);
@@ -366,7 +366,7 @@ pub(crate) fn enter_watch(who: Who) {
     let Some(slot) = my_slot() else { return };
     let depth = slot.depth();
     if depth == 0 {
-        super::watchdog::ensure_running(slot.is_worker());
+        super::watchdog::control::ensure_running(slot.is_worker());
         slot.enter_at(0, who, crate::clock::coarse().raw());
     } else {
         slot.push(depth, who);

@@ -7,7 +7,7 @@
 //! | `frames.rs` | the per-thread stack of instrumented frames: self time, blame, the slow-poll record |
 //! | `pending.rs` | one stack read's rendezvous: a slow poll's report waits there for its stack |
 //! | `slot.rs` | the per-thread board (poll start, frames, task) that frames write and the watchdog reads |
-//! | `watchdog.rs` | the thread that reports polls still blocking ([`watchdog`], [`WatchdogGuard`]) |
+//! | `watchdog/` | the thread that reports polls still blocking ([`watchdog()`], [`WatchdogGuard`]): its handle, timed polls, stable Tokio's workers |
 //! | `thread_cpu.rs` | thread ids and CPU clocks (libc), and the CPU-share classification |
 //! | `stacks/` | a thread's native stack, read without interrupting it, and the culprit it names (`stacks_mock.rs` where unavailable) |
 
@@ -27,5 +27,5 @@ pub use pending::settle;
 #[cfg(all(feature = "stacks", target_os = "linux"))]
 pub(crate) use stacks::attach;
 #[cfg(feature = "tokio")]
-pub(crate) use watchdog::look_now;
-pub use watchdog::{WatchdogGuard, watchdog};
+pub(crate) use watchdog::control::look_now;
+pub use watchdog::control::{WatchdogGuard, watchdog};

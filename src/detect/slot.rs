@@ -1,7 +1,7 @@
 //! The per-thread board the watchdog reads: each thread that polls in debug mode owns a [`Slot`]
 //! in a static array and publishes, with relaxed stores, when its outermost poll began and which
 //! instrumented frames are on its stack (pointers to `'static` call sites, so always valid to
-//! read from another thread). Written by `frames.rs` on every poll; read by `watchdog.rs`.
+//! read from another thread). Written by `frames.rs` on every poll; read by `watchdog/`.
 
 use std::panic::Location;
 use std::sync::atomic::{
@@ -346,7 +346,7 @@ impl Slot {
     }
 
     /// Marks this thread as a Tokio worker, parked or not.
-    #[cfg(feature = "tokio")]
+    #[cfg(any(test, feature = "tokio"))]
     pub(crate) fn set_parked(&self, parked: bool) {
         self.worker.store(true, Relaxed);
         self.parked.store(parked, Relaxed);
@@ -370,17 +370,25 @@ impl Slot {
     }
 }
 
+#[cfg(test)]
+impl Slot {
+    /// A claimed slot outside the table, for a test that plays a thread (kernel id `tid`)
+    /// without one; leaked, as the table's slots are `'static`.
+    pub(crate) fn detached(tid: i64) -> &'static Slot {
+        let slot: &'static Slot = Box::leak(Box::new(SLOT));
+        slot.claimed.store(true, Relaxed);
+        slot.tid.store(tid, Relaxed);
+        lock(&slot.name).push_str("test-thread");
+        slot
+    }
+}
+
 /// Every slot that a live thread holds, with its index.
 pub(crate) fn claimed() -> impl Iterator<Item = (usize, &'static Slot)> {
     SLOT_TABLE
         .iter()
         .enumerate()
         .filter(|(_, s)| s.claimed.load(Acquire))
-}
-
-/// The slot at `index`.
-pub(crate) fn get(index: usize) -> Option<&'static Slot> {
-    SLOT_TABLE.get(index)
 }
 
 /// This thread's slot, claimed on first use and released when the thread exits.

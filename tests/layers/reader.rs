@@ -289,7 +289,7 @@ impl Crate {
 
 /// A callback handed from one top-level module to a fn of another, and one module it names.
 pub(crate) struct Handover {
-    /// Where: `src/detect/watchdog.rs:288`.
+    /// Where: `src/detect/watchdog/mod.rs:65`.
     pub(crate) at: String,
     /// The module file handing it over.
     pub(crate) caller: Module,
