@@ -60,7 +60,7 @@ enum Command {
         #[arg(long, default_value = "100ms", value_parser = duration)]
         slow: Duration,
         /// Time between two looks at each worker.
-        #[arg(long, default_value = "20ms", value_parser = duration)]
+        #[arg(long, default_value = "50ms", value_parser = duration)]
         interval: Duration,
         /// Stop after this long (default: at Ctrl-C, or when the process exits).
         #[arg(long = "for", value_parser = duration)]
