@@ -23,7 +23,7 @@ fn line_of(marker: &str) -> usize {
 fn fixture() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap();
-    std::fs::read_dir(dir)
+    let fixture = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -31,7 +31,18 @@ fn fixture() -> std::path::PathBuf {
             name.starts_with("tokio_app-") && p.extension().is_none()
         })
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .expect("the tokio_app fixture is built with the tests")
+        .expect("the tokio_app fixture is built with the tests");
+    let modified = |p: &std::path::Path| p.metadata().and_then(|m| m.modified()).unwrap();
+    let source = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tokio_app.rs"
+    ));
+    assert!(
+        modified(&fixture) >= modified(source),
+        "the tokio_app fixture is older than its source: build it with the tests \
+         (cargo test -p pollwatch-cli --test attach --test tokio_app)"
+    );
+    fixture
 }
 
 /// The fixture running `mode`, once it said it is ready; killed when dropped.
@@ -297,7 +308,7 @@ fn watch_reports_a_poll_that_stays_past_the_threshold() {
         "--slow",
         "150ms",
         "--for",
-        "3s",
+        "4s",
         "--json",
     ]);
     assert!(
@@ -323,7 +334,8 @@ fn watch_reports_a_poll_that_stays_past_the_threshold() {
         // Each poll sleeps 300 ms: never reported as longer.
         assert!(s["blocked_for_ms"].as_u64().unwrap() < 300, "{s:#}");
     }
-    // Polls of 300 ms, 30 ms apart: distinct polls, never one long one.
+    // Polls of 300 ms, 400 ms apart (far more than the 50 ms between looks, even with a round
+    // slowed by a first symbolization in this debug build): distinct polls, never one long one.
     let ended: Vec<&Value> = lines
         .iter()
         .filter(|l| l["event"] == "poll_ended")
