@@ -6,6 +6,8 @@
            `#[async_timed]`, slow-poll detection and the events work under any executor; \
            enable `tokio` for `Builder`, `run` and `#[pollwatch::main]`. See README.md."
 )]
+// On docs.rs: a badge on each item a feature or `tokio_unstable` gates.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The layers, in the one direction data flows (README.md, "How it works"; `tests/layers.rs`
 // fails if an import goes against it):
