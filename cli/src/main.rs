@@ -194,6 +194,13 @@ fn main() -> ExitCode {
 
 #[cfg(target_os = "linux")]
 fn run(cli: Cli) -> Result<(), Failure> {
+    if cfg!(not(target_arch = "x86_64")) {
+        return Err(Failure::Other(format!(
+            "reading another process is supported on x86_64 only for now (this is {}): its \
+             stacks would not unwind",
+            std::env::consts::ARCH
+        )));
+    }
     match cli.command {
         Command::Dump { pid, json, stacks } => {
             let (dump, _) = dump::take(pid)?;
