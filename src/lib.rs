@@ -1,4 +1,25 @@
-// The README's examples use the Tokio integration; without it, a short page.
+// The README's examples use the Tokio integration; without it, a short page. The README links
+// its guide chapters to docs.rs by reference (`[stalls]: https://docs.rs/…`); the definitions
+// below come first, and in Markdown the first definition of a label wins, so on docs.rs the
+// same list links to this version's chapters.
+#![cfg_attr(
+    feature = "tokio",
+    doc = concat!(
+        "[quick_start]: crate::guide::quick_start\n",
+        "[debug_mode]: crate::guide::debug_mode\n",
+        "[every_task]: crate::guide::every_task\n",
+        "[stalls]: crate::guide::stalls\n",
+        "[ci]: crate::guide::ci\n",
+        "[see_it]: crate::guide::see_it\n",
+        "[production]: crate::guide::production\n",
+        "[attach]: crate::guide::attach\n",
+        "[console]: crate::guide::console\n",
+        "[export]: crate::guide::export\n",
+        "[options]: crate::guide::options\n",
+        "[comparisons]: crate::guide::comparisons\n",
+        "[how_it_works]: crate::guide::how_it_works\n",
+    )
+)]
 #![cfg_attr(feature = "tokio", doc = include_str!("../README.md"))]
 #![cfg_attr(
     not(feature = "tokio"),
@@ -9,7 +30,7 @@
 // On docs.rs: a badge on each item a feature or `tokio_unstable` gates.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The layers, in the one direction data flows (README.md, "How it works"; `tests/layers.rs`
+// The layers, in the one direction data flows (src/guide/how_it_works.md; `tests/layers.rs`
 // fails if an import goes against it):
 // `timed` → `detect` → `dispatch` → `site` + `sink`; all of them use `record`, `config`, `clock`,
 // `util`; `tokio` wires it into a runtime.
@@ -24,6 +45,10 @@ mod timed;
 #[cfg(feature = "tokio")]
 mod tokio;
 mod util;
+
+// Its examples use the Tokio integration, as the README's do.
+#[cfg(feature = "tokio")]
+pub mod guide;
 
 pub use config::{Config, ConfigError, DebugMode, ENV_VARS, EnvVar, debug_mode, set_debug_mode};
 pub use detect::{WatchdogGuard, settle, watchdog};
@@ -45,7 +70,7 @@ pub use tokio::{Builder, Runtime, run, spawn, spawn_local};
 /// Instruments an `async fn`: logs its start (with arguments) and finish (elapsed, busy, idle,
 /// polls), and in debug mode reports polls that block the thread.
 ///
-/// See the [crate documentation](crate#options) for the options and what each event holds.
+/// See the guide's [options](crate::guide::options) for the options and what each event holds.
 ///
 /// # Examples
 ///

@@ -77,22 +77,28 @@ fn invalid_values_print_one_line_each_and_keep_defaults() {
 }
 
 #[test]
-fn readme_env_table_matches_the_parser() {
-    let readme = include_str!("../README.md");
+fn guide_env_table_matches_the_parser() {
+    // The guide's "Debug mode" chapter (docs.rs: `pollwatch::guide::debug_mode`) has the table.
+    let page = include_str!("../src/guide/debug_mode.md");
     for var in pollwatch::ENV_VARS {
-        let row = readme
+        let row = page
             .lines()
             .find(|l| l.starts_with(&format!("| `{}` |", var.name)))
-            .unwrap_or_else(|| panic!("README.md has no env table row for {}", var.name));
+            .unwrap_or_else(|| {
+                panic!(
+                    "src/guide/debug_mode.md has no env table row for {}",
+                    var.name
+                )
+            });
         assert!(
             row.contains(var.accepted),
-            "README row for {} must list {}",
+            "the guide's row for {} must list {}",
             var.name,
             var.accepted
         );
         assert!(
             row.contains(var.default),
-            "README row for {} must give the default {}",
+            "the guide's row for {} must give the default {}",
             var.name,
             var.default
         );

@@ -23,7 +23,7 @@ pub(crate) enum Setting {
 }
 
 /// One environment variable pollwatch reads: the single table behind both [`Config::from_env`]
-/// and the documentation (a test checks that README.md's table matches it).
+/// and the documentation (a test checks that the guide's table, src/guide/debug_mode.md, matches it).
 ///
 /// [`Config::from_env`]: crate::Config::from_env
 ///
