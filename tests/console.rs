@@ -515,7 +515,7 @@ mod checks {
                     .all(|t| t.name.as_deref() == Some("pollwatch heartbeat")),
                 "{ours:#?}"
             );
-            // What the README tells users to look at: the blocker's busy time grows by whole
+            // What the guide's console chapter tells users to look at: the blocker's busy time grows by whole
             // blocks per poll, the healthy feeds' by microseconds over many polls.
             let refresh = named(&tasks, "refresh_rates")[0];
             let per_poll = |t: &Task| t.busy / u32::try_from(t.polls.max(1)).unwrap();

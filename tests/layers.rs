@@ -1,4 +1,4 @@
-//! The architecture, checked: data flows one way through `src/` (README.md, "How it works").
+//! The architecture, checked: data flows one way through `src/` (the guide, `src/guide/how_it_works.md`).
 //!
 //! Reads every source file, test code included, collects the crate-internal paths it uses
 //! (`use crate::…`, `super::…`, relative `use child::…`, inline `crate::a::b(…)`, a macro's

@@ -262,7 +262,7 @@ fn a_task_reading_a_socket_is_named_from_its_stack() {
 
 /// CPU-bound: with task hooks the poll is timed and the stack sampled (a perf event); stable
 /// Tokio sees only blocking system calls, so a busy loop in an un-annotated task is what it
-/// cannot see (README, "What stable Tokio sees").
+/// cannot see (the guide, `every_task.md`, "What stable Tokio sees").
 #[test]
 fn a_spinning_task_is_named_from_a_sample_with_task_hooks() {
     let started = Instant::now();

@@ -18,7 +18,7 @@ use std::fmt;
 /// timestamp (kept by a 1 ms ticker thread), and only a poll the watchdog saw running for half
 /// the threshold reads the clock when it ends. A slow poll's duration is then within about a
 /// millisecond; it is blamed on the fn the watchdog saw blocking, not on the fn with the most
-/// self time (see README, "Production").
+/// self time (see the guide's chapter "Production", `pollwatch::guide::production`).
 ///
 /// # Examples
 ///
