@@ -92,6 +92,8 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "timed", "detect", "dispatch", "sink", "site", "record", "config", "clock", "util",
         ],
     ),
+    // The guide's chapters (`src/guide/*.md`): documentation only, no code to import anything.
+    ("guide", &[]),
 ];
 
 /// Callbacks against the layers that are known and accepted (issue #20): (the module handing
