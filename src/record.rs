@@ -88,11 +88,21 @@ pub(crate) enum Who {
     #[cfg_attr(not(tokio_unstable), allow(dead_code))]
     Task(TaskRef),
     /// A task on a runtime worker that no poll hook times (stable Tokio): the watchdog saw the
-    /// worker held in one blocking system call. Never a frame; only a slow poll's culprit.
+    /// worker held in one blocking system call; or a stall in neither a fn nor a task the
+    /// hooks saw. Never a frame; only a culprit.
     Untracked,
 }
 
 impl Who {
+    /// The fn, else the task, else [`Who::Untracked`]: whom a report blames.
+    pub(crate) fn blamed(fn_site: Option<&'static CallSite>, task: Option<TaskRef>) -> Who {
+        match (fn_site, task) {
+            (Some(cs), _) => Who::Fn(cs),
+            (None, Some(t)) => Who::Task(t),
+            (None, None) => Who::Untracked,
+        }
+    }
+
     /// The same fn (same call site) or the same task.
     pub(crate) fn same(&self, other: &Who) -> bool {
         match (self, other) {
@@ -188,45 +198,26 @@ impl fmt::Display for Chain {
     }
 }
 
-/// One poll that blocked its thread for at least a threshold.
-#[derive(Debug)]
-pub(crate) struct SlowPoll {
-    /// The fn (or, when no instrumented fn did the work, the task) with the most self time.
+/// Who a blocked thread is blamed on, and where: what a slow poll and a stall share, so that
+/// each sink says it the same way for both.
+#[derive(Clone, Debug)]
+pub(crate) struct Blame {
+    /// The fn (annotated) to blame; else the task being polled; else [`Who::Untracked`]. For a
+    /// slow poll, the fn with the most self time; for a stall, the innermost instrumented fn
+    /// on the blocked thread's stack.
     pub(crate) culprit: Who,
     /// The task being polled, when the runtime's hooks saw the poll.
     pub(crate) task: Option<TaskRef>,
-    /// How many calls of the culprit's fn shared its self time in this poll.
-    pub(crate) calls: u32,
-    /// Where the culprit's (first) future was created (unknown for [`Who::Untracked`]).
+    /// Where the culprit's (first) future was created, when its frame was seen (a slow poll
+    /// timed by its frames; never for [`Who::Untracked`] or a stall).
     pub(crate) created_at: Option<&'static Location<'static>>,
-    /// Which poll of the culprit's future this was (1-based; 0 for a task).
-    pub(crate) poll: u64,
     /// Outermost frame to culprit.
     pub(crate) chain: Chain,
-    /// How long the outermost poll kept the thread (for [`Who::Untracked`], how long the
-    /// watchdog saw it held in one system call, from the scheduler's clock: within a few
-    /// milliseconds, the poll's work before the call not included).
-    pub(crate) blocked: Duration,
-    /// The culprit fn's own share of it, summed over its `calls`.
-    pub(crate) self_time: Duration,
-    /// The threshold that was exceeded (the smallest, if several frames exceeded theirs).
-    pub(crate) threshold: Duration,
-    /// What the watchdog found while the poll ran, if it sampled it.
-    pub(crate) kind: Kind,
-    /// The watchdog already reported this poll as a stall while it ran.
-    pub(crate) stalled: bool,
     /// The blocked thread's native stack, read by the watchdog while the poll ran.
     pub(crate) stack: Option<Arc<Blocked>>,
-    /// The blocked thread, when the report is not made on it ([`Who::Untracked`]).
-    pub(crate) thread: Option<String>,
-    /// That thread's kernel id (0: the report is made on the blocked thread).
-    pub(crate) tid: i64,
-    /// When the poll ended, in nanoseconds since pollwatch's clock epoch (the report may be
-    /// made later: one that waited for its stack).
-    pub(crate) ended_ns: u64,
 }
 
-impl SlowPoll {
+impl Blame {
     /// Who is blamed: the annotated fn; else the fn the stack names; else `task <id>` or `a task`.
     pub(crate) fn name(&self) -> String {
         match (self.culprit, stack_culprit(self.stack.as_ref())) {
@@ -245,8 +236,8 @@ impl SlowPoll {
         }
     }
 
-    /// Where it blocked: the line the stack names; else the fn's `file:line`; for a task, where
-    /// it was spawned.
+    /// Where it blocked: the line the stack names; else the fn's `file:line` (or where its
+    /// future was created, or its task spawned); for a task, where it was spawned.
     pub(crate) fn location(&self) -> Option<String> {
         if let Some(at) = stack_line(self.stack.as_ref()) {
             return Some(at);
@@ -255,6 +246,7 @@ impl SlowPoll {
             Who::Fn(cs) => cs
                 .location()
                 .or_else(|| self.created_at.map(FileLine::from))
+                .or_else(|| self.task.map(|t| t.spawned_at()))
                 .map(|l| l.to_string()),
             Who::Task(t) => Some(t.spawned_at().to_string()),
             Who::Untracked => None,
@@ -275,6 +267,36 @@ impl SlowPoll {
             self.stack.as_deref(),
         )
     }
+}
+
+/// One poll that blocked its thread for at least a threshold.
+#[derive(Debug)]
+pub(crate) struct SlowPoll {
+    /// Who is blamed (the fn with the most self time, or the task) and where.
+    pub(crate) blame: Blame,
+    /// How many calls of the culprit's fn shared its self time in this poll.
+    pub(crate) calls: u32,
+    /// Which poll of the culprit's future this was (1-based; 0 for a task).
+    pub(crate) poll: u64,
+    /// How long the outermost poll kept the thread (for [`Who::Untracked`], how long the
+    /// watchdog saw it held in one system call, from the scheduler's clock: within a few
+    /// milliseconds, the poll's work before the call not included).
+    pub(crate) blocked: Duration,
+    /// The culprit fn's own share of it, summed over its `calls`.
+    pub(crate) self_time: Duration,
+    /// The threshold that was exceeded (the smallest, if several frames exceeded theirs).
+    pub(crate) threshold: Duration,
+    /// What the watchdog found while the poll ran, if it sampled it.
+    pub(crate) kind: Kind,
+    /// The watchdog already reported this poll as a stall while it ran.
+    pub(crate) stalled: bool,
+    /// The blocked thread, when the report is not made on it ([`Who::Untracked`]).
+    pub(crate) thread: Option<String>,
+    /// That thread's kernel id (0: the report is made on the blocked thread).
+    pub(crate) tid: i64,
+    /// When the poll ended, in nanoseconds since pollwatch's clock epoch (the report may be
+    /// made later: one that waited for its stack).
+    pub(crate) ended_ns: u64,
 }
 
 /// The innermost user frame of a stack, if it names one.
@@ -355,10 +377,9 @@ impl fmt::Display for ShownChain<'_> {
 /// A poll the watchdog found still blocking its thread.
 #[derive(Clone, Debug)]
 pub(crate) struct Stall {
-    /// The innermost instrumented fn on the blocked thread's stack, if any.
-    pub(crate) culprit: Option<&'static CallSite>,
-    pub(crate) task: Option<TaskRef>,
-    pub(crate) chain: Chain,
+    /// Who is blamed (the innermost instrumented fn on the blocked thread's stack, else the
+    /// task) and where; its stack is read for the first report only.
+    pub(crate) blame: Blame,
     pub(crate) thread: String,
     /// The blocked thread's kernel id (0 if unknown).
     pub(crate) tid: i64,
@@ -367,47 +388,6 @@ pub(crate) struct Stall {
     pub(crate) kind: Kind,
     /// 1 for the first report of this stall, 2+ for escalations.
     pub(crate) nth: u32,
-    /// The blocked thread's native stack (first report only).
-    pub(crate) stack: Option<Arc<Blocked>>,
-}
-
-impl Stall {
-    /// Where it blocks: the line the stack names, else the fn's `file:line`, else where the
-    /// task was spawned.
-    pub(crate) fn location(&self) -> Option<String> {
-        stack_line(self.stack.as_ref()).or_else(|| {
-            self.culprit
-                .and_then(CallSite::location)
-                .or_else(|| self.task.map(|t| t.spawned_at()))
-                .map(|l| l.to_string())
-        })
-    }
-
-    /// The fn blamed, by annotation or from the stack.
-    pub(crate) fn fn_name(&self) -> Option<String> {
-        match self.culprit {
-            Some(cs) => Some(cs.name().to_owned()),
-            None => stack_culprit(self.stack.as_ref()).map(|f| f.name.clone()),
-        }
-    }
-
-    /// The fn's name, `task <id>`, or `a task`.
-    pub(crate) fn who(&self) -> String {
-        match (self.fn_name(), self.task) {
-            (Some(name), _) => name,
-            (None, Some(t)) => format!("task {}", t.id),
-            (None, None) => "a task".to_owned(),
-        }
-    }
-
-    /// Whether the location is only where the task was spawned.
-    pub(crate) fn at_spawn_site(&self) -> bool {
-        self.culprit.is_none() && self.task.is_some() && stack_line(self.stack.as_ref()).is_none()
-    }
-
-    pub(crate) fn shown_chain(&self) -> ShownChain<'_> {
-        ShownChain::pick(self.culprit.is_some(), &self.chain, self.stack.as_deref())
-    }
 }
 
 /// What a blocked thread is doing, read from its native stack.
@@ -615,35 +595,38 @@ impl SlowPollInfo<'_> {
     /// The instrumented fn to blame, or `None` when an un-annotated task did the work (see
     /// [`task_id`](Self::task_id)).
     pub fn fn_name(&self) -> Option<&'static str> {
-        self.slow.culprit.fn_site().map(CallSite::name)
+        self.slow.blame.culprit.fn_site().map(CallSite::name)
     }
 
     /// Who is blamed: the fn (annotated, or named from the blocked thread's native stack), or
     /// `task <id>` / `a task` when neither names one.
     pub fn name(&self) -> String {
-        self.slow.name()
+        self.slow.blame.name()
     }
 
     /// The Tokio task the poll belonged to, when the runtime's poll hooks saw it
     /// (`--cfg tokio_unstable` and a runtime from [`Builder`](crate::Builder)).
     pub fn task_id(&self) -> Option<u64> {
-        self.slow.task.map(|t| t.id)
+        self.slow.blame.task.map(|t| t.id)
     }
 
     /// Where that task was spawned.
     pub fn spawned_at(&self) -> Option<&'static Location<'static>> {
-        self.slow.task.map(|t| t.spawned_at)
+        self.slow.blame.task.map(|t| t.spawned_at)
     }
 
     /// `file:line` of the culprit: the line the native stack shows blocking, else the fn's
     /// definition, else the task's spawn location (`unknown` when none is known).
     pub fn location(&self) -> String {
-        self.slow.location().unwrap_or_else(|| "unknown".to_owned())
+        self.slow
+            .blame
+            .location()
+            .unwrap_or_else(|| "unknown".to_owned())
     }
 
     /// Where the culprit's future was created (`None` for a task no poll hook timed).
     pub fn created_at(&self) -> Option<&'static Location<'static>> {
-        self.slow.created_at
+        self.slow.blame.created_at
     }
 
     /// How long the poll kept its thread.
@@ -678,13 +661,13 @@ impl SlowPollInfo<'_> {
 
     /// The async call chain, outermost first: `main > handler > cpu_bound_task`.
     pub fn chain(&self) -> String {
-        self.slow.shown_chain().to_string()
+        self.slow.blame.shown_chain().to_string()
     }
 
     /// The system call the blocked thread was in when the watchdog read its stack
     /// (`clock_nanosleep`, `futex`, `read`, …), if it did.
     pub fn syscall(&self) -> Option<&str> {
-        self.slow.stack.as_ref()?.syscall.as_deref()
+        self.slow.blame.stack.as_ref()?.syscall.as_deref()
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 pub(crate) use super::slot::ThreadTest;
 use super::slot::{self, MAX_DEPTH, Slot, same_site};
 use crate::clock::Ticks;
-use crate::record::{Chain, ChainLink, Kind, SlowPoll, Who};
+use crate::record::{self, Chain, ChainLink, Kind, SlowPoll, Who};
 use crate::site::CallSite;
 use crate::util::saturating_nanos;
 
@@ -312,18 +312,20 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
             let watched = watched.filter(|w| same_site(frame.who.fn_site(), w.culprit));
             let task = s.frames[0].and_then(|f| f.who.task());
             let slow = Box::new(SlowPoll {
-                culprit: frame.who,
-                task,
-                created_at: Some(frame.created_at),
+                blame: record::Blame {
+                    culprit: frame.who,
+                    task,
+                    created_at: Some(frame.created_at),
+                    chain: culprit.chain(),
+                    stack: None,
+                },
                 poll: frame.poll,
                 calls: culprit.calls,
-                chain: culprit.chain(),
                 blocked: duration,
                 self_time: Duration::from_nanos(culprit.self_ns),
                 threshold: Duration::from_nanos(exceeded_ns),
                 kind: Kind::Unknown,
                 stalled: false,
-                stack: None,
                 thread: None,
                 tid: 0,
                 ended_ns: crate::clock::ns_since_epoch(ended_at),
@@ -422,24 +424,21 @@ fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
         }
     });
     let task = slot.task();
-    let culprit = match (cs, task) {
-        (Some(cs), _) => Who::Fn(cs),
-        (None, Some(t)) => Who::Task(t),
-        (None, None) => Who::Untracked,
-    };
     let slow = Box::new(SlowPoll {
-        culprit,
-        task,
+        blame: record::Blame {
+            culprit: Who::blamed(cs, task),
+            task,
+            created_at: None,
+            chain: marked.map(|m| m.chain).unwrap_or_default(),
+            stack: None,
+        },
         calls: 1,
-        created_at: None,
         poll: 0,
-        chain: marked.map(|m| m.chain).unwrap_or_default(),
         blocked,
         self_time: blocked,
         threshold: Duration::from_nanos(threshold),
         kind: Kind::Unknown,
         stalled: false,
-        stack: None,
         thread: None,
         tid: 0,
         ended_ns: crate::clock::ns_since_epoch(ended_at),
@@ -467,8 +466,8 @@ fn with_verdict(
         .pending
         .as_ref()
         .is_none_or(|p| p.reported() == Some(true));
-    slow.stack = w.stack;
-    let Some(pending) = w.pending.filter(|_| slow.stack.is_none()) else {
+    slow.blame.stack = w.stack;
+    let Some(pending) = w.pending.filter(|_| slow.blame.stack.is_none()) else {
         return Some(slow);
     };
     // Never waited for here, even briefly: the polled thread's stack must stay as its own
@@ -545,8 +544,8 @@ mod tests {
             "only the outermost frame reports"
         );
         let report = exit(o, ms(152), false).expect("one report");
-        assert_eq!(report.culprit.to_string(), "inner");
-        assert_eq!(report.chain.to_string(), "outer > inner");
+        assert_eq!(report.blame.culprit.to_string(), "inner");
+        assert_eq!(report.blame.chain.to_string(), "outer > inner");
         assert_eq!(report.poll, 3);
         assert_eq!(report.blocked, ms(152));
         assert_eq!(report.self_time, ms(150));
@@ -559,9 +558,9 @@ mod tests {
         let i = enter(Who::Fn(&INNER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
         assert!(exit(i, ms(10), false).is_none());
         let report = exit(o, ms(200), false).unwrap();
-        assert_eq!(report.culprit.to_string(), "outer");
+        assert_eq!(report.blame.culprit.to_string(), "outer");
         assert_eq!(report.self_time, ms(190));
-        assert_eq!(report.chain.to_string(), "outer");
+        assert_eq!(report.blame.chain.to_string(), "outer");
     }
 
     #[test]
@@ -575,8 +574,8 @@ mod tests {
         let o2 = enter(Who::Fn(&OUTER), loc(), 1, 100 * MS, Ticks::now()).unwrap();
         assert!(exit(o2, ms(5), false).is_none());
         let report = exit(o, ms(90), false).unwrap();
-        assert_eq!(report.culprit.to_string(), "fast");
-        assert_eq!(report.chain.to_string(), "outer > inner > fast");
+        assert_eq!(report.blame.culprit.to_string(), "fast");
+        assert_eq!(report.blame.chain.to_string(), "outer > inner > fast");
         assert_eq!(report.calls, 1);
         assert_eq!(
             report.threshold,
@@ -595,10 +594,10 @@ mod tests {
             assert!(exit(i, ms(60), false).is_none());
         }
         let report = exit(o, ms(280), false).unwrap();
-        assert_eq!(report.culprit.to_string(), "inner");
+        assert_eq!(report.blame.culprit.to_string(), "inner");
         assert_eq!(report.calls, 3);
         assert_eq!(report.self_time, ms(180));
-        assert_eq!(report.chain.to_string(), "outer > inner");
+        assert_eq!(report.blame.chain.to_string(), "outer > inner");
     }
 
     #[test]
@@ -628,7 +627,7 @@ mod tests {
         }
         let report = exit(o, ms(120), false).unwrap();
         assert_eq!(
-            report.culprit.to_string(),
+            report.blame.culprit.to_string(),
             "outer",
             "outer's own 59 ms is the most"
         );
@@ -640,7 +639,7 @@ mod tests {
         }
         let report = exit(o, ms(110), false).unwrap();
         assert_eq!(
-            report.culprit.to_string(),
+            report.blame.culprit.to_string(),
             "big",
             "a late big fn displaces a small one"
         );
@@ -681,7 +680,7 @@ mod tests {
         }
         let report = report.unwrap();
         // Untracked frames' time is the deepest tracked frame's self time.
-        assert_eq!(report.chain.links().count(), MAX_DEPTH);
+        assert_eq!(report.blame.chain.links().count(), MAX_DEPTH);
         assert_eq!(report.self_time, ms(120));
     }
 }

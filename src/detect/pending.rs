@@ -271,8 +271,8 @@ fn complete(parked: Parked, release: &Release) -> Option<Box<SlowPoll>> {
     if needs_task && !release.stack.as_ref().is_some_and(|b| b.blocks_a_worker()) {
         return None;
     }
-    if slow.stack.is_none() {
-        slow.stack.clone_from(&release.stack);
+    if slow.blame.stack.is_none() {
+        slow.blame.stack.clone_from(&release.stack);
     }
     slow.stalled = release.reported;
     Some(slow)
@@ -315,23 +315,25 @@ pub fn settle(timeout: std::time::Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Chain, Kind, StackMethod, Who};
+    use crate::record::{Blame, Chain, Kind, StackMethod, Who};
     use std::time::Duration;
 
     fn slow() -> Box<SlowPoll> {
         Box::new(SlowPoll {
-            culprit: Who::Untracked,
-            task: None,
+            blame: Blame {
+                culprit: Who::Untracked,
+                task: None,
+                created_at: None,
+                chain: Chain::default(),
+                stack: None,
+            },
             calls: 1,
-            created_at: None,
             poll: 0,
-            chain: Chain::default(),
             blocked: Duration::from_millis(150),
             self_time: Duration::from_millis(150),
             threshold: Duration::from_millis(100),
             kind: Kind::Blocking,
             stalled: true,
-            stack: None,
             thread: None,
             tid: 0,
             ended_ns: crate::clock::now_ns(),
@@ -362,7 +364,7 @@ mod tests {
         p.deliver(Some(blocked(false)));
         p.decide(false, Box::new(|_, _| {}));
         let back = p.park(slow(), None).expect("made by its own thread");
-        assert!(back.stack.is_some());
+        assert!(back.blame.stack.is_some());
         assert!(!back.stalled, "the stall was not reported");
     }
 
@@ -404,7 +406,7 @@ mod tests {
             context: None,
         };
         let made = complete(sleeper(), &release(true)).expect("a task held its worker");
-        assert!(made.stack.is_some() && !made.stalled);
+        assert!(made.blame.stack.is_some() && !made.stalled);
         assert!(
             complete(sleeper(), &release(false)).is_none(),
             "the runtime's own wait"

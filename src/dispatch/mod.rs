@@ -29,8 +29,8 @@ use crate::util::say;
 /// `on_slow_poll` callback always, and logged: in full the first time for its culprit, then in
 /// the culprit's digest.
 pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool) {
-    say_how_to_name_inlined_code(slow.stack.as_deref());
-    if let Who::Fn(cs) = slow.culprit {
+    say_how_to_name_inlined_code(slow.blame.stack.as_deref());
+    if let Who::Fn(cs) = slow.blame.culprit {
         cs.stats().on_slow_poll();
     }
     store::record_slow_poll(slow);
@@ -65,7 +65,7 @@ fn call_back(slow: &SlowPoll) {
 /// A poll is still blocking its thread: stored, and logged during its culprit's first
 /// occurrence (and for reminders of a poll blocked for a second or more).
 pub(crate) fn stall(s: &Stall) {
-    say_how_to_name_inlined_code(s.stack.as_deref());
+    say_how_to_name_inlined_code(s.blame.stack.as_deref());
     store::record_stall(s);
     #[cfg(feature = "otel")]
     crate::sink::otel::count_stall(s);

@@ -21,8 +21,7 @@ use crate::clock::{Instant, now_ms};
 use crate::config;
 use std::hash::{Hash as _, Hasher as _};
 
-use crate::record::{Blocked, Digest, SlowPoll, Stall, TaskRef};
-use crate::site::CallSite;
+use crate::record::{Blame, Digest, SlowPoll, Stall};
 use crate::util::lock;
 
 /// Whom a line is about.
@@ -179,18 +178,19 @@ fn interval() -> Duration {
     config::digest_interval()
 }
 
-/// Whom a report is about: the annotated fn; else the fn its native stack names; else the
-/// line its task was spawned at.
-fn culprit_of(
-    annotated: Option<&'static CallSite>,
-    stack: Option<&Blocked>,
-    task: Option<TaskRef>,
-) -> (Culprit, Label) {
-    let place = stack.and_then(|b| b.culprit.as_ref()).map(|frame| {
-        let mut h = std::hash::DefaultHasher::new();
-        (&frame.name, &frame.location).hash(&mut h);
-        (frame, h.finish())
-    });
+/// Whom a report (a slow poll's or a stall's) is about: the annotated fn; else the fn its
+/// native stack names; else the line its task was spawned at.
+fn culprit_of(blame: &Blame) -> (Culprit, Label) {
+    let (annotated, task) = (blame.culprit.fn_site(), blame.task);
+    let place = blame
+        .stack
+        .as_deref()
+        .and_then(|b| b.culprit.as_ref())
+        .map(|frame| {
+            let mut h = std::hash::DefaultHasher::new();
+            (&frame.name, &frame.location).hash(&mut h);
+            (frame, h.finish())
+        });
     if let Some(cs) = annotated {
         let site = std::ptr::from_ref(cs) as usize;
         let (culprit, location) = match place {
@@ -231,21 +231,13 @@ fn culprit_of(
     }
 }
 
-fn culprit_of_slow_poll(slow: &SlowPoll) -> (Culprit, Label) {
-    culprit_of(slow.culprit.fn_site(), slow.stack.as_deref(), slow.task)
-}
-
-fn culprit_of_stall(s: &Stall) -> (Culprit, Label) {
-    culprit_of(s.culprit, s.stack.as_deref(), s.task)
-}
-
 /// Whether a slow poll is printed in full: the culprit's first occurrence is; later ones go
 /// into its digest.
 pub(super) fn slow_poll(test: usize, slow: &SlowPoll) -> bool {
     if interval().is_zero() {
         return true;
     }
-    let culprit = culprit_of_slow_poll(slow);
+    let culprit = culprit_of(&slow.blame);
     let now = Instant::now();
     with_state(|state| {
         let key = state.entry(test, culprit, now);
@@ -277,7 +269,7 @@ pub(super) fn stall(test: usize, s: &Stall) -> bool {
     if interval().is_zero() || s.nth >= 2 {
         return true;
     }
-    let culprit = culprit_of_stall(s);
+    let culprit = culprit_of(&s.blame);
     let now = Instant::now();
     with_state(|state| {
         let key = state.entry(test, culprit, now);
@@ -293,7 +285,7 @@ pub(super) fn stall(test: usize, s: &Stall) -> bool {
         }
         if entry.first_open {
             // Its stack block is shown with it: no follow-up block after.
-            entry.stack_shown |= s.stack.is_some();
+            entry.stack_shown |= s.blame.stack.is_some();
             return true;
         }
         entry.stalls += 1;
@@ -308,7 +300,7 @@ pub(super) fn stack(test: usize, s: &Stall) -> bool {
     if interval().is_zero() {
         return true;
     }
-    let culprit = culprit_of_stall(s);
+    let culprit = culprit_of(&s.blame);
     let now = Instant::now();
     with_state(|state| {
         let key = state.entry(test, culprit, now);

@@ -13,7 +13,7 @@ use super::last_resort;
 use super::names::{fields::*, targets};
 #[cfg(feature = "tokio")]
 use crate::record::TaskRef;
-use crate::record::{Blocked, Digest, Kind, ShownChain, SlowPoll, Stall, Who};
+use crate::record::{Blame, Blocked, Digest, Kind, ShownChain, SlowPoll, Stall, Who};
 use crate::site::CallSite;
 use crate::util::{Dur, FileLine};
 
@@ -109,9 +109,9 @@ macro_rules! event_at {
 /// global cap held back before this one.
 pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool, suppressed: u64) {
     let level = if strict { Level::ERROR } else { Level::WARN };
-    let location = slow.location();
-    let chain = slow.shown_chain();
-    let stack = slow.stack.as_deref();
+    let location = slow.blame.location();
+    let chain = slow.blame.shown_chain();
+    let stack = slow.blame.stack.as_deref();
     let message = Both(Headline { slow }, SuppressedSuffix(suppressed));
     let recorded = if strict {
         tracing::enabled!(target: targets::SLOW_POLL, Level::ERROR)
@@ -119,11 +119,11 @@ pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool, suppressed: u64) {
         tracing::enabled!(target: targets::SLOW_POLL, Level::WARN)
     };
     event_at!(level, target: targets::SLOW_POLL,
-        { FN } = slow.fn_name(),
-        { TASK } = slow.task.map(|t| t.id),
-        { SPAWNED_AT } = slow.task.map(|t| display(t.spawned_at())),
+        { FN } = slow.blame.fn_name(),
+        { TASK } = slow.blame.task.map(|t| t.id),
+        { SPAWNED_AT } = slow.blame.task.map(|t| display(t.spawned_at())),
         { LOCATION } = location,
-        { CREATED_AT } = slow.created_at.map(|c| display(FileLine::from(c))),
+        { CREATED_AT } = slow.blame.created_at.map(|c| display(FileLine::from(c))),
         { DURATION } = %Dur(slow.blocked),
         { SELF_TIME } = %Dur(slow.self_time),
         { THRESHOLD } = %Dur(slow.threshold),
@@ -173,13 +173,13 @@ struct Headline<'a> {
 impl fmt::Display for Headline<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = self.slow;
-        let stack = r.stack.as_deref();
+        let stack = r.blame.stack.as_deref();
         write!(
             f,
             "{}{} blocked the executor for {}{}{}",
-            r.name(),
+            r.blame.name(),
             CallsSuffix(r.calls),
-            if matches!(r.culprit, Who::Untracked) {
+            if matches!(r.blame.culprit, Who::Untracked) {
                 "about "
             } else {
                 ""
@@ -187,26 +187,11 @@ impl fmt::Display for Headline<'_> {
             Dur(r.blocked),
             KindSuffix(r.kind, stack),
         )?;
-        write!(
-            f,
-            "{}",
-            Place {
-                location: r.location(),
-                at_spawn_site: r.at_spawn_site(),
-                annotated: r.culprit.fn_site().map(CallSite::name),
-                stack,
-            }
-        )?;
-        if !r.at_spawn_site() || matches!(r.shown_chain(), ShownChain::Stack(_)) {
-            write!(f, "{}", ChainSuffix(r.shown_chain()))?;
-        }
-        match (r.task, &r.thread) {
-            (Some(t), _) if !r.at_spawn_site() => {
-                write!(f, " in task {} spawned at {}", t.id, t.spawned_at())?;
-            }
+        write!(f, "{}", Blamed(&r.blame))?;
+        match (r.blame.task, &r.thread) {
             // Named when the report was made off the thread: a worker the watchdog found
             // asleep, or a poll whose report waited for its stack.
-            (None, Some(thread)) if r.culprit.fn_site().is_none() => {
+            (None, Some(thread)) if r.blame.culprit.fn_site().is_none() => {
                 write!(f, " on worker thread {thread}")?;
             }
             (None, Some(thread)) => write!(f, " on thread {thread}")?,
@@ -219,30 +204,46 @@ impl fmt::Display for Headline<'_> {
     }
 }
 
+/// What a slow poll's and a stall's messages say of whom they blame, after the duration: the
+/// place, the chain and the task, ` at src/x.rs:4 [main > f] in task 7 spawned at
+/// src/main.rs:20`.
+struct Blamed<'a>(&'a Blame);
+
+impl fmt::Display for Blamed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let blame = self.0;
+        write!(f, "{}", Place(blame))?;
+        if !blame.at_spawn_site() || matches!(blame.shown_chain(), ShownChain::Stack(_)) {
+            write!(f, "{}", ChainSuffix(blame.shown_chain()))?;
+        }
+        if let Some(t) = blame.task.filter(|_| !blame.at_spawn_site()) {
+            write!(f, " in task {} spawned at {}", t.id, t.spawned_at())?;
+        }
+        Ok(())
+    }
+}
+
 /// ` at src/cmd/get.rs:66`, ` at src/x.rs:12 (in read_file)` when the stack's line is in
 /// another fn than the annotated one, ` at src/main.rs:20 (where it was spawned)`.
-struct Place<'a> {
-    location: Option<String>,
-    at_spawn_site: bool,
-    annotated: Option<&'static str>,
-    stack: Option<&'a Blocked>,
-}
+struct Place<'a>(&'a Blame);
 
 impl fmt::Display for Place<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(location) = &self.location else {
+        let blame = self.0;
+        let stack = blame.stack.as_deref();
+        let Some(location) = blame.location() else {
             // No frame of the user's: a release build's handler inlined into a framework.
-            if let Some(into) = self.stack.and_then(|b| b.inlined_into.as_deref()) {
+            if let Some(into) = stack.and_then(|b| b.inlined_into.as_deref()) {
                 write!(f, " in code inlined into {into}")?;
             }
             return Ok(());
         };
         write!(f, " at {location}")?;
-        if self.at_spawn_site {
+        if blame.at_spawn_site() {
             return f.write_str(" (where it was spawned)");
         }
-        let leaf = self.stack.and_then(|b| b.culprit.as_ref());
-        match (self.annotated, leaf) {
+        let leaf = stack.and_then(|b| b.culprit.as_ref());
+        match (blame.culprit.fn_site().map(CallSite::name), leaf) {
             (Some(name), Some(leaf)) if leaf.name != name => write!(f, " (in {})", leaf.name),
             _ => Ok(()),
         }
@@ -252,17 +253,17 @@ impl fmt::Display for Place<'_> {
 /// A poll that is still running past the threshold, as a `WARN` event, with the native stack
 /// (the first report) as its `stack` field and, printed as a last resort, below it.
 pub(crate) fn stall(s: &Stall, suppressed: u64) {
-    let location = s.location();
-    let chain = s.shown_chain();
-    let stack = s.stack.as_deref();
+    let location = s.blame.location();
+    let chain = s.blame.shown_chain();
+    let stack = s.blame.stack.as_deref();
     // The stack block once; reminders name the same line.
     let stack_text = stack.filter(|_| s.nth == 1).map(Blocked::text);
     let message = Both(StallMessage { s }, SuppressedSuffix(suppressed));
     let recorded = tracing::enabled!(target: targets::STALL, Level::WARN);
     event!(target: targets::STALL, Level::WARN,
-        { FN } = s.fn_name(),
-        { TASK } = s.task.map(|t| t.id),
-        { SPAWNED_AT } = s.task.map(|t| display(t.spawned_at())),
+        { FN } = s.blame.fn_name(),
+        { TASK } = s.blame.task.map(|t| t.id),
+        { SPAWNED_AT } = s.blame.task.map(|t| display(t.spawned_at())),
         { LOCATION } = location,
         { CHAIN } = (!chain.is_empty()).then(|| display(chain)),
         { THREAD } = %s.thread,
@@ -295,11 +296,11 @@ struct StallMessage<'a> {
 impl fmt::Display for StallMessage<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.s;
-        let stack = s.stack.as_deref();
+        let stack = s.blame.stack.as_deref();
         write!(
             f,
             "{} {} thread {} for {}{}{}",
-            s.who(),
+            s.blame.name(),
             if s.nth == 1 {
                 "has been blocking"
             } else {
@@ -308,19 +309,8 @@ impl fmt::Display for StallMessage<'_> {
             s.thread,
             Dur(s.blocked),
             KindSuffix(s.kind, stack),
-            Place {
-                location: s.location(),
-                at_spawn_site: s.at_spawn_site(),
-                annotated: s.culprit.map(CallSite::name),
-                stack,
-            }
+            Blamed(&s.blame),
         )?;
-        if !s.at_spawn_site() || matches!(s.shown_chain(), ShownChain::Stack(_)) {
-            write!(f, "{}", ChainSuffix(s.shown_chain()))?;
-        }
-        if let Some(t) = s.task.filter(|_| !s.at_spawn_site()) {
-            write!(f, " in task {} spawned at {}", t.id, t.spawned_at())?;
-        }
         if s.nth == 1 {
             f.write_str("; it is still running")?;
         }
@@ -332,18 +322,21 @@ impl fmt::Display for StallMessage<'_> {
 /// reported, or read while an annotated fn's poll ended): a follow-up, with the fn, line and
 /// chain the stack names.
 pub(crate) fn stall_stack(s: &Stall, b: &Arc<Blocked>, suppressed: u64) {
-    let named = Stall {
+    let named = Blame {
         stack: Some(b.clone()),
-        ..s.clone()
+        ..s.blame.clone()
     };
     let text = b.text();
     let chain = named.shown_chain();
-    let message = Both(StackMessage { s: &named, b }, SuppressedSuffix(suppressed));
+    let message = Both(
+        StackMessage { blame: &named, b },
+        SuppressedSuffix(suppressed),
+    );
     let recorded = tracing::enabled!(target: targets::STALL, Level::WARN);
     event!(target: targets::STALL, Level::WARN,
         { FN } = named.fn_name(),
-        { TASK } = s.task.map(|t| t.id),
-        { SPAWNED_AT } = s.task.map(|t| display(t.spawned_at())),
+        { TASK } = s.blame.task.map(|t| t.id),
+        { SPAWNED_AT } = s.blame.task.map(|t| display(t.spawned_at())),
         { LOCATION } = named.location(),
         { CHAIN } = (!chain.is_empty()).then(|| display(chain)),
         { THREAD } = %s.thread,
@@ -367,32 +360,24 @@ pub(crate) fn stall_stack(s: &Stall, b: &Arc<Blocked>, suppressed: u64) {
 /// `Get::apply was blocked in `clock_nanosleep` (a sleep) at src/cmd/get.rs:66 [Handler::run >
 /// Get::apply] in task 5 when the watchdog looked`.
 struct StackMessage<'a> {
-    s: &'a Stall,
+    /// The stall's blame, with the stack `b`.
+    blame: &'a Blame,
     b: &'a Blocked,
 }
 
 impl fmt::Display for StackMessage<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.s;
-        write!(f, "{} was ", s.who())?;
+        let blame = self.blame;
+        write!(f, "{} was ", blame.name())?;
         match &self.b.syscall {
             Some(call) => write!(f, "blocked in `{call}` ({})", self.b.hint())?,
             None => f.write_str("running")?,
         }
-        write!(
-            f,
-            "{}",
-            Place {
-                location: s.location(),
-                at_spawn_site: s.at_spawn_site(),
-                annotated: s.culprit.map(CallSite::name),
-                stack: Some(self.b),
-            }
-        )?;
-        if !s.at_spawn_site() {
-            write!(f, "{}", ChainSuffix(s.shown_chain()))?;
+        write!(f, "{}", Place(blame))?;
+        if !blame.at_spawn_site() {
+            write!(f, "{}", ChainSuffix(blame.shown_chain()))?;
         }
-        if let Some(t) = s.task {
+        if let Some(t) = blame.task {
             write!(f, " in task {} spawned at {}", t.id, t.spawned_at())?;
         }
         f.write_str(" when the watchdog looked")

@@ -9,7 +9,7 @@ use opentelemetry::logs::{AnyValue, LogRecord as _, Logger, LoggerProvider, Seve
 use opentelemetry::metrics::{Counter, Histogram, MeterProvider};
 use opentelemetry::{InstrumentationScope, Key, KeyValue, Value};
 
-use crate::record::{Blocked, SlowPoll, Stall, TaskRef};
+use crate::record::{Blame, Kind, SlowPoll, Stall};
 use crate::sink::{events, targets};
 use crate::site::CallSite;
 use crate::util::lock;
@@ -263,28 +263,27 @@ fn logs() -> Option<Arc<Emit>> {
     lock(&LOGS).clone()
 }
 
-/// The attributes of bounded cardinality: who (fn, file, line), kind, chain.
-fn site_attributes(
-    function: Option<String>,
-    location: Option<&str>,
-    at_spawn_site: bool,
-    kind: &str,
-    chain: String,
-) -> Vec<KeyValue> {
+/// The attributes of bounded cardinality, of a slow poll or a stall: who (fn, file, line),
+/// kind, chain.
+fn site_attributes(blame: &Blame, kind: Kind, precise: bool) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(6);
-    if let Some(function) = function {
+    if let Some(function) = qualified(blame) {
         attrs.push(KeyValue::new(attributes::CODE_FUNCTION_NAME, function));
     }
-    if let Some((file, line)) = location.and_then(|l| l.rsplit_once(':')) {
+    if let Some((file, line)) = location(blame, precise)
+        .as_deref()
+        .and_then(|l| l.rsplit_once(':'))
+    {
         attrs.push(KeyValue::new(attributes::CODE_FILE_PATH, file.to_owned()));
         if let Ok(line) = line.parse::<i64>() {
             attrs.push(KeyValue::new(attributes::CODE_LINE_NUMBER, line));
         }
     }
-    if at_spawn_site {
+    if blame.at_spawn_site() {
         attrs.push(KeyValue::new(attributes::AT_SPAWN_SITE, true));
     }
-    attrs.push(KeyValue::new(attributes::KIND, kind.to_owned()));
+    attrs.push(KeyValue::new(attributes::KIND, kind.as_str().to_owned()));
+    let chain = blame.shown_chain().to_string();
     if !chain.is_empty() {
         attrs.push(KeyValue::new(attributes::CHAIN, chain));
     }
@@ -293,48 +292,24 @@ fn site_attributes(
 
 /// `module::Type::method` for an annotated fn (semantic conventions ask for a qualified
 /// name); the stack's `Type::method` otherwise.
-fn qualified(culprit: Option<&'static CallSite>, named: Option<String>) -> Option<String> {
-    match culprit {
+fn qualified(blame: &Blame) -> Option<String> {
+    match blame.culprit.fn_site() {
         Some(cs) if !cs.module_path().is_empty() => {
             Some(format!("{}::{}", cs.module_path(), cs.name()))
         }
         Some(cs) => Some(cs.name().to_owned()),
-        None => named,
+        None => blame.fn_name(),
     }
 }
 
 /// Where a metric says it blocked: an annotated fn's own line, so that one fn is one series
 /// whether or not its stack was read in time; else the line the stack names. A log record
 /// says the line that blocked (`precise`).
-fn location(
-    culprit: Option<&'static CallSite>,
-    precise: bool,
-    blocked_at: Option<String>,
-) -> Option<String> {
-    match culprit.and_then(CallSite::location) {
+fn location(blame: &Blame, precise: bool) -> Option<String> {
+    match blame.culprit.fn_site().and_then(CallSite::location) {
         Some(own) if !precise => Some(own.to_string()),
-        _ => blocked_at,
+        _ => blame.location(),
     }
-}
-
-fn slow_poll_attributes(slow: &SlowPoll, precise: bool) -> Vec<KeyValue> {
-    site_attributes(
-        qualified(slow.culprit.fn_site(), slow.fn_name()),
-        location(slow.culprit.fn_site(), precise, slow.location()).as_deref(),
-        slow.at_spawn_site(),
-        slow.kind.as_str(),
-        slow.shown_chain().to_string(),
-    )
-}
-
-fn stall_attributes(s: &Stall, precise: bool) -> Vec<KeyValue> {
-    site_attributes(
-        qualified(s.culprit, s.fn_name()),
-        location(s.culprit, precise, s.location()).as_deref(),
-        s.at_spawn_site(),
-        s.kind.as_str(),
-        s.shown_chain().to_string(),
-    )
 }
 
 /// A slow poll, counted (every one).
@@ -342,7 +317,7 @@ pub(crate) fn count_slow_poll(slow: &SlowPoll) {
     let Some(m) = metrics() else {
         return;
     };
-    let attrs = slow_poll_attributes(slow, false);
+    let attrs = site_attributes(&slow.blame, slow.kind, false);
     m.slow_polls.add(1, &attrs);
     m.blocked.record(slow.blocked.as_secs_f64(), &attrs);
 }
@@ -353,7 +328,7 @@ pub(crate) fn count_stall(s: &Stall) {
         return;
     }
     if let Some(m) = metrics() {
-        m.stalls.add(1, &stall_attributes(s, false));
+        m.stalls.add(1, &site_attributes(&s.blame, s.kind, false));
     }
 }
 
@@ -386,9 +361,8 @@ pub(crate) fn log_slow_poll(slow: &SlowPoll, strict: bool) {
     let extra = Detail {
         blocked: slow.blocked,
         threshold: slow.threshold,
-        task: slow.task,
+        blame: &slow.blame,
         thread: slow.thread.clone(),
-        stack: slow.stack.as_deref(),
     };
     emit(Entry {
         event_name: "pollwatch.slow_poll",
@@ -399,7 +373,10 @@ pub(crate) fn log_slow_poll(slow: &SlowPoll, strict: bool) {
             Severity::Warn
         },
         body: events::slow_poll_message(slow),
-        attributes: log_attributes(slow_poll_attributes(slow, true), extra.attributes()),
+        attributes: log_attributes(
+            site_attributes(&slow.blame, slow.kind, true),
+            extra.attributes(),
+        ),
     });
 }
 
@@ -411,16 +388,15 @@ pub(crate) fn log_stall(s: &Stall) {
     let extra = Detail {
         blocked: s.blocked,
         threshold: s.threshold,
-        task: s.task,
+        blame: &s.blame,
         thread: Some(s.thread.clone()),
-        stack: s.stack.as_deref(),
     };
     emit(Entry {
         event_name: "pollwatch.stall",
         target: targets::STALL,
         severity: Severity::Warn,
         body: events::stall_message(s),
-        attributes: log_attributes(stall_attributes(s, true), extra.attributes()),
+        attributes: log_attributes(site_attributes(&s.blame, s.kind, true), extra.attributes()),
     });
 }
 
@@ -428,9 +404,9 @@ pub(crate) fn log_stall(s: &Stall) {
 struct Detail<'a> {
     blocked: std::time::Duration,
     threshold: std::time::Duration,
-    task: Option<TaskRef>,
+    /// Its task and native stack.
+    blame: &'a Blame,
     thread: Option<String>,
-    stack: Option<&'a Blocked>,
 }
 
 impl Detail<'_> {
@@ -445,7 +421,7 @@ impl Detail<'_> {
                 AnyValue::from(self.threshold.as_secs_f64()),
             ),
         ];
-        if let Some(t) = self.task {
+        if let Some(t) = self.blame.task {
             extra.push((
                 attributes::TASK_ID,
                 AnyValue::from(i64::try_from(t.id).unwrap_or(i64::MAX)),
@@ -458,7 +434,7 @@ impl Detail<'_> {
         if let Some(thread) = self.thread {
             extra.push((attributes::THREAD_NAME, AnyValue::from(thread)));
         }
-        if let Some(b) = self.stack {
+        if let Some(b) = self.blame.stack.as_deref() {
             if let Some(call) = &b.syscall {
                 extra.push((attributes::SYSCALL, AnyValue::from(call.clone())));
             }

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use super::collector;
 use super::schema::{LagRecord, SlowPollRecord, StallRecord};
-use crate::record::{SlowPoll, Stall};
+use crate::record::{Blame, SlowPoll, Stall};
 use crate::util::{FileLine, lock, saturating_nanos};
 
 /// Records kept per kind; later ones are counted in `records_dropped`.
@@ -60,16 +60,50 @@ fn keep<T>(list: &mut Vec<T>, dropped: &mut u64, record: T) {
     }
 }
 
+/// What the records of a slow poll and of a stall say of whom they blame.
+struct Blamed {
+    fn_name: Option<String>,
+    task: Option<u64>,
+    location: Option<String>,
+    chain: Vec<String>,
+    syscall: Option<String>,
+    stack: Option<Vec<String>>,
+    stack_method: Option<String>,
+}
+
+impl Blamed {
+    fn of(blame: &Blame) -> Self {
+        let stack = blame.stack.as_deref();
+        Blamed {
+            fn_name: blame.fn_name(),
+            task: blame.task.map(|t| t.id),
+            location: blame.location(),
+            chain: blame.shown_chain().names(),
+            syscall: stack.and_then(|b| b.syscall.clone()),
+            stack: stack.map(|b| b.frames.clone()),
+            stack_method: stack.map(|b| b.method.as_str().to_owned()),
+        }
+    }
+}
+
 /// Keeps a slow poll, and hands it to the test running on this thread, if any.
 pub(crate) fn record_slow_poll(slow: &SlowPoll) {
-    let stack = slow.stack.as_deref();
+    let Blamed {
+        fn_name,
+        task,
+        location,
+        chain,
+        syscall,
+        stack,
+        stack_method,
+    } = Blamed::of(&slow.blame);
     let record = SlowPollRecord {
-        fn_name: slow.fn_name(),
-        task: slow.task.map(|t| t.id),
-        spawned_at: slow.task.map(|t| t.spawned_at().to_string()),
-        location: slow.location(),
-        created_at: slow.created_at.map(|c| FileLine::from(c).to_string()),
-        chain: slow.shown_chain().names(),
+        fn_name,
+        task,
+        spawned_at: slow.blame.task.map(|t| t.spawned_at().to_string()),
+        location,
+        created_at: slow.blame.created_at.map(|c| FileLine::from(c).to_string()),
+        chain,
         duration_ns: saturating_nanos(slow.blocked),
         self_time_ns: saturating_nanos(slow.self_time),
         threshold_ns: saturating_nanos(slow.threshold),
@@ -83,9 +117,9 @@ pub(crate) fn record_slow_poll(slow: &SlowPoll) {
         }),
         thread_id: thread_id(slow.tid),
         at_ns: slow.ended_ns.saturating_sub(saturating_nanos(slow.blocked)),
-        syscall: stack.and_then(|b| b.syscall.clone()),
-        stack: stack.map(|b| b.frames.clone()),
-        stack_method: stack.map(|b| b.method.as_str().to_owned()),
+        syscall,
+        stack,
+        stack_method,
     };
     collector::route(&record, slow.blocked);
     let mut r = lock(&RECORDS);
@@ -99,21 +133,30 @@ pub(crate) fn record_slow_poll(slow: &SlowPoll) {
 
 /// Keeps a stall report.
 pub(crate) fn record_stall(s: &Stall) {
-    let stack = s.stack.as_deref();
+    let Blamed {
+        fn_name,
+        task,
+        location,
+        chain,
+        syscall,
+        stack,
+        stack_method,
+    } = Blamed::of(&s.blame);
     let record = StallRecord {
-        fn_name: s.fn_name(),
-        task: s.task.map(|t| t.id),
-        location: s.location(),
-        chain: s.shown_chain().names(),
+        fn_name,
+        task,
+        location,
+        chain,
         thread: s.thread.clone(),
         thread_id: thread_id(s.tid),
         at_ns: crate::clock::now_ns(),
         blocked_for_ns: saturating_nanos(s.blocked),
         kind: s.kind.as_str().to_owned(),
         report: s.nth,
-        syscall: stack.and_then(|b| b.syscall.clone()),
-        stack: stack.filter(|_| s.nth == 1).map(|b| b.frames.clone()),
-        stack_method: stack.map(|b| b.method.as_str().to_owned()),
+        syscall,
+        // The stack once; reminders name the same line.
+        stack: stack.filter(|_| s.nth == 1),
+        stack_method,
     };
     let mut r = lock(&RECORDS);
     let Records {

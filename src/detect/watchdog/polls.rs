@@ -14,7 +14,7 @@ use crate::detect::pending::Pending;
 use crate::detect::slot::{Slot, same_site};
 use crate::detect::stacks::{Read, WAIT_ANNOTATED, WAIT_COLD, WAIT_UNNAMED};
 use crate::detect::thread_cpu::classify;
-use crate::record::{Blocked, Kind, Route, Stall};
+use crate::record::{Blame, Blocked, Kind, Route, Stall, Who};
 use crate::site::CallSite;
 
 /// What the watchdog remembers of a poll it is watching. One long poll can run several
@@ -160,7 +160,7 @@ impl Polls {
             let route = slot.route();
             let mut stall = stall_of(slot, culprit, blocking_for, kind, watch.reports + 1, own);
             if watch.reports > 0 {
-                stall.stack.clone_from(&watch.stack);
+                stall.blame.stack.clone_from(&watch.stack);
                 slot.publish_kind(kind, culprit, start, None);
                 watch.reports += 1;
                 sys.report().stall(route.as_ref(), stall);
@@ -230,11 +230,12 @@ impl First {
         if let Some(b) = &stack {
             self.slot.publish_stack(b.clone(), self.start);
         }
-        self.stall.stack = stack;
-        watch.stack.clone_from(&self.stall.stack);
+        self.stall.blame.stack = stack;
+        watch.stack.clone_from(&self.stall.blame.stack);
         // Blocking is what `block_in_place` is for: its worker's tasks moved on.
         let handed_off = self
             .stall
+            .blame
             .stack
             .as_ref()
             .is_some_and(|b| b.in_block_in_place);
@@ -307,17 +308,21 @@ fn stall_of(
     nth: u32,
     threshold: Duration,
 ) -> Stall {
+    let task = slot.task();
     Stall {
-        culprit,
-        task: slot.task(),
-        chain: slot.chain(),
+        blame: Blame {
+            culprit: Who::blamed(culprit, task),
+            task,
+            created_at: None,
+            chain: slot.chain(),
+            stack: None,
+        },
         thread: slot.thread_name(),
         tid: slot.tid(),
         blocked,
         threshold,
         kind,
         nth,
-        stack: None,
     }
 }
 

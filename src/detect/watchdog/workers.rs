@@ -13,7 +13,7 @@ use crate::clock::Instant;
 use crate::detect::pending::Pending;
 use crate::detect::slot::Slot;
 use crate::detect::stacks::Read;
-use crate::record::{Blocked, Chain, Kind, Route, SlowPoll, Stall, Who};
+use crate::record::{Blame, Blocked, Chain, Kind, Route, SlowPoll, Stall, Who};
 
 /// Unparked Tokio workers found asleep with no timed poll running, by slot index.
 #[derive(Default)]
@@ -143,16 +143,19 @@ impl Workers {
             };
             sleeper.reports += 1;
             let stall = Stall {
-                culprit: None,
-                task: None,
-                chain: Chain::default(),
+                blame: Blame {
+                    culprit: Who::Untracked,
+                    task: None,
+                    created_at: None,
+                    chain: Chain::default(),
+                    stack: Some(stack),
+                },
                 thread: slot.thread_name(),
                 tid: slot.tid(),
                 blocked: held,
                 threshold: own,
                 kind: Kind::Blocking,
                 nth: sleeper.reports,
-                stack: Some(stack),
             };
             if sleeper.reported.is_none() {
                 sleeper.reported = Some(stall.clone());
@@ -212,25 +215,27 @@ fn worker_stack(sleeper: &mut Sleeper, slot: &Slot, sys: &mut impl System) -> Op
 fn woke(s: Sleeper, report: &dyn Report) {
     let held = s.last_seen.saturating_duration_since(s.since);
     let slow = |stalled: bool, stack: Option<Arc<Blocked>>| SlowPoll {
-        culprit: Who::Untracked,
-        task: None,
+        blame: Blame {
+            culprit: Who::Untracked,
+            task: None,
+            created_at: None,
+            chain: Chain::default(),
+            stack,
+        },
         calls: 1,
-        created_at: None,
         poll: 0,
-        chain: Chain::default(),
         blocked: held,
         self_time: held,
         threshold: s.threshold,
         kind: Kind::Blocking,
         stalled,
-        stack,
         thread: Some(s.thread.clone()),
         tid: s.tid,
         ended_ns: crate::clock::now_ns(),
     };
     match (&s.reported, &s.stack) {
         (Some(stall), _) => {
-            report.slow_poll(s.route.as_ref(), slow(true, stall.stack.clone()));
+            report.slow_poll(s.route.as_ref(), slow(true, stall.blame.stack.clone()));
         }
         // It woke while its stack was read (a cold symbolizer can take longer than the rest
         // of the sleep): the slow poll is made when the stack is in, if it shows a task.

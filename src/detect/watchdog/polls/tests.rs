@@ -75,7 +75,10 @@ fn a_poll_is_reported_at_its_threshold_once_then_at_the_escalations() {
     let first = w.one_stall(100);
     assert_eq!((first.nth, first.blocked), (1, THRESHOLD), "exactly at it");
     assert_eq!(first.threshold, THRESHOLD);
-    assert!(std::ptr::eq(first.culprit.unwrap(), &BLOCKS));
+    assert!(std::ptr::eq(
+        first.blame.culprit.fn_site().unwrap(),
+        &BLOCKS
+    ));
     assert_eq!(w.look(101), [], "once");
     assert_eq!(w.look(999), []);
     assert_eq!(w.look(1_000), [(1, 2)]);
@@ -133,7 +136,7 @@ fn each_fn_a_poll_blocks_in_is_a_stall_of_its_own() {
     assert_eq!(w.look(249), []);
     let stall = w.one_stall(250);
     assert_eq!((stall.nth, stall.blocked), (1, THRESHOLD));
-    assert!(std::ptr::eq(stall.culprit.unwrap(), &INNER));
+    assert!(std::ptr::eq(stall.blame.culprit.fn_site().unwrap(), &INNER));
 }
 
 #[test]
@@ -205,11 +208,11 @@ fn a_stack_in_before_the_deadline_goes_in_the_first_report() {
     w.sys.deliver(1, Some(stack(true, false)));
     let stall = w.one_stall(100);
     assert_eq!(stall.nth, 1);
-    assert!(stall.stack.is_some());
+    assert!(stall.blame.stack.is_some());
     // Later reports name the same stack; it is not read again.
     let again = w.one_stall(1_000);
     assert_eq!(again.nth, 2);
-    assert!(again.stack.is_some());
+    assert!(again.blame.stack.is_some());
     assert_eq!(w.sys.reads, [1]);
 }
 
@@ -229,7 +232,7 @@ fn a_stack_late_for_the_deadline_comes_as_a_follow_up() {
     }
     let stall = w.one_stall(at(WAIT_ANNOTATED));
     assert_eq!(stall.nth, 1);
-    assert!(stall.stack.is_none(), "the deadline passed");
+    assert!(stall.blame.stack.is_none(), "the deadline passed");
     w.sys.deliver(1, Some(stack(true, false)));
     match &w.sys.reports()[..] {
         [Reported::StallStack(s, b)] => assert!(s.nth == 1 && b.in_task_poll),
@@ -237,7 +240,7 @@ fn a_stack_late_for_the_deadline_comes_as_a_follow_up() {
     }
     // The escalations have no stack: the follow-up did not change the watch.
     let again = w.one_stall(1_000);
-    assert!(again.nth == 2 && again.stack.is_none());
+    assert!(again.nth == 2 && again.blame.stack.is_none());
 }
 
 #[test]

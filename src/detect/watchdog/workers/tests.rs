@@ -73,14 +73,14 @@ fn a_worker_asleep_past_the_threshold_is_a_stall_then_a_slow_poll() {
     };
     assert_eq!((stall.tid, stall.nth, stall.blocked), (1, 1, THRESHOLD));
     assert_eq!(stall.kind, Kind::Blocking);
-    assert!(stall.stack.is_some_and(|b| b.blocks_a_worker()));
+    assert!(stall.blame.stack.is_some_and(|b| b.blocks_a_worker()));
     assert_eq!(w.look(999), []);
     assert_eq!(w.look(1_000), [(1, 2)]);
     assert_eq!(w.sys.reads, [1], "read once");
     // It wakes: the slow poll it was, from the first look to the last that found it asleep.
     w.sys.thread(1).asleep = None;
     let slow = w.one_slow_poll(1_010);
-    assert!(slow.stalled && slow.stack.is_some());
+    assert!(slow.stalled && slow.blame.stack.is_some());
     assert_eq!(
         (slow.tid, slow.blocked, slow.kind),
         (1, 1_000 * MS, Kind::Blocking)
