@@ -112,35 +112,6 @@ const CALLBACKS_ALLOWED: &[(&str, &str, &str, &str)] = &[
         "config::global",
         "#20: the ticker's keep-going predicate reads the debug mode",
     ),
-    // #20: `Route::run_or_here` runs a detector's report either at once, on the caller's
-    // thread, or sends it to a `#[pollwatch::test]`'s printer thread (`tokio::gate`); `record`
-    // only carries the job and never runs it on a thread of its own. Moving `run_or_here` into
-    // `detect/` would silence this without changing what runs where; `Route` itself sits in
-    // `record` because both `detect` and `tokio` hold one.
-    (
-        "detect::pending",
-        "Route::run_or_here",
-        "dispatch",
-        "#20: a report routed to the test's printer thread",
-    ),
-    (
-        "detect::pending",
-        "Route::run_or_here",
-        "config::global",
-        "#20: a report routed to the test's printer thread",
-    ),
-    (
-        "detect::watchdog::system",
-        "Route::run_or_here",
-        "dispatch",
-        "#20: a report routed to the test's printer thread",
-    ),
-    (
-        "detect::watchdog::system",
-        "Route::run_or_here",
-        "config::global",
-        "#20: a report routed to the test's printer thread",
-    ),
 ];
 
 fn may_use(top: &str) -> Option<&'static [&'static str]> {

@@ -13,7 +13,8 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::record::{Blocked, Route, SlowPoll};
+use crate::dispatch::Route;
+use crate::record::{Blocked, SlowPoll};
 use crate::util::lock;
 
 /// What runs at the release: with the stack, and whether the stall was reported.

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use super::pending::Pending;
 use super::thread_cpu::{self, NO_CLOCK};
 use crate::clock::Ticks;
-use crate::record::{Blocked, Chain, ChainLink, Kind, Route, TaskRef, Who};
+use crate::dispatch::Route;
+use crate::record::{Blocked, Chain, ChainLink, Kind, TaskRef, Who};
 use crate::site::CallSite;
 use crate::util::{AtomicStaticRef, lock};
 

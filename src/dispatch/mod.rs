@@ -8,9 +8,15 @@
 //! | `mod.rs` | one fn per detection: what it becomes, in which order |
 //! | `volume.rs` | how much is printed: each culprit's first occurrence in full, then digests, under a global cap |
 //! | `rate_limit.rs` | first N a second, then a count: the global cap's counter |
+//! | `route.rs` | where a report about a thread is made: here, or on its test's printer thread |
 
 mod rate_limit;
+mod route;
 mod volume;
+
+#[cfg(feature = "tokio")]
+pub(crate) use route::Job;
+pub(crate) use route::Route;
 
 use std::panic::{AssertUnwindSafe, Location};
 use std::sync::Arc;

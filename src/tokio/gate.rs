@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::detect::frames::{self, ThreadTest};
-use crate::record::{Job, Route};
+use crate::dispatch::{Job, Route};
 use crate::sink::collector::{self, Collector};
 use crate::sink::{SlowPollRecord, github, store};
 use crate::util::Dur;

@@ -14,7 +14,8 @@ use crate::detect::pending::Pending;
 use crate::detect::slot::{Slot, same_site};
 use crate::detect::stacks::{Read, WAIT_ANNOTATED, WAIT_COLD, WAIT_UNNAMED};
 use crate::detect::thread_cpu::classify;
-use crate::record::{Blame, Blocked, Kind, Route, Stall, Who};
+use crate::dispatch::Route;
+use crate::record::{Blame, Blocked, Kind, Stall, Who};
 use crate::site::CallSite;
 
 /// What the watchdog remembers of a poll it is watching. One long poll can run several

@@ -12,7 +12,8 @@ use crate::clock::{Instant, Ticks};
 use crate::detect::pending::Pending;
 use crate::detect::stacks::{Read, Stacks};
 use crate::detect::thread_cpu;
-use crate::record::{Blocked, Kind, Route, SlowPoll, Stall};
+use crate::dispatch::Route;
+use crate::record::{Blocked, Kind, SlowPoll, Stall};
 
 /// The time of one look: the instant, and the raw clock reading a poll's start (what a slot
 /// publishes) is measured against.

@@ -13,7 +13,8 @@ use crate::clock::Instant;
 use crate::detect::pending::Pending;
 use crate::detect::slot::Slot;
 use crate::detect::stacks::Read;
-use crate::record::{Blame, Blocked, Chain, Kind, Route, SlowPoll, Stall, Who};
+use crate::dispatch::Route;
+use crate::record::{Blame, Blocked, Chain, Kind, SlowPoll, Stall, Who};
 
 /// Unparked Tokio workers found asleep with no timed poll running, by slot index.
 #[derive(Default)]

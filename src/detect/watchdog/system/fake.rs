@@ -11,7 +11,8 @@ use crate::clock::Instant;
 use crate::detect::pending::Pending;
 use crate::detect::slot::Slot;
 use crate::detect::stacks::Read;
-use crate::record::{Blocked, Kind, Route, SlowPoll, StackMethod, Stall};
+use crate::dispatch::Route;
+use crate::record::{Blocked, Kind, SlowPoll, StackMethod, Stall};
 
 /// A thread as the fake system shows it.
 #[derive(Default)]
