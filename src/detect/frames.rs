@@ -11,9 +11,9 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-pub(crate) use super::slot::ThreadTest;
 use super::slot::{self, MAX_DEPTH, Slot, same_site};
 use crate::clock::Ticks;
+use crate::dispatch::thread_test::{self, ThreadTest};
 use crate::record::{self, Chain, ChainLink, Kind, SlowPoll, Who};
 use crate::site::CallSite;
 use crate::util::saturating_nanos;
@@ -168,10 +168,18 @@ fn my_slot() -> Option<&'static Slot> {
 fn claim(c: &Cell<MySlot>) -> Option<&'static Slot> {
     let slot = slot::claim();
     if let Some(slot) = slot {
-        let _ = TEST.try_with(|t| slot.set_test(t.borrow().as_ref()));
+        publish_test(slot, thread_test::current().as_ref());
     }
     c.set(slot.map_or(MySlot::NoneLeft, MySlot::Claimed));
     slot
+}
+
+/// Publishes `test`'s budget and route in this thread's slot, for the watchdog.
+fn publish_test(slot: &Slot, test: Option<&ThreadTest>) {
+    slot.set_test(
+        test.map(|t| t.budget_ns),
+        test.and_then(|t| t.route.clone()),
+    );
 }
 
 /// This thread's slot if it has claimed one.
@@ -188,10 +196,6 @@ fn claimed_slot() -> Option<&'static Slot> {
 thread_local! {
     static SLOT: Cell<MySlot> = const { Cell::new(MySlot::Unclaimed) };
     static STACK: RefCell<Stack> = const { RefCell::new(Stack::new()) };
-    /// The test this thread runs for. Apart from `STACK`, which must stay free of destructors:
-    /// a thread-local that needs one costs a state check on every access, and `STACK` is read
-    /// on every poll.
-    static TEST: RefCell<Option<ThreadTest>> = const { RefCell::new(None) };
 }
 
 /// Proof that a frame was pushed; hand it back to [`exit`].
@@ -479,7 +483,11 @@ fn with_verdict(
     pending.park(slow, slot.and_then(Slot::route))
 }
 
-/// Makes this thread run for `test` (`None`: for none); returns the previous one.
+/// Makes this thread run for `test` (`None`: for none); returns the previous one. The one
+/// place a thread's test is set: in the thread's `dispatch::thread_test`, in its slot for the
+/// watchdog, and as the budget of its polls (a copy in `STACK`, which is read on every poll
+/// and must stay free of destructors: a thread-local that needs one, as the test's does, costs
+/// a state check on every access).
 #[cfg(feature = "tokio")]
 pub(crate) fn set_thread_test(test: Option<ThreadTest>) -> Option<ThreadTest> {
     STACK
@@ -488,12 +496,10 @@ pub(crate) fn set_thread_test(test: Option<ThreadTest>) -> Option<ThreadTest> {
                 .map(|mut s| {
                     // The watchdog applies the budget too, so short stalls in a test are seen.
                     if let Some(slot) = claimed_slot() {
-                        slot.set_test(test.as_ref());
+                        publish_test(slot, test.as_ref());
                     }
                     s.budget_ns = test.as_ref().map(|t| t.budget_ns);
-                    TEST.try_with(|t| std::mem::replace(&mut *t.borrow_mut(), test))
-                        .ok()
-                        .flatten()
+                    thread_test::replace(test)
                 })
                 .ok()
                 .flatten()

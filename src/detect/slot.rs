@@ -117,15 +117,6 @@ pub(crate) struct Watched {
     pub(crate) handed_off: bool,
 }
 
-/// A `#[pollwatch::test]` as the threads it runs on see it.
-#[derive(Clone, Debug)]
-pub(crate) struct ThreadTest {
-    /// Every poll on the thread is checked against this budget (or its own smaller threshold).
-    pub(crate) budget_ns: u64,
-    /// Where the watchdog's reports about the thread go: the test's own output.
-    pub(crate) route: Option<Route>,
-}
-
 /// Whether two optional call sites are the same one.
 pub(crate) fn same_site(a: Option<&'static CallSite>, b: Option<&'static CallSite>) -> bool {
     match (a, b) {
@@ -163,10 +154,9 @@ impl Slot {
 
     /// Publishes the test this thread runs for: its budget (`None`: the threshold applies) and
     /// where reports about the thread go.
-    pub(crate) fn set_test(&self, test: Option<&ThreadTest>) {
-        self.budget_ns
-            .store(test.map_or(0, |t| t.budget_ns), Relaxed);
-        *lock(&self.route) = test.and_then(|t| t.route.clone());
+    pub(crate) fn set_test(&self, budget_ns: Option<u64>, route: Option<Route>) {
+        self.budget_ns.store(budget_ns.unwrap_or(0), Relaxed);
+        *lock(&self.route) = route;
     }
 
     /// The number of frames published (read by the thread that owns the slot).

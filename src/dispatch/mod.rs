@@ -9,9 +9,11 @@
 //! | `volume.rs` | how much is printed: each culprit's first occurrence in full, then digests, under a global cap |
 //! | `rate_limit.rs` | first N a second, then a count: the global cap's counter |
 //! | `route.rs` | where a report about a thread is made: here, or on its test's printer thread |
+//! | `thread_test.rs` | which test this thread reports to (its number, budget, route, collector): the one thread-local |
 
 mod rate_limit;
 mod route;
+pub(crate) mod thread_test;
 mod volume;
 
 #[cfg(feature = "tokio")]
@@ -27,7 +29,7 @@ use crate::record::Blocked;
 #[cfg(feature = "tokio")]
 use crate::record::TaskRef;
 use crate::record::{SlowPoll, SlowPollInfo, Stall, Who};
-use crate::sink::{collector, events, store};
+use crate::sink::{events, store};
 use crate::site::CallSite;
 use crate::util::say;
 
@@ -39,14 +41,14 @@ pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool) {
     if let Who::Fn(cs) = slow.blame.culprit {
         cs.stats().on_slow_poll();
     }
-    store::record_slow_poll(slow);
+    store::record_slow_poll(slow, thread_test::collector().as_deref());
     #[cfg(feature = "otel")]
     crate::sink::otel::count_slow_poll(slow);
     call_back(slow);
-    let test = collector::test_id();
+    let test = thread_test::id();
     if volume::slow_poll(test, slow) {
         if let Some(suppressed) = volume::admit_line(test) {
-            events::slow_poll(slow, strict, suppressed);
+            events::slow_poll(slow, strict, suppressed, thread_test::in_test());
             #[cfg(feature = "otel")]
             crate::sink::otel::log_slow_poll(slow, strict);
         }
@@ -75,10 +77,10 @@ pub(crate) fn stall(s: &Stall) {
     store::record_stall(s);
     #[cfg(feature = "otel")]
     crate::sink::otel::count_stall(s);
-    let test = collector::test_id();
+    let test = thread_test::id();
     if volume::stall(test, s) {
         if let Some(suppressed) = volume::admit_line(test) {
-            events::stall(s, suppressed);
+            events::stall(s, suppressed, thread_test::in_test());
             #[cfg(feature = "otel")]
             crate::sink::otel::log_stall(s);
         }
@@ -88,17 +90,17 @@ pub(crate) fn stall(s: &Stall) {
 
 /// A stall's native stack, symbolized too late for its report: a follow-up (once per culprit).
 pub(crate) fn stall_stack(s: &Stall, blocked: &Arc<Blocked>) {
-    let test = collector::test_id();
+    let test = thread_test::id();
     if volume::stack(test, s) {
         if let Some(suppressed) = volume::admit_line(test) {
-            events::stall_stack(s, blocked, suppressed);
+            events::stall_stack(s, blocked, suppressed, thread_test::in_test());
         }
     }
 }
 
 /// Something pollwatch cannot do here, said once by the caller: an `INFO` line.
 pub(crate) fn notice(message: std::fmt::Arguments<'_>) {
-    events::notice(message);
+    events::notice(message, thread_test::in_test());
 }
 
 /// A stack that shows no fn of the user's, only a framework's generic impl the user's code
@@ -125,10 +127,10 @@ fn say_how_to_name_inlined_code(stack: Option<&Blocked>) {
 #[cfg(feature = "tokio")]
 pub(crate) fn lag(task: Option<TaskRef>, delay: Duration, threshold: Duration) {
     store::record_lag(task, delay);
-    let test = collector::test_id();
+    let test = thread_test::id();
     if volume::lag(test, delay) {
         if let Some(suppressed) = volume::admit_line(test) {
-            events::lag(task, delay, threshold, suppressed);
+            events::lag(task, delay, threshold, suppressed, thread_test::in_test());
         }
     }
     digests(false);
@@ -145,10 +147,10 @@ pub(crate) fn keep_files_current(all: bool) {
 /// with `all`, at the end of a run or a test). Called after each detection, and by the
 /// watchdog's tick so that a digest comes even once a blocker stopped.
 pub(crate) fn digests(all: bool) {
-    let test = collector::test_id();
+    let test = thread_test::id();
     for digest in volume::due(test, all) {
         if let Some(suppressed) = volume::admit_line(test) {
-            events::digest(&digest, suppressed);
+            events::digest(&digest, suppressed, thread_test::in_test());
         }
     }
 }
@@ -183,7 +185,7 @@ pub(crate) fn never_polled(
         cs.stats().on_never_polled();
         cs.stats().on_call_done(0, Duration::ZERO, Duration::ZERO);
     }
-    events::never_polled(cs, created_at, debug);
+    events::never_polled(cs, created_at, debug, thread_test::in_test());
 }
 
 /// A call was dropped after `polls` polls, unfinished.

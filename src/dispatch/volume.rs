@@ -43,7 +43,7 @@ enum Culprit {
 }
 
 /// A culprit, per test: `(test, culprit)`; the test is 0 outside `#[pollwatch::test]`.
-type Key = (usize, Culprit);
+type Key = (u64, Culprit);
 
 /// How many slow-poll durations a digest keeps per interval for its median (later ones still
 /// count and still raise the maximum).
@@ -135,7 +135,7 @@ impl State {
     /// stack not read) joins the place of that fn seen last, and the first line learned for a
     /// fn seen without one takes over its entry: one blocking site is one culprit whatever
     /// each report knew, and two sites are two.
-    fn entry(&mut self, test: usize, (culprit, label): (Culprit, Label), now: Instant) -> Key {
+    fn entry(&mut self, test: u64, (culprit, label): (Culprit, Label), now: Instant) -> Key {
         let key = match culprit {
             Culprit::Fn(site) => self
                 .entries
@@ -166,7 +166,7 @@ impl State {
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 /// The cap on lines per second (`Config::warnings_per_second`): one for the process, one per
 /// `#[pollwatch::test]` (each test's captured output is a log of its own).
-static CAPS: Mutex<Option<HashMap<usize, &'static RateLimit>>> = Mutex::new(None);
+static CAPS: Mutex<Option<HashMap<u64, &'static RateLimit>>> = Mutex::new(None);
 
 fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
     let mut guard = lock(&STATE);
@@ -233,7 +233,7 @@ fn culprit_of(blame: &Blame) -> (Culprit, Label) {
 
 /// Whether a slow poll is printed in full: the culprit's first occurrence is; later ones go
 /// into its digest.
-pub(super) fn slow_poll(test: usize, slow: &SlowPoll) -> bool {
+pub(super) fn slow_poll(test: u64, slow: &SlowPoll) -> bool {
     if interval().is_zero() {
         return true;
     }
@@ -265,7 +265,7 @@ pub(super) fn slow_poll(test: usize, slow: &SlowPoll) -> bool {
 
 /// Whether a stall report is printed: during the culprit's first occurrence, and for the
 /// reminders of a poll still blocked after a second or more (a deadlock is never digested).
-pub(super) fn stall(test: usize, s: &Stall) -> bool {
+pub(super) fn stall(test: u64, s: &Stall) -> bool {
     if interval().is_zero() || s.nth >= 2 {
         return true;
     }
@@ -296,7 +296,7 @@ pub(super) fn stall(test: usize, s: &Stall) -> bool {
 
 /// Whether a native stack that missed its report is printed as a follow-up: once per culprit,
 /// and not after a stall report that showed one.
-pub(super) fn stack(test: usize, s: &Stall) -> bool {
+pub(super) fn stack(test: u64, s: &Stall) -> bool {
     if interval().is_zero() {
         return true;
     }
@@ -314,7 +314,7 @@ pub(super) fn stack(test: usize, s: &Stall) -> bool {
 #[cfg(feature = "tokio")]
 /// Whether a lag warning is printed: the first one (per test) is; later ones raise the "workers
 /// lagged up to" of the culprit that just blocked, or go into a digest of lag alone.
-pub(super) fn lag(test: usize, delay: Duration) -> bool {
+pub(super) fn lag(test: u64, delay: Duration) -> bool {
     if interval().is_zero() {
         return true;
     }
@@ -345,7 +345,7 @@ pub(super) fn lag(test: usize, delay: Duration) -> bool {
 
 /// The digests of `test` due: one per culprit with something to summarize whose interval has
 /// passed (all of them, with `all`, for the end of a run or a test).
-pub(super) fn due(test: usize, all: bool) -> Vec<Digest> {
+pub(super) fn due(test: u64, all: bool) -> Vec<Digest> {
     if interval().is_zero() {
         return Vec::new();
     }
@@ -390,7 +390,7 @@ pub(super) fn due(test: usize, all: bool) -> Vec<Digest> {
 }
 
 /// Whether one more line of `test` fits under the cap; `Some(held back before it)` if it does.
-pub(super) fn admit_line(test: usize) -> Option<u64> {
+pub(super) fn admit_line(test: u64) -> Option<u64> {
     let cap = *lock(&CAPS)
         .get_or_insert_with(HashMap::new)
         .entry(test)

@@ -1,21 +1,16 @@
 //! Stand-in for `collector.rs` without the Tokio integration, where no `#[pollwatch::test]`
-//! installs a collector: routing finds none.
+//! runs: there is no collector.
 
 use std::time::Duration;
 
 use super::schema::SlowPollRecord;
 
-#[inline]
-pub(crate) fn route(_record: &SlowPollRecord, _blocked: Duration) {}
+/// No test, no collector: a type with no values.
+#[derive(Debug)]
+pub(crate) enum Collector {}
 
-/// No thread runs for a test without the Tokio integration.
-#[inline]
-pub(crate) fn in_test() -> bool {
-    false
-}
-
-/// No test, no id.
-#[inline]
-pub(crate) fn test_id() -> usize {
-    0
+impl Collector {
+    pub(crate) fn offer(&self, _record: &SlowPollRecord, _blocked: Duration) {
+        match *self {}
+    }
 }

@@ -107,7 +107,7 @@ macro_rules! event_at {
 
 /// A slow poll, as a `WARN` (`ERROR` in strict mode) event; `suppressed`: how many lines the
 /// global cap held back before this one.
-pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool, suppressed: u64) {
+pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool, suppressed: u64, in_test: bool) {
     let level = if strict { Level::ERROR } else { Level::WARN };
     let location = slow.blame.location();
     let chain = slow.blame.shown_chain();
@@ -137,7 +137,7 @@ pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool, suppressed: u64) {
         "{}",
         message,
     );
-    last_resort::unless_recorded(recorded, level, targets::SLOW_POLL, &message, None);
+    last_resort::unless_recorded(in_test, recorded, level, targets::SLOW_POLL, &message, None);
 }
 
 /// A slow poll's message, as its event says it (for other sinks).
@@ -252,7 +252,7 @@ impl fmt::Display for Place<'_> {
 
 /// A poll that is still running past the threshold, as a `WARN` event, with the native stack
 /// (the first report) as its `stack` field and, printed as a last resort, below it.
-pub(crate) fn stall(s: &Stall, suppressed: u64) {
+pub(crate) fn stall(s: &Stall, suppressed: u64, in_test: bool) {
     let location = s.blame.location();
     let chain = s.blame.shown_chain();
     let stack = s.blame.stack.as_deref();
@@ -279,6 +279,7 @@ pub(crate) fn stall(s: &Stall, suppressed: u64) {
     );
     let detail = stack_text.map(|t| format!("  {t}"));
     last_resort::unless_recorded(
+        in_test,
         recorded,
         Level::WARN,
         targets::STALL,
@@ -321,7 +322,7 @@ impl fmt::Display for StallMessage<'_> {
 /// A native stack that missed the report it belongs to (symbolized after the stall was
 /// reported, or read while an annotated fn's poll ended): a follow-up, with the fn, line and
 /// chain the stack names.
-pub(crate) fn stall_stack(s: &Stall, b: &Arc<Blocked>, suppressed: u64) {
+pub(crate) fn stall_stack(s: &Stall, b: &Arc<Blocked>, suppressed: u64, in_test: bool) {
     let named = Blame {
         stack: Some(b.clone()),
         ..s.blame.clone()
@@ -349,6 +350,7 @@ pub(crate) fn stall_stack(s: &Stall, b: &Arc<Blocked>, suppressed: u64) {
     );
     let detail = format!("  {text}");
     last_resort::unless_recorded(
+        in_test,
         recorded,
         Level::WARN,
         targets::STALL,
@@ -386,17 +388,30 @@ impl fmt::Display for StackMessage<'_> {
 
 /// One line about what pollwatch cannot do here (`INFO`, once per cause, printed as a last
 /// resort when nothing records it).
-pub(crate) fn notice(message: fmt::Arguments<'_>) {
+pub(crate) fn notice(message: fmt::Arguments<'_>, in_test: bool) {
     let recorded = tracing::enabled!(target: targets::TIMED, Level::INFO);
     event!(target: targets::TIMED, Level::INFO, "{}", message);
-    last_resort::unless_recorded(recorded, Level::INFO, targets::TIMED, &message, None);
+    last_resort::unless_recorded(
+        in_test,
+        recorded,
+        Level::INFO,
+        targets::TIMED,
+        &message,
+        None,
+    );
 }
 
 /// A task waited `delay` between being woken and being polled: the time every other task
 /// suffers while one poll blocks their worker. `task` is `None` for the heartbeat probe, which
 /// measures how late a timer fired instead.
 #[cfg(feature = "tokio")]
-pub(crate) fn lag(task: Option<TaskRef>, delay: Duration, threshold: Duration, suppressed: u64) {
+pub(crate) fn lag(
+    task: Option<TaskRef>,
+    delay: Duration,
+    threshold: Duration,
+    suppressed: u64,
+    in_test: bool,
+) {
     let message = Both(LagMessage(task, delay), SuppressedSuffix(suppressed));
     let recorded = tracing::enabled!(target: targets::LAG, Level::WARN);
     event!(target: targets::LAG, Level::WARN,
@@ -408,7 +423,7 @@ pub(crate) fn lag(task: Option<TaskRef>, delay: Duration, threshold: Duration, s
         "{}",
         message,
     );
-    last_resort::unless_recorded(recorded, Level::WARN, targets::LAG, &message, None);
+    last_resort::unless_recorded(in_test, recorded, Level::WARN, targets::LAG, &message, None);
 }
 
 #[cfg(feature = "tokio")]
@@ -483,7 +498,7 @@ impl fmt::Display for SuppressedSuffix {
 }
 
 /// What a culprit did since its last line, as one `WARN` line.
-pub(crate) fn digest(d: &Digest, suppressed: u64) {
+pub(crate) fn digest(d: &Digest, suppressed: u64, in_test: bool) {
     let message = Both(DigestMessage(d), SuppressedSuffix(suppressed));
     let recorded = tracing::enabled!(target: targets::DIGEST, Level::WARN);
     event!(target: targets::DIGEST, Level::WARN,
@@ -500,7 +515,14 @@ pub(crate) fn digest(d: &Digest, suppressed: u64) {
         "{}",
         message,
     );
-    last_resort::unless_recorded(recorded, Level::WARN, targets::DIGEST, &message, None);
+    last_resort::unless_recorded(
+        in_test,
+        recorded,
+        Level::WARN,
+        targets::DIGEST,
+        &message,
+        None,
+    );
 }
 
 /// `Get::apply (src/cmd/get.rs:66) blocked the executor 37 more times in the last 10.0s, p50
@@ -594,7 +616,12 @@ pub(crate) fn cancelled(
 }
 
 /// A call dropped before its first poll: `WARN` in debug mode, else `DEBUG`.
-pub(crate) fn never_polled(cs: &CallSite, created_at: &'static Location<'static>, debug: bool) {
+pub(crate) fn never_polled(
+    cs: &CallSite,
+    created_at: &'static Location<'static>,
+    debug: bool,
+    in_test: bool,
+) {
     let level = if debug { Level::WARN } else { Level::DEBUG };
     let created_at = FileLine::from(created_at);
     let message = NeverPolled(cs.name(), created_at);
@@ -606,7 +633,14 @@ pub(crate) fn never_polled(cs: &CallSite, created_at: &'static Location<'static>
     );
     if debug {
         let recorded = tracing::enabled!(target: targets::NEVER_POLLED, Level::WARN);
-        last_resort::unless_recorded(recorded, level, targets::NEVER_POLLED, &message, None);
+        last_resort::unless_recorded(
+            in_test,
+            recorded,
+            level,
+            targets::NEVER_POLLED,
+            &message,
+            None,
+        );
     }
 }
 

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use tracing::Level;
 
-use super::collector;
 use crate::util::say;
 
 /// Set when pollwatch's own subscriber was installed with a filter that names pollwatch: what
@@ -28,8 +27,10 @@ pub(crate) fn filtered_on_purpose() {
 }
 
 /// Prints `WARN pollwatch::slow_poll: <message>` (and the `detail` lines after it) unless the
-/// event was `recorded` by a subscriber.
+/// event was `recorded` by a subscriber; `in_test`: the thread runs for a test, whose harness
+/// captures its output.
 pub(crate) fn unless_recorded(
+    in_test: bool,
     recorded: bool,
     level: Level,
     target: &str,
@@ -43,7 +44,7 @@ pub(crate) fn unless_recorded(
         Some(detail) => format!("{level:>5} {target}: {message}\n{detail}"),
         None => format!("{level:>5} {target}: {message}"),
     };
-    if collector::in_test() {
+    if in_test {
         // The harness captures `eprint!` (not writes to the stderr handle); a test is never a
         // `panic = "abort"` build, so a failing write is caught rather than fatal.
         let _ = std::panic::catch_unwind(|| eprintln!("{line}"));

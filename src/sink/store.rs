@@ -1,9 +1,9 @@
-//! The records kept for reports: every slow poll and stall, bounded, and the per-test routing
-//! that gives each `#[pollwatch::test]` the slow polls of its own threads.
+//! The records kept for reports: every slow poll and stall, bounded; a slow poll also goes to
+//! the collector of the `#[pollwatch::test]` whose thread it blocked.
 
 use std::sync::Mutex;
 
-use super::collector;
+use super::collector::Collector;
 use super::schema::{LagRecord, SlowPollRecord, StallRecord};
 use crate::record::{Blame, SlowPoll, Stall};
 use crate::util::{FileLine, lock, saturating_nanos};
@@ -86,8 +86,8 @@ impl Blamed {
     }
 }
 
-/// Keeps a slow poll, and hands it to the test running on this thread, if any.
-pub(crate) fn record_slow_poll(slow: &SlowPoll) {
+/// Keeps a slow poll, and hands it to `collector`: the test this thread runs for, if any.
+pub(crate) fn record_slow_poll(slow: &SlowPoll, collector: Option<&Collector>) {
     let Blamed {
         fn_name,
         task,
@@ -121,7 +121,9 @@ pub(crate) fn record_slow_poll(slow: &SlowPoll) {
         stack,
         stack_method,
     };
-    collector::route(&record, slow.blocked);
+    if let Some(collector) = collector {
+        collector.offer(&record, slow.blocked);
+    }
     let mut r = lock(&RECORDS);
     let Records {
         slow_polls,

@@ -7,10 +7,10 @@ use std::time::Duration;
 use super::builder::{Builder, Runtime};
 use super::gate;
 use crate::config::{self, Config, DebugMode};
-use crate::detect::frames::ThreadTest;
+use crate::dispatch::thread_test::ThreadTest;
 use crate::sink::collector::Collector;
 use crate::sink::output;
-use crate::util::{saturating_nanos, say};
+use crate::util::say;
 
 /// Runs `future` on a new multi-thread runtime in debug mode, like
 /// `asyncio.run(main(), debug=True)`: turns debug mode on (unless `POLLWATCH` says otherwise;
@@ -130,17 +130,17 @@ pub fn run_test<F: Future>(builder: Builder, budget_ns: u64, future: F) -> F::Ou
         ns => Duration::from_nanos(ns),
     };
     let collector = Collector::new(budget);
-    let printer = gate::Printer::start(collector.clone());
+    let test = ThreadTest::new(collector.clone());
+    let printer = gate::Printer::start(test.clone());
     let test = ThreadTest {
-        budget_ns: saturating_nanos(budget),
         route: printer.route(),
+        ..test
     };
-    let (workers, worker_test) = (collector.clone(), test.clone());
-    let builder =
-        builder.on_thread_start(move || gate::install(workers.clone(), worker_test.clone()));
+    let worker_test = test.clone();
+    let builder = builder.on_thread_start(move || gate::install(worker_test.clone()));
     let rt = build(builder);
     let out = {
-        let _route = gate::enter(collector.clone(), test);
+        let _route = gate::enter(test);
         let out = rt.block_on_instrumented(future);
         // The test's last digests, in its output.
         crate::dispatch::digests(true);

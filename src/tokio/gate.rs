@@ -4,36 +4,33 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::detect::frames::{self, ThreadTest};
+use crate::detect::frames;
+use crate::dispatch::thread_test::ThreadTest;
 use crate::dispatch::{Job, Route};
-use crate::sink::collector::{self, Collector};
+use crate::sink::collector::Collector;
 use crate::sink::{SlowPollRecord, github, store};
 use crate::util::Dur;
 
 /// Makes a runtime worker run for the test, for the rest of the thread's life: its slow polls
-/// go to `collector`, its polls are checked against the test's budget, and the watchdog's
-/// reports about it go to the test's output.
-pub(crate) fn install(collector: Arc<Collector>, test: ThreadTest) {
+/// go to the test's collector, its polls are checked against the test's budget, and the
+/// watchdog's reports about it go to the test's output.
+pub(crate) fn install(test: ThreadTest) {
     frames::set_thread_test(Some(test));
-    collector::replace(Some(collector));
 }
 
 /// Makes this thread run for the test until dropped.
-pub(crate) fn enter(collector: Arc<Collector>, test: ThreadTest) -> impl Drop {
-    struct Restore(Option<Arc<Collector>>, Option<ThreadTest>);
+pub(crate) fn enter(test: ThreadTest) -> impl Drop {
+    struct Restore(Option<ThreadTest>);
     impl Drop for Restore {
         fn drop(&mut self) {
-            collector::replace(self.0.take());
-            frames::set_thread_test(self.1.take());
+            frames::set_thread_test(self.0.take());
         }
     }
-    let prev_test = frames::set_thread_test(Some(test));
-    Restore(collector::replace(Some(collector)), prev_test)
+    Restore(frames::set_thread_test(Some(test)))
 }
 
 /// The thread that makes the watchdog's reports about a test's threads. The watchdog is one
@@ -46,12 +43,13 @@ pub(crate) struct Printer {
 }
 
 impl Printer {
-    pub(crate) fn start(collector: Arc<Collector>) -> Printer {
+    /// Starts the printer of `test` (which has no route yet: the route is to this printer).
+    pub(crate) fn start(test: ThreadTest) -> Printer {
         let (tx, rx) = mpsc::channel::<Option<Job>>();
         let handle = std::thread::Builder::new()
             .name("pollwatch-test".into())
             .spawn(move || {
-                collector::replace(Some(collector));
+                frames::set_thread_test(Some(test));
                 while let Ok(Some(job)) = rx.recv() {
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 }

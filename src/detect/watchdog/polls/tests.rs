@@ -1,7 +1,6 @@
 //! `polls.rs`'s decisions, look by look: a fake system, slots of no thread, a fake clock.
 
 use super::*;
-use crate::detect::slot::ThreadTest;
 use crate::detect::watchdog::system::fake::{Clock, Fake, Reported, StackRead, stack};
 use crate::record::Who;
 use crate::site::no_events;
@@ -117,10 +116,7 @@ fn a_fn_with_its_own_threshold_is_held_to_it() {
 fn a_tests_budget_lowers_the_threshold() {
     let mut w = Looks::new();
     let slot = w.polling(1, 0, Some(&OWN));
-    slot.set_test(Some(&ThreadTest {
-        budget_ns: 10_000_000,
-        route: None,
-    }));
+    slot.set_test(Some(10_000_000), None);
     assert_eq!(w.look(9), []);
     assert_eq!(w.one_stall(10).threshold, 10 * MS);
 }
