@@ -214,7 +214,7 @@ pub(crate) struct Blame {
     /// Outermost frame to culprit.
     pub(crate) chain: Chain,
     /// The blocked thread's native stack, read by the watchdog while the poll ran.
-    pub(crate) stack: Option<Arc<Blocked>>,
+    pub(crate) stack: Option<Arc<NativeStack>>,
 }
 
 impl Blame {
@@ -300,12 +300,12 @@ pub(crate) struct SlowPoll {
 }
 
 /// The innermost user frame of a stack, if it names one.
-fn stack_culprit(stack: Option<&Arc<Blocked>>) -> Option<&StackFrame> {
+fn stack_culprit(stack: Option<&Arc<NativeStack>>) -> Option<&StackFrame> {
     stack?.culprit.as_ref()
 }
 
 /// The line a stack names.
-fn stack_line(stack: Option<&Arc<Blocked>>) -> Option<String> {
+fn stack_line(stack: Option<&Arc<NativeStack>>) -> Option<String> {
     stack_culprit(stack)?.location.clone()
 }
 
@@ -322,7 +322,7 @@ pub(crate) enum ShownChain<'a> {
 }
 
 impl<'a> ShownChain<'a> {
-    fn pick(annotated: bool, chain: &'a Chain, stack: Option<&'a Blocked>) -> Self {
+    fn pick(annotated: bool, chain: &'a Chain, stack: Option<&'a NativeStack>) -> Self {
         match stack {
             Some(b) if !annotated && !b.chain.is_empty() => ShownChain::Stack(&b.chain),
             // The innermost async fn or block of the user's the stack shows (a sync helper
@@ -392,7 +392,7 @@ pub(crate) struct Stall {
 
 /// What a blocked thread is doing, read from its native stack.
 #[derive(Debug)]
-pub(crate) struct Blocked {
+pub(crate) struct NativeStack {
     /// The system call, e.g. `futex` (a lock or condvar wait), `clock_nanosleep`, `read`;
     /// `None` for a thread running on a CPU (its stack was sampled).
     pub(crate) syscall: Option<String>,
@@ -459,7 +459,7 @@ impl StackMethod {
     }
 }
 
-impl Blocked {
+impl NativeStack {
     /// The async fns and blocks of the user's on the stack, outermost first.
     pub(crate) fn async_chain(&self) -> &[String] {
         match self.chain.split_last() {
@@ -681,7 +681,7 @@ mod tests {
             crate::site::no_events,
         );
         let chain = Chain::new(vec![ChainLink::Frame(Who::Fn(&TEST))]);
-        let stack = |leaf: &str| Blocked {
+        let stack = |leaf: &str| NativeStack {
             syscall: Some("clock_nanosleep".into()),
             frames: Vec::new(),
             culprit: Some(StackFrame {
@@ -696,7 +696,7 @@ mod tests {
             culprit_is_async: true,
         };
         // A sync helper the async fn calls is the line, not a link of the async chain.
-        let helper = Blocked {
+        let helper = NativeStack {
             culprit: Some(StackFrame {
                 name: "block_thread".into(),
                 location: Some("src/main.rs:9".into()),

@@ -14,11 +14,11 @@
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::dispatch::Route;
-use crate::record::{Blocked, SlowPoll};
+use crate::record::{NativeStack, SlowPoll};
 use crate::util::lock;
 
 /// What runs at the release: with the stack, and whether the stall was reported.
-pub(crate) type After = Box<dyn FnOnce(Option<Arc<Blocked>>, bool) + Send>;
+pub(crate) type After = Box<dyn FnOnce(Option<Arc<NativeStack>>, bool) + Send>;
 
 /// One stack read's rendezvous.
 pub(crate) struct Pending {
@@ -31,7 +31,7 @@ pub(crate) struct Pending {
 #[derive(Default)]
 struct State {
     /// `Some` once the symbolizer is done (`Some(None)`: it could not name anything).
-    stack: Option<Option<Arc<Blocked>>>,
+    stack: Option<Option<Arc<NativeStack>>>,
     /// The watchdog's decision: the stall was reported (`true`) or not.
     reported: Option<bool>,
     after: Option<After>,
@@ -88,7 +88,7 @@ type Released = (Option<After>, Option<Parked>, Release);
 
 #[derive(Clone)]
 struct Release {
-    stack: Option<Arc<Blocked>>,
+    stack: Option<Arc<NativeStack>>,
     reported: bool,
 }
 
@@ -103,7 +103,7 @@ impl Pending {
     }
 
     /// The symbolizer's result (`None`: nothing could be named).
-    pub(crate) fn deliver(&self, stack: Option<Arc<Blocked>>) {
+    pub(crate) fn deliver(&self, stack: Option<Arc<NativeStack>>) {
         let released = {
             let mut s = lock(&self.state);
             if s.stack.is_some() {
@@ -121,7 +121,7 @@ impl Pending {
     #[cfg(all(test, feature = "stacks", target_os = "linux"))]
     /// Waits up to `timeout` for the stack: `Some` if it came (`Some(None)`: it
     /// names nothing).
-    pub(crate) fn wait(&self, timeout: std::time::Duration) -> Option<Option<Arc<Blocked>>> {
+    pub(crate) fn wait(&self, timeout: std::time::Duration) -> Option<Option<Arc<NativeStack>>> {
         let s = lock(&self.state);
         let (s, _) = self
             .delivered
@@ -131,7 +131,7 @@ impl Pending {
     }
 
     /// The stack, if delivered (without waiting).
-    pub(crate) fn try_stack(&self) -> Option<Option<Arc<Blocked>>> {
+    pub(crate) fn try_stack(&self) -> Option<Option<Arc<NativeStack>>> {
         lock(&self.state).stack.clone()
     }
 
@@ -341,12 +341,12 @@ mod tests {
         })
     }
 
-    fn blocked(in_block_in_place: bool) -> Arc<Blocked> {
+    fn blocked(in_block_in_place: bool) -> Arc<NativeStack> {
         stack(in_block_in_place, true)
     }
 
-    fn stack(in_block_in_place: bool, in_task_poll: bool) -> Arc<Blocked> {
-        Arc::new(Blocked {
+    fn stack(in_block_in_place: bool, in_task_poll: bool) -> Arc<NativeStack> {
+        Arc::new(NativeStack {
             syscall: Some("futex".into()),
             frames: vec![],
             culprit: None,

@@ -14,7 +14,7 @@ use super::pending::Pending;
 use super::thread_cpu::{self, NO_CLOCK};
 use crate::clock::Ticks;
 use crate::dispatch::Route;
-use crate::record::{Blocked, Chain, ChainLink, Kind, TaskRef, Who};
+use crate::record::{Chain, ChainLink, Kind, NativeStack, TaskRef, Who};
 use crate::site::CallSite;
 use crate::util::{AtomicStaticRef, lock};
 
@@ -50,7 +50,7 @@ pub(crate) struct Slot {
     kind_for: AtomicU64,
     /// The native stack the watchdog read during the poll that began at `kind_for`, and the
     /// rendezvous where that poll's slow-poll report waits for it while it is being read.
-    stack: Mutex<Option<Arc<Blocked>>>,
+    stack: Mutex<Option<Arc<NativeStack>>>,
     pending: Mutex<Option<Arc<Pending>>>,
     /// The poll that began at this `start_ns` was blocking inside Tokio's `block_in_place`,
     /// which handed the worker's other tasks to another thread: not a blocking poll.
@@ -110,7 +110,7 @@ pub(crate) struct Watched {
     pub(crate) kind: Kind,
     /// The fn it watched (`None`: the task itself).
     pub(crate) culprit: Option<&'static CallSite>,
-    pub(crate) stack: Option<Arc<Blocked>>,
+    pub(crate) stack: Option<Arc<NativeStack>>,
     /// Where the slow-poll report waits while the stack is still being read.
     pub(crate) pending: Option<Arc<Pending>>,
     /// Blocking inside `block_in_place`: not a blocking poll.
@@ -325,7 +325,7 @@ impl Slot {
     /// Records the native stack read during the poll that began at `start` (after
     /// [`publish_kind`](Self::publish_kind) for it); `handed_off`: it was blocking inside
     /// `block_in_place`.
-    pub(crate) fn publish_stack(&self, stack: Arc<Blocked>, start: u64) {
+    pub(crate) fn publish_stack(&self, stack: Arc<NativeStack>, start: u64) {
         if stack.in_block_in_place {
             self.handed_off.store(start, Relaxed);
         }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config;
-use crate::record::Blocked;
+use crate::record::NativeStack;
 #[cfg(feature = "tokio")]
 use crate::record::TaskRef;
 use crate::record::{SlowPoll, SlowPollInfo, Stall, Who};
@@ -89,7 +89,7 @@ pub(crate) fn stall(s: &Stall) {
 }
 
 /// A stall's native stack, symbolized too late for its report: a follow-up (once per culprit).
-pub(crate) fn stall_stack(s: &Stall, blocked: &Arc<Blocked>) {
+pub(crate) fn stall_stack(s: &Stall, blocked: &Arc<NativeStack>) {
     let test = thread_test::id();
     if volume::stack(test, s) {
         if let Some(suppressed) = volume::admit_line(test) {
@@ -106,7 +106,7 @@ pub(crate) fn notice(message: std::fmt::Arguments<'_>) {
 /// A stack that shows no fn of the user's, only a framework's generic impl the user's code
 /// was inlined into (a release build without debug information): once per process, how to
 /// have the fn and line named.
-fn say_how_to_name_inlined_code(stack: Option<&Blocked>) {
+fn say_how_to_name_inlined_code(stack: Option<&NativeStack>) {
     static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let Some(into) = stack.and_then(|b| b.inlined_into.as_deref()) else {
         return;

@@ -13,7 +13,7 @@ use super::last_resort;
 use super::names::{fields::*, targets};
 #[cfg(feature = "tokio")]
 use crate::record::TaskRef;
-use crate::record::{Blame, Blocked, Digest, Kind, ShownChain, SlowPoll, Stall, Who};
+use crate::record::{Blame, Digest, Kind, NativeStack, ShownChain, SlowPoll, Stall, Who};
 use crate::site::CallSite;
 use crate::util::{Dur, FileLine};
 
@@ -257,7 +257,7 @@ pub(crate) fn stall(s: &Stall, suppressed: u64, in_test: bool) {
     let chain = s.blame.shown_chain();
     let stack = s.blame.stack.as_deref();
     // The stack block once; reminders name the same line.
-    let stack_text = stack.filter(|_| s.nth == 1).map(Blocked::text);
+    let stack_text = stack.filter(|_| s.nth == 1).map(NativeStack::text);
     let message = Both(StallMessage { s }, SuppressedSuffix(suppressed));
     let recorded = tracing::enabled!(target: targets::STALL, Level::WARN);
     event!(target: targets::STALL, Level::WARN,
@@ -322,7 +322,7 @@ impl fmt::Display for StallMessage<'_> {
 /// A native stack that missed the report it belongs to (symbolized after the stall was
 /// reported, or read while an annotated fn's poll ended): a follow-up, with the fn, line and
 /// chain the stack names.
-pub(crate) fn stall_stack(s: &Stall, b: &Arc<Blocked>, suppressed: u64, in_test: bool) {
+pub(crate) fn stall_stack(s: &Stall, b: &Arc<NativeStack>, suppressed: u64, in_test: bool) {
     let named = Blame {
         stack: Some(b.clone()),
         ..s.blame.clone()
@@ -364,7 +364,7 @@ pub(crate) fn stall_stack(s: &Stall, b: &Arc<Blocked>, suppressed: u64, in_test:
 struct StackMessage<'a> {
     /// The stall's blame, with the stack `b`.
     blame: &'a Blame,
-    b: &'a Blocked,
+    b: &'a NativeStack,
 }
 
 impl fmt::Display for StackMessage<'_> {
@@ -473,7 +473,7 @@ impl fmt::Display for CallsSuffix {
 }
 
 /// ` (cpu-bound)`, ` (blocking: clock_nanosleep)`, or nothing for an unknown kind.
-struct KindSuffix<'a>(Kind, Option<&'a Blocked>);
+struct KindSuffix<'a>(Kind, Option<&'a NativeStack>);
 impl fmt::Display for KindSuffix<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let call = self.1.and_then(|b| b.syscall.as_deref());

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::record::{Blocked, StackFrame, StackMethod};
+use crate::record::{NativeStack, StackFrame, StackMethod};
 use crate::util::short_path;
 
 /// Frames kept in a stall's stack block.
@@ -485,7 +485,11 @@ fn stack_block(frames: &[Sym]) -> Vec<String> {
 /// What a person reads about a stack: the frames, the culprit (the innermost frame of the
 /// user's code: the line that blocks) and the async chain: the user's async fns between the
 /// task's poll and the culprit, outermost first, ending with the culprit's fn.
-pub(super) fn describe(frames: Vec<Sym>, syscall: Option<String>, method: StackMethod) -> Blocked {
+pub(super) fn describe(
+    frames: Vec<Sym>,
+    syscall: Option<String>,
+    method: StackMethod,
+) -> NativeStack {
     let in_poll = frames
         .iter()
         .position(is_poll_boundary)
@@ -506,7 +510,7 @@ pub(super) fn describe(frames: Vec<Sym>, syscall: Option<String>, method: StackM
             chain.push(name);
         }
     }
-    Blocked {
+    NativeStack {
         syscall,
         in_block_in_place: in_block_in_place(&frames),
         in_task_poll: in_task_poll(&frames),

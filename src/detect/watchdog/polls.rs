@@ -15,7 +15,7 @@ use crate::detect::slot::{Slot, same_site};
 use crate::detect::stacks::{Read, WAIT_ANNOTATED, WAIT_COLD, WAIT_UNNAMED};
 use crate::detect::thread_cpu::classify;
 use crate::dispatch::Route;
-use crate::record::{Blame, Blocked, Kind, Stall, Who};
+use crate::record::{Blame, Kind, NativeStack, Stall, Who};
 use crate::site::CallSite;
 
 /// What the watchdog remembers of a poll it is watching. One long poll can run several
@@ -36,7 +36,7 @@ struct Watch {
     /// Its first report, waiting for the stack.
     first: Option<First>,
     /// The stack its first report had: later reports name the same line.
-    stack: Option<Arc<Blocked>>,
+    stack: Option<Arc<NativeStack>>,
     /// The poll was marked as long (production profile).
     marked: bool,
 }
@@ -227,7 +227,7 @@ struct First {
 impl First {
     /// Makes the report, with the stack if it is in (`late`: it is not, and comes as a
     /// follow-up), if the poll still runs.
-    fn make(mut self, watch: &mut Watch, stack: Option<Arc<Blocked>>, late: bool) {
+    fn make(mut self, watch: &mut Watch, stack: Option<Arc<NativeStack>>, late: bool) {
         if let Some(b) = &stack {
             self.slot.publish_stack(b.clone(), self.start);
         }

@@ -13,7 +13,7 @@ use crate::detect::pending::Pending;
 use crate::detect::stacks::{Read, Stacks};
 use crate::detect::thread_cpu;
 use crate::dispatch::Route;
-use crate::record::{Blocked, Kind, SlowPoll, Stall};
+use crate::record::{Kind, NativeStack, SlowPoll, Stall};
 
 /// The time of one look: the instant, and the raw clock reading a poll's start (what a slot
 /// publishes) is measured against.
@@ -90,7 +90,7 @@ pub(super) trait Report: Send + Sync {
     /// A poll still blocking.
     fn stall(&self, route: Option<&Route>, stall: Stall);
     /// The stack of a stall reported without it (it came late).
-    fn stall_stack(&self, route: Option<&Route>, stall: Stall, stack: Arc<Blocked>);
+    fn stall_stack(&self, route: Option<&Route>, stall: Stall, stack: Arc<NativeStack>);
     /// A sleep of a worker reported as a stall ended: the slow poll it was.
     fn slow_poll(&self, route: Option<&Route>, slow: SlowPoll);
 }
@@ -164,7 +164,7 @@ impl Report for Dispatch {
         Route::run_or_here(route, move || crate::dispatch::stall(&stall));
     }
 
-    fn stall_stack(&self, route: Option<&Route>, stall: Stall, stack: Arc<Blocked>) {
+    fn stall_stack(&self, route: Option<&Route>, stall: Stall, stack: Arc<NativeStack>) {
         Route::run_or_here(route, move || {
             crate::dispatch::stall_stack(&stall, &stack);
         });

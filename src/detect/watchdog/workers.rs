@@ -14,7 +14,7 @@ use crate::detect::pending::Pending;
 use crate::detect::slot::Slot;
 use crate::detect::stacks::Read;
 use crate::dispatch::Route;
-use crate::record::{Blame, Blocked, Chain, Kind, SlowPoll, Stall, Who};
+use crate::record::{Blame, Chain, Kind, NativeStack, SlowPoll, Stall, Who};
 
 /// Unparked Tokio workers found asleep with no timed poll running, by slot index.
 #[derive(Default)]
@@ -53,7 +53,7 @@ enum StackState {
     /// Not a task blocking its worker (the runtime's own wait, a `spawn_blocking` job,
     /// `block_in_place`), or unreadable: never reported.
     Ignored,
-    Read(Arc<Blocked>),
+    Read(Arc<NativeStack>),
 }
 
 impl Workers {
@@ -178,7 +178,11 @@ impl Workers {
 }
 
 /// The stack of a sleeping worker, if it shows a task blocking it (read on first need).
-fn worker_stack(sleeper: &mut Sleeper, slot: &Slot, sys: &mut impl System) -> Option<Arc<Blocked>> {
+fn worker_stack(
+    sleeper: &mut Sleeper,
+    slot: &Slot,
+    sys: &mut impl System,
+) -> Option<Arc<NativeStack>> {
     if let StackState::Unread = sleeper.stack {
         let pending = sys.rendezvous();
         sleeper.stack = match sys.read_stack(slot.tid(), Kind::Blocking, &pending) {
@@ -215,7 +219,7 @@ fn worker_stack(sleeper: &mut Sleeper, slot: &Slot, sys: &mut impl System) -> Op
 /// tick of the truth; the poll's work before the call is not seen).
 fn woke(s: Sleeper, report: &dyn Report) {
     let held = s.last_seen.saturating_duration_since(s.since);
-    let slow = |stalled: bool, stack: Option<Arc<Blocked>>| SlowPoll {
+    let slow = |stalled: bool, stack: Option<Arc<NativeStack>>| SlowPoll {
         blame: Blame {
             culprit: Who::Untracked,
             task: None,

@@ -12,7 +12,7 @@ use crate::detect::pending::Pending;
 use crate::detect::slot::Slot;
 use crate::detect::stacks::Read;
 use crate::dispatch::Route;
-use crate::record::{Blocked, Kind, SlowPoll, StackMethod, Stall};
+use crate::record::{Kind, NativeStack, SlowPoll, StackMethod, Stall};
 
 /// A thread as the fake system shows it.
 #[derive(Default)]
@@ -38,7 +38,7 @@ pub(crate) enum StackRead {
     #[default]
     Nothing,
     /// This stack, named before the next look.
-    Named(Arc<Blocked>),
+    Named(Arc<NativeStack>),
     /// Sent to the symbolizer: the test delivers it ([`Fake::deliver`]).
     Later,
 }
@@ -47,7 +47,7 @@ pub(crate) enum StackRead {
 #[derive(Debug)]
 pub(crate) enum Reported {
     Stall(Stall),
-    StallStack(Stall, Arc<Blocked>),
+    StallStack(Stall, Arc<NativeStack>),
     SlowPoll(SlowPoll),
 }
 
@@ -59,7 +59,7 @@ impl Report for Recorder {
         self.0.lock().unwrap().push(Reported::Stall(stall));
     }
 
-    fn stall_stack(&self, _route: Option<&Route>, stall: Stall, stack: Arc<Blocked>) {
+    fn stall_stack(&self, _route: Option<&Route>, stall: Stall, stack: Arc<NativeStack>) {
         self.0
             .lock()
             .unwrap()
@@ -105,7 +105,7 @@ impl Fake {
     }
 
     /// The symbolizer delivers `tid`'s stacks read so far.
-    pub(crate) fn deliver(&mut self, tid: i64, stack: Option<Arc<Blocked>>) {
+    pub(crate) fn deliver(&mut self, tid: i64, stack: Option<Arc<NativeStack>>) {
         let (to, left) = self.sent.drain(..).partition(|(t, _)| *t == tid);
         self.sent = left;
         for (_, pending) in to {
@@ -223,8 +223,8 @@ impl Clock {
 
 /// A native stack: a task's poll blocking its worker, the runtime's own wait, or blocking
 /// inside `block_in_place`.
-pub(crate) fn stack(in_task_poll: bool, in_block_in_place: bool) -> Arc<Blocked> {
-    Arc::new(Blocked {
+pub(crate) fn stack(in_task_poll: bool, in_block_in_place: bool) -> Arc<NativeStack> {
+    Arc::new(NativeStack {
         syscall: Some("futex".into()),
         frames: vec![],
         culprit: None,
