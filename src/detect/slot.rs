@@ -32,7 +32,7 @@ const SLOTS: usize = 128;
 pub(crate) struct Slot {
     claimed: AtomicBool,
     /// When the outermost poll began, a raw [`Ticks`] reading (never 0); 0 when idle.
-    start_ns: AtomicU64,
+    start_ticks: AtomicU64,
     depth: AtomicUsize,
     frames: [AtomicStaticRef<CallSite>; MAX_DEPTH],
     task_id: AtomicU64,
@@ -44,7 +44,7 @@ pub(crate) struct Slot {
     /// A `#[pollwatch::test]`'s budget on this thread (0: none): stalls are reported from it.
     budget_ns: AtomicU64,
     /// The kind the watchdog found for `kind_cs` (none: the task itself) during the poll that
-    /// began at `kind_for` (a `start_ns`).
+    /// began at `kind_for` (a `start_ticks`).
     kind: AtomicU8,
     kind_cs: AtomicStaticRef<CallSite>,
     kind_for: AtomicU64,
@@ -52,10 +52,10 @@ pub(crate) struct Slot {
     /// rendezvous where that poll's slow-poll report waits for it while it is being read.
     stack: Mutex<Option<Arc<NativeStack>>>,
     pending: Mutex<Option<Arc<Pending>>>,
-    /// The poll that began at this `start_ns` was blocking inside Tokio's `block_in_place`,
+    /// The poll that began at this `start_ticks` was blocking inside Tokio's `block_in_place`,
     /// which handed the worker's other tasks to another thread: not a blocking poll.
     handed_off: AtomicU64,
-    /// Production profile: the poll that began at this `start_ns` was seen running for half its
+    /// Production profile: the poll that began at this `start_ticks` was seen running for half its
     /// threshold, so it reads the clock when it ends; and what the watchdog saw then.
     long_for: AtomicU64,
     marked: Mutex<Option<Marked>>,
@@ -71,7 +71,7 @@ pub(crate) struct Slot {
 #[allow(clippy::declare_interior_mutable_const)] // a template for the static array, never used as a value
 const SLOT: Slot = Slot {
     claimed: AtomicBool::new(false),
-    start_ns: AtomicU64::new(0),
+    start_ticks: AtomicU64::new(0),
     depth: AtomicUsize::new(0),
     frames: [const { AtomicStaticRef::none() }; MAX_DEPTH],
     task_id: AtomicU64::new(0),
@@ -135,7 +135,7 @@ impl Slot {
 
     /// [`enter`](Self::enter) with the start as a raw [`Ticks`] reading (never 0).
     #[inline(always)]
-    pub(crate) fn enter_at(&self, depth: usize, who: Who, start_ns: u64) {
+    pub(crate) fn enter_at(&self, depth: usize, who: Who, start_ticks: u64) {
         if depth == 0 {
             match who {
                 Who::Task(task) => {
@@ -144,7 +144,7 @@ impl Slot {
                 }
                 Who::Fn(_) | Who::Untracked => self.task_at.store(None, Relaxed),
             }
-            self.start_ns.store(start_ns, Release);
+            self.start_ticks.store(start_ticks, Release);
         }
         if let Some(frame) = self.frames.get(depth) {
             frame.store(who.fn_site(), Relaxed);
@@ -185,9 +185,9 @@ impl Slot {
     #[inline(always)]
     pub(crate) fn end_outermost(&self) -> u64 {
         self.depth.store(0, Release);
-        // Only this thread writes `start_ns` while the slot is claimed.
-        let start = self.start_ns.load(Relaxed);
-        self.start_ns.store(0, Release);
+        // Only this thread writes `start_ticks` while the slot is claimed.
+        let start = self.start_ticks.load(Relaxed);
+        self.start_ticks.store(0, Release);
         start
     }
 
@@ -236,18 +236,18 @@ impl Slot {
         if depth != 0 {
             return None;
         }
-        // Only this thread writes `start_ns` while the slot is claimed: a load and a store,
+        // Only this thread writes `start_ticks` while the slot is claimed: a load and a store,
         // not a locked read-modify-write, on the per-poll path.
-        let start = self.start_ns.load(Relaxed);
-        self.start_ns.store(0, Release);
+        let start = self.start_ticks.load(Relaxed);
+        self.start_ticks.store(0, Release);
         self.watched(start)
     }
 
     // What the watchdog reads.
 
     /// When the thread's outermost poll began (raw [`Ticks`]), or 0 if it is not polling.
-    pub(crate) fn start_ns(&self) -> u64 {
-        self.start_ns.load(Acquire)
+    pub(crate) fn start_ticks(&self) -> u64 {
+        self.start_ticks.load(Acquire)
     }
 
     pub(crate) fn cpu_clock(&self) -> i64 {
@@ -331,7 +331,7 @@ impl Slot {
         }
         *lock(&self.stack) = Some(stack);
         // The poll may have ended meanwhile: then nobody takes the stack; drop it now.
-        if self.start_ns.load(Acquire) != start {
+        if self.start_ticks.load(Acquire) != start {
             lock(&self.stack).take();
         }
     }
@@ -389,7 +389,7 @@ pub(crate) fn claim() -> Option<&'static Slot> {
             .compare_exchange(false, true, Acquire, Relaxed)
             .is_ok()
     })?;
-    slot.start_ns.store(0, Relaxed);
+    slot.start_ticks.store(0, Relaxed);
     slot.depth.store(0, Relaxed);
     slot.kind_for.store(0, Relaxed);
     slot.handed_off.store(0, Relaxed);
@@ -415,7 +415,7 @@ struct SlotRelease(std::cell::Cell<Option<&'static Slot>>);
 impl Drop for SlotRelease {
     fn drop(&mut self) {
         if let Some(slot) = self.0.take() {
-            slot.start_ns.store(0, Relaxed);
+            slot.start_ticks.store(0, Relaxed);
             slot.cpu_clock.store(NO_CLOCK, Relaxed);
             slot.worker.store(false, Relaxed);
             *lock(&slot.route) = None;

@@ -104,7 +104,7 @@ impl Polls {
         let watching = &mut self.watching;
         let now = look.at;
         watching.retain(|(i, start), watch| {
-            let running = slot_at(slots, *i).is_some_and(|s| s.start_ns() == *start);
+            let running = slot_at(slots, *i).is_some_and(|s| s.start_ticks() == *start);
             if !running {
                 // Its poll ended while its first report waited for the stack: the slow-poll
                 // report speaks (completed with the stack when it comes).
@@ -115,7 +115,7 @@ impl Polls {
             running
         });
         for &(i, slot) in slots {
-            let start = slot.start_ns();
+            let start = slot.start_ticks();
             if start == 0 {
                 continue;
             }
@@ -191,7 +191,7 @@ impl Polls {
                         (None, false) => WAIT_COLD,
                     },
             };
-            if slot.start_ns() != start {
+            if slot.start_ticks() != start {
                 // The poll ended while we looked: its slow-poll warning speaks.
                 pending.deliver(None);
                 first.decide(false);
@@ -242,7 +242,7 @@ impl First {
             .is_some_and(|b| b.in_block_in_place);
         watch.handed_off = handed_off;
         // Only a poll still running is reported as a stall ("it is still running").
-        let stalled = !handed_off && self.slot.start_ns() == self.start;
+        let stalled = !handed_off && self.slot.start_ticks() == self.start;
         if stalled {
             // Marked before reporting: a panicking layer must not make the next tick report
             // it as the first time again.

@@ -89,7 +89,7 @@ impl Workers {
         let sleepers = &mut self.sleepers;
         let mut live = Vec::new();
         for &(i, slot) in slots {
-            if !slot.is_running_worker() || slot.start_ns() != 0 {
+            if !slot.is_running_worker() || slot.start_ticks() != 0 {
                 continue;
             }
             let Some(switches) = sys.asleep_since_switch(slot.tid()) else {
