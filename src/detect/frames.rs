@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::slot::{self, MAX_DEPTH, Slot, same_site};
 use crate::clock::Ticks;
 use crate::dispatch::thread_test::{self, ThreadTest};
-use crate::record::{self, Chain, ChainLink, Kind, SlowPoll, Who};
+use crate::record::{Blame, Chain, ChainLink, Kind, SlowPoll, Who};
 use crate::site::CallSite;
 use crate::util::saturating_nanos;
 
@@ -31,7 +31,7 @@ struct Frame {
 
 /// Self time of one fn during the current outermost poll.
 #[derive(Clone, Copy)]
-struct Blame {
+struct SelfTime {
     frame: Option<Frame>,
     self_ns: u64,
     calls: u32,
@@ -39,7 +39,7 @@ struct Blame {
     chain_len: usize,
 }
 
-const EMPTY_BLAME: Blame = Blame {
+const EMPTY_SELF_TIME: SelfTime = SelfTime {
     frame: None,
     self_ns: 0,
     calls: 0,
@@ -47,7 +47,7 @@ const EMPTY_BLAME: Blame = Blame {
     chain_len: 0,
 };
 
-impl Blame {
+impl SelfTime {
     fn chain(&self) -> Chain {
         let links = self.chain[..self.chain_len.min(MAX_DEPTH)].iter();
         Chain::new(
@@ -67,7 +67,7 @@ struct Stack {
     depth: usize,
     frames: [Option<Frame>; MAX_DEPTH],
     /// `blames[..n_blames]` are this outermost poll's; the rest are stale (reset is O(1)).
-    blames: [Blame; MAX_BLAMES],
+    blames: [SelfTime; MAX_BLAMES],
     n_blames: usize,
     /// The smallest threshold exceeded during this outermost poll, if any.
     exceeded_ns: Option<u64>,
@@ -88,7 +88,7 @@ impl Stack {
         Stack {
             depth: 0,
             frames: [None; MAX_DEPTH],
-            blames: [EMPTY_BLAME; MAX_BLAMES],
+            blames: [EMPTY_SELF_TIME; MAX_BLAMES],
             n_blames: 0,
             exceeded_ns: None,
             last_slow_end: None,
@@ -137,7 +137,7 @@ impl Stack {
         }
     }
 
-    fn culprit(&self) -> Option<&Blame> {
+    fn culprit(&self) -> Option<&SelfTime> {
         self.blames[..self.n_blames]
             .iter()
             .max_by_key(|b| b.self_ns)
@@ -316,7 +316,7 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
             let watched = watched.filter(|w| same_site(frame.who.fn_site(), w.culprit));
             let task = s.frames[0].and_then(|f| f.who.task());
             let slow = Box::new(SlowPoll {
-                blame: record::Blame {
+                blame: Blame {
                     culprit: frame.who,
                     task,
                     created_at: Some(frame.created_at),
@@ -429,7 +429,7 @@ fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
     });
     let task = slot.task();
     let slow = Box::new(SlowPoll {
-        blame: record::Blame {
+        blame: Blame {
             culprit: Who::blamed(cs, task),
             task,
             created_at: None,
