@@ -8,7 +8,7 @@
 //! | `events.rs` | the only code that emits tracing events, one fn per event |
 //! | `last_resort.rs` | without a subscriber, pollwatch's warnings printed anyway (Python logging's *last resort*) |
 //! | `store.rs` | every slow poll and stall kept for reports, bounded |
-//! | `collector.rs` | per-test routing of slow polls (`collector_mock.rs` without Tokio) |
+//! | `collector.rs` | a test's slow polls at or over its budget, for its verdict (`collector_mock.rs` without Tokio) |
 //! | `schema.rs` | the report's types, schema `pollwatch-report/1` |
 //! | `report.rs` | [`report()`]: assembling a [`Report`] |
 //! | `table.rs` | the report as a terminal table |

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `builder.rs` | [`Builder`], [`Runtime`]: Tokio's, with hooks, heartbeat and watchdog wired in |
 //! | `entry.rs` | [`run`]; `run_main` / `run_test`, what `#[pollwatch::main]` / `#[pollwatch::test]` call |
-//! | `gate.rs` | what fails a test or a strict run: per-test collectors and the verdict |
+//! | `gate.rs` | what fails a test or a strict run: a test's threads entered into it, its printer, the verdict |
 //! | `hooks.rs` | the task poll hooks (`--cfg tokio_unstable`) |
 //! | `heartbeat.rs` | the lag probe, marked by task id |
 //! | `spawn.rs` | [`spawn`], [`spawn_local`]: tasks named after annotated fns |
