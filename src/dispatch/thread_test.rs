@@ -5,9 +5,9 @@
 //! log-volume policy, its collector, its captured output) and by the detectors (the budget,
 //! the route of the watchdog's reports).
 //!
-//! It sits in `dispatch`, the one layer both the detectors and the sinks' owner may use: the
-//! detectors read the budget and route, and the dispatcher hands the sinks what they need of
-//! it (the collector, whether the output is a test's).
+//! It sits in `dispatch` because that is the one layer the detectors may use that may also
+//! name a sink's `Collector` (`tests/layers.rs`). The sinks never read it: the dispatcher hands
+//! them what they need of it (the collector, whether the output is a test's).
 
 use std::cell::RefCell;
 use std::sync::Arc;
