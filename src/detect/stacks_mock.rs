@@ -11,6 +11,8 @@ pub(crate) enum Read {
     #[allow(dead_code)] // the real reader's variant, matched by the watchdog
     Sent,
     Nothing,
+    #[allow(dead_code)] // the real reader's variant, matched by the watchdog
+    Missed,
 }
 
 pub(crate) const WAIT_ANNOTATED: std::time::Duration = std::time::Duration::ZERO;

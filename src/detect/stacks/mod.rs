@@ -81,6 +81,9 @@ pub(crate) enum Read {
     /// Nothing to read (the thread runs and cannot be sampled, or is gone); the rendezvous
     /// was told.
     Nothing,
+    /// A running thread gave no sample this time (it waited for a CPU the whole window, on a
+    /// busy machine): a later read may; the rendezvous was told.
+    Missed,
 }
 
 /// A request to the symbolizer: lookup addresses, the syscall, how they were found, and the
@@ -158,20 +161,25 @@ impl Stacks {
     /// delivers the culprit to `pending` (nothing, if nothing could be read).
     pub(crate) fn read(&mut self, tid: i64, kind: Kind, pending: &Arc<Pending>) -> Read {
         match self.lookups(tid, kind) {
-            Some(lookups) => self.symbolize(lookups, pending),
-            None => {
+            Ok(lookups) => self.symbolize(lookups, pending),
+            Err(read) => {
                 pending.deliver(None);
-                Read::Nothing
+                read
             }
         }
     }
 
-    /// The thread's frames, as lookup addresses, with its syscall and how they were found.
-    fn lookups(&mut self, tid: i64, kind: Kind) -> Option<(Vec<u64>, Option<String>, StackMethod)> {
+    /// The thread's frames, as lookup addresses, with its syscall and how they were found;
+    /// or why there are none.
+    fn lookups(
+        &mut self,
+        tid: i64,
+        kind: Kind,
+    ) -> Result<(Vec<u64>, Option<String>, StackMethod), Read> {
         if tid <= 0 {
-            return None;
+            return Err(Read::Nothing);
         }
-        let maps = memory::Maps::read()?;
+        let maps = memory::Maps::read().ok_or(Read::Nothing)?;
         let mut unwinding = lock(unwinding());
         let (lookups, syscall, method) = match capture::read_frozen(tid, &maps) {
             Some(frozen) => {
@@ -189,18 +197,20 @@ impl Stacks {
             }
             None if kind != Kind::Blocking && !self.perf_denied => match perf::sample(tid) {
                 Ok(sample) => {
-                    let frames = unwinding.unwind(sample.ip, Some(sample.bp), &sample.stack)?;
+                    let frames = unwinding
+                        .unwind(sample.ip, Some(sample.bp), &sample.stack)
+                        .ok_or(Read::Nothing)?;
                     (frames, None, StackMethod::Unwound)
                 }
                 Err(perf::SampleError::Denied(e)) => {
                     self.perf_refused(&e);
-                    return None;
+                    return Err(Read::Nothing);
                 }
-                Err(perf::SampleError::NoSample) => return None,
+                Err(perf::SampleError::NoSample) => return Err(Read::Missed),
             },
-            None => return None,
+            None => return Err(Read::Nothing),
         };
-        Some((lookups, syscall, method))
+        Ok((lookups, syscall, method))
     }
 
     /// perf events are refused here: CPU-bound stalls get no stack; said once per process.

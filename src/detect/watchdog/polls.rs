@@ -39,6 +39,8 @@ struct Watch {
     stack: Option<Arc<NativeStack>>,
     /// The poll was marked as long (production profile).
     marked: bool,
+    /// Reads of its stack that found it running but got no sample.
+    sample_misses: u32,
 }
 
 impl Watch {
@@ -59,9 +61,14 @@ impl Watch {
             first: None,
             stack: None,
             marked: false,
+            sample_misses: 0,
         }
     }
 }
+
+/// Looks a first report waits at most for a sample of a running thread that gave none (each
+/// an eighth of the threshold apart).
+const SAMPLE_TRIES: u32 = 3;
 
 /// The timed polls being watched, by slot index and the poll's start.
 #[derive(Default)]
@@ -199,7 +206,14 @@ impl Polls {
             }
             match sys.read_stack(slot.tid(), kind, &pending) {
                 Read::Sent => watch.first = Some(first),
-                Read::Nothing => first.make(watch, None, false),
+                // A running thread is sampled only while it runs: on a busy machine it may wait
+                // for a CPU the whole window. Its first report waits a few more looks for a
+                // sample rather than go out without its line.
+                Read::Missed if watch.sample_misses < SAMPLE_TRIES => {
+                    watch.sample_misses += 1;
+                    first.decide(false);
+                }
+                Read::Nothing | Read::Missed => first.make(watch, None, false),
             }
         }
     }

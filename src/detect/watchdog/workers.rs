@@ -187,7 +187,7 @@ fn worker_stack(
         let pending = sys.rendezvous();
         sleeper.stack = match sys.read_stack(slot.tid(), Kind::Blocking, &pending) {
             Read::Sent => StackState::Pending(pending),
-            Read::Nothing => StackState::Ignored,
+            Read::Nothing | Read::Missed => StackState::Ignored,
         };
     }
     if let StackState::Pending(pending) = &sleeper.stack {

@@ -213,6 +213,35 @@ fn a_stack_in_before_the_deadline_goes_in_the_first_report() {
 }
 
 #[test]
+fn a_running_thread_its_sample_missed_is_sampled_again_at_the_next_look() {
+    // A busy machine: the spinning thread waited for a CPU the whole sample window.
+    let mut w = Looks::new();
+    w.polling(1, 0, Some(&BLOCKS));
+    w.sys.thread(1).stack = StackRead::Missed;
+    assert_eq!(w.look(100), [], "not yet: sampled again");
+    w.sys.thread(1).stack = StackRead::Named(stack(true, false));
+    assert_eq!(w.look(112), [], "read again, and named");
+    let stall = w.one_stall(125);
+    assert_eq!(stall.nth, 1);
+    assert!(stall.blame.stack.is_some(), "with its line");
+    assert_eq!(w.sys.reads, [1, 1]);
+}
+
+#[test]
+fn a_thread_never_sampled_is_reported_without_its_stack_after_a_few_looks() {
+    let mut w = Looks::new();
+    w.polling(1, 0, Some(&BLOCKS));
+    w.sys.thread(1).stack = StackRead::Missed;
+    for ms in [100, 112, 125] {
+        assert_eq!(w.look(ms), [], "at {ms} ms");
+    }
+    let stall = w.one_stall(137);
+    assert_eq!(stall.nth, 1);
+    assert!(stall.blame.stack.is_none());
+    assert_eq!(w.sys.reads, [1, 1, 1, 1]);
+}
+
+#[test]
 fn a_stack_late_for_the_deadline_comes_as_a_follow_up() {
     let mut w = Looks::new();
     w.polling(1, 0, Some(&BLOCKS));

@@ -41,6 +41,8 @@ pub(crate) enum StackRead {
     Named(Arc<NativeStack>),
     /// Sent to the symbolizer: the test delivers it ([`Fake::deliver`]).
     Later,
+    /// Running, and no sample came this time.
+    Missed,
 }
 
 /// A report the watchdog made.
@@ -177,6 +179,10 @@ impl System for Fake {
             StackRead::Later => {
                 self.sent.push((tid, pending.clone()));
                 Read::Sent
+            }
+            StackRead::Missed => {
+                pending.deliver(None);
+                Read::Missed
             }
         }
     }
