@@ -204,16 +204,8 @@ pub(crate) fn render(dump: &Dump, stacks: bool) -> String {
         if t.activity == "polling" {
             match (&t.culprit, &t.location) {
                 (Some(culprit), location) => {
-                    let at = location
-                        .as_deref()
-                        .map(|l| format!(" at {l}"))
-                        .unwrap_or_default();
-                    let chain = if t.chain.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" [{}]", t.chain.join(" > "))
-                    };
-                    let _ = writeln!(out, "    {culprit}{at}{chain}");
+                    let place = place(location.as_deref(), &t.chain);
+                    let _ = writeln!(out, "    {culprit}{place}");
                 }
                 (None, _) => {
                     let what = t.inlined_into.as_deref().map_or_else(
@@ -239,6 +231,17 @@ pub(crate) fn render(dump: &Dump, stacks: bool) -> String {
         let _ = write!(out, "\n{hint}\n");
     }
     out
+}
+
+/// ` at src/db.rs:12 [handler > query]`: where a culprit is and the chain to it, as the
+/// library's events say it.
+pub(crate) fn place(location: Option<&str>, chain: &[String]) -> String {
+    let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
+    if chain.is_empty() {
+        at
+    } else {
+        format!("{at} [{}]", chain.join(" > "))
+    }
 }
 
 /// What to do for better names, when the binary's symbols give less than lines.

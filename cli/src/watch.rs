@@ -474,22 +474,17 @@ fn report(o: &Options, p: &Open, event: &'static str, with_stack: bool) {
         return;
     }
     let (who, location) = who(p);
-    let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
-    let chain_text = if chain.is_empty() {
-        String::new()
-    } else {
-        format!(" [{}]", chain.join(" > "))
-    };
+    let place = crate::dump::place(location.as_deref(), chain);
     let mut line = match event {
         "stall" => format!(
-            "{who} has been blocking worker {} (tid {}) for at least {} ({kind}){at}{chain_text}; \
+            "{who} has been blocking worker {} (tid {}) for at least {} ({kind}){place}; \
              it is still running",
             p.look.thread.name,
             p.look.thread.tid,
             ms(for_ms),
         ),
         _ => format!(
-            "{who} blocked worker {} (tid {}) for at least {} ({kind}){at}{chain_text}",
+            "{who} blocked worker {} (tid {}) for at least {} ({kind}){place}",
             p.look.thread.name,
             p.look.thread.tid,
             ms(for_ms),
@@ -586,18 +581,9 @@ fn summary(o: &Options, tallies: &[Tally], ran: Duration, rounds: u64, ended: &s
         if tallies.is_empty() { "" } else { ":" }
     );
     for t in tallies {
-        let at = t
-            .location
-            .as_deref()
-            .map(|l| format!(" at {l}"))
-            .unwrap_or_default();
-        let chain = if t.chain.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", t.chain.join(" > "))
-        };
+        let place = crate::dump::place(t.location.as_deref(), &t.chain);
         println!(
-            "  {}{at}{chain}: {}×, longest ≥ {}, total ≥ {} ({}; {} looks)",
+            "  {}{place}: {}×, longest ≥ {}, total ≥ {} ({}; {} looks)",
             t.culprit,
             t.polls,
             ms(t.longest_ms),

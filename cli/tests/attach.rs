@@ -105,6 +105,17 @@ fn dump_until_polling(app: &App) -> (Value, Value) {
     }
 }
 
+/// `dump --json` of `app`, which must succeed.
+fn dump_json(app: &App) -> Value {
+    let out = pollwatch(&["dump", &app.pid(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn untouched(app: &App) {
     let status = std::fs::read_to_string(format!("/proc/{}/status", app.pid())).unwrap();
     assert!(status.contains("TracerPid:\t0"), "{status}");
@@ -238,13 +249,7 @@ fn a_stripped_binary_gives_addresses_and_says_how_to_get_names() {
         .unwrap();
     let app = App(child);
     std::thread::sleep(Duration::from_millis(100));
-    let out = pollwatch(&["dump", &app.pid(), "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dump: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dump = dump_json(&app);
     assert_eq!(dump["detail"], "addresses", "{dump:#}");
     // Known by Tokio's default thread name, and said to be unreadable, not idle.
     let workers: Vec<&Value> = dump["threads"]
@@ -274,13 +279,7 @@ fn a_stripped_binary_gives_addresses_and_says_how_to_get_names() {
 fn an_idle_runtime_is_shown_idle() {
     let app = App::start("idle");
     std::thread::sleep(Duration::from_millis(200));
-    let out = pollwatch(&["dump", &app.pid(), "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dump: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dump = dump_json(&app);
     let workers: Vec<&Value> = dump["threads"]
         .as_array()
         .unwrap()
