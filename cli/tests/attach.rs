@@ -50,7 +50,12 @@ struct App(Child);
 
 impl App {
     fn start(mode: &str) -> App {
-        let mut child = Command::new(fixture())
+        App::start_binary(&fixture(), mode)
+    }
+
+    /// `binary` (the fixture, or a copy of it) running `mode`.
+    fn start_binary(binary: &std::path::Path, mode: &str) -> App {
+        let mut child = Command::new(binary)
             .arg(mode)
             .stdout(Stdio::piped())
             .spawn()
@@ -238,16 +243,7 @@ fn a_stripped_binary_gives_addresses_and_says_how_to_get_names() {
         .status()
         .expect("binutils' strip (the linker's package) is installed");
     assert!(status.success());
-    let mut child = Command::new(&stripped)
-        .arg("sleep")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let app = App(child);
+    let app = App::start_binary(&stripped, "sleep");
     std::thread::sleep(Duration::from_millis(100));
     let dump = dump_json(&app);
     assert_eq!(dump["detail"], "addresses", "{dump:#}");
