@@ -21,7 +21,7 @@ use crate::clock::{Instant, now_ms};
 use crate::config;
 use std::hash::{Hash as _, Hasher as _};
 
-use crate::record::{Blame, Digest, SlowPoll, Stall};
+use crate::record::{Blame, Digest, SlowPoll, StackFrame, Stall};
 use crate::util::lock;
 
 /// Whom a line is about.
@@ -182,15 +182,10 @@ fn interval() -> Duration {
 /// native stack names; else the line its task was spawned at.
 fn culprit_of(blame: &Blame) -> (Culprit, Label) {
     let (annotated, task) = (blame.culprit.fn_site(), blame.task);
-    let place = blame
-        .stack
-        .as_deref()
-        .and_then(|b| b.culprit.as_ref())
-        .map(|frame| {
-            let mut h = std::hash::DefaultHasher::new();
-            (&frame.name, &frame.location).hash(&mut h);
-            (frame, h.finish())
-        });
+    let place = blame.stack.as_deref().and_then(|stack| {
+        let frame = stack.culprit.as_ref()?;
+        Some((frame, place_hash(frame, stack.syscall.is_some())))
+    });
     if let Some(cs) = annotated {
         let site = std::ptr::from_ref(cs) as usize;
         let (culprit, location) = match place {
@@ -229,6 +224,19 @@ fn culprit_of(blame: &Blame) -> (Culprit, Label) {
         ),
         None => (Culprit::Unknown, Label::none()),
     }
+}
+
+/// The place a stack blames, as a key: a thread waiting in a system call waits at one line,
+/// so the fn and that line; a thread running on a CPU was sampled at whatever line of its loop
+/// it was on (`for` on one look, the body on the next), so the fn alone. Two blocking calls in
+/// one fn are two culprits; one busy loop is one.
+fn place_hash(frame: &StackFrame, in_syscall: bool) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    frame.name.hash(&mut h);
+    if in_syscall {
+        frame.location.hash(&mut h);
+    }
+    h.finish()
 }
 
 /// Whether a slow poll is printed in full: the culprit's first occurrence is; later ones go
@@ -427,6 +435,23 @@ mod tests {
         // Another test's reports of the same place are its own.
         let other = state.entry(8, (Culprit::FnAt(SITE, 1), label("src/a.rs:10")), now);
         assert_ne!(a, other);
+    }
+
+    #[test]
+    fn a_busy_loop_sampled_at_two_lines_is_one_place_and_two_waits_are_two() {
+        let at = |line: u32| StackFrame {
+            name: "count".to_owned(),
+            location: Some(format!("examples/cpu_bound.rs:{line}")),
+        };
+        // Sampled on a CPU: the `for` line on one look, the body on the next.
+        assert_eq!(place_hash(&at(22), false), place_hash(&at(23), false));
+        // Waiting in a system call: each line is a blocking call of its own.
+        assert_ne!(place_hash(&at(22), true), place_hash(&at(23), true));
+        let other = StackFrame {
+            name: "digest".to_owned(),
+            ..at(22)
+        };
+        assert_ne!(place_hash(&at(22), false), place_hash(&other, false));
     }
 
     #[test]
