@@ -12,6 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use super::slot::{self, MAX_DEPTH, Slot, same_site};
+use super::thread_cpu;
 use crate::clock::Ticks;
 use crate::dispatch::thread_test::{self, ThreadTest};
 use crate::record::{Blame, Chain, ChainLink, Kind, SlowPoll, Who};
@@ -303,6 +304,12 @@ pub(crate) fn exit(token: Token, duration: Duration, unwinding: bool) -> Option<
             if std::mem::take(&mut s.unwound) {
                 return None;
             }
+            // It waited most of its time for a CPU: starved by a busy machine, not blocking.
+            if slot.zip(s.frames[0]).is_some_and(|(slot, outer)| {
+                starved_poll(slot, outer.start.raw(), duration, exceeded_ns)
+            }) {
+                return None;
+            }
             // Blocking inside `block_in_place` is what it is for: the worker's other tasks
             // were handed to another thread first.
             if watched.as_ref().is_some_and(|w| w.handed_off) {
@@ -417,7 +424,9 @@ fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
     if saturating_nanos(blocked) < threshold {
         return None;
     }
-    if watched.as_ref().is_some_and(|w| w.handed_off) {
+    if watched.as_ref().is_some_and(|w| w.handed_off)
+        || starved_poll(slot, start, blocked, threshold)
+    {
         return None;
     }
     // Lag right after this on the thread is its doing (`schedule-latency`).
@@ -448,6 +457,26 @@ fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
         ended_ns: crate::clock::ns_since_epoch(ended_at),
     });
     with_verdict(slow, watched, Some(slot))
+}
+
+/// Whether the poll that began at `start` and took `wall` spent most of it, since the watchdog
+/// first saw it, waiting for a CPU, its own time under `threshold_ns`
+/// ([`thread_cpu::starved`]). Read on the polled thread, which is running: every wait it had
+/// is accounted. A poll the watchdog never saw is judged on its wall time. The watchdog may
+/// have reported it as a stall meanwhile (it goes by wall time while the poll runs); it is
+/// still no slow poll, and no `#[pollwatch::test]` fails for it.
+#[cold]
+#[inline(never)]
+fn starved_poll(slot: &Slot, start: u64, wall: Duration, threshold_ns: u64) -> bool {
+    let (Some(base), Some(waited)) = (slot.wait_base(start), thread_cpu::own_run_queue_wait())
+    else {
+        return false;
+    };
+    thread_cpu::starved(
+        wall,
+        waited.saturating_sub(base),
+        Duration::from_nanos(threshold_ns),
+    )
 }
 
 /// A slow poll with what the watchdog found while it ran: its kind, the stack, and whether it

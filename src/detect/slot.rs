@@ -9,6 +9,7 @@ use std::sync::atomic::{
     Ordering::Release,
 };
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::pending::Pending;
 use super::thread_cpu::{self, NO_CLOCK};
@@ -16,7 +17,7 @@ use crate::clock::Ticks;
 use crate::dispatch::Route;
 use crate::record::{Chain, ChainLink, Kind, NativeStack, TaskRef, Who};
 use crate::site::CallSite;
-use crate::util::{AtomicStaticRef, lock};
+use crate::util::{AtomicStaticRef, lock, saturating_nanos};
 
 /// Frames deeper than this are neither tracked nor published: their time counts as self time of
 /// the deepest tracked frame, and the chain ends in `…`.
@@ -59,6 +60,11 @@ pub(crate) struct Slot {
     /// threshold, so it reads the clock when it ends; and what the watchdog saw then.
     long_for: AtomicU64,
     marked: Mutex<Option<Marked>>,
+    /// The thread's run-queue wait when the watchdog first saw the poll that began at
+    /// `wait_base_for` (ns): a slow poll that spent most of its time waiting for a CPU since
+    /// then was starved, not blocking.
+    wait_base: AtomicU64,
+    wait_base_for: AtomicU64,
     /// A Tokio worker (its park/unpark hooks ran here), and whether it is parked now: the
     /// watchdog watches an unparked worker's system calls on stable Tokio.
     worker: AtomicBool,
@@ -86,6 +92,8 @@ const SLOT: Slot = Slot {
     pending: Mutex::new(None),
     handed_off: AtomicU64::new(0),
     long_for: AtomicU64::new(0),
+    wait_base: AtomicU64::new(0),
+    wait_base_for: AtomicU64::new(0),
     marked: Mutex::new(None),
     worker: AtomicBool::new(false),
     parked: AtomicBool::new(false),
@@ -226,6 +234,23 @@ impl Slot {
     /// What [`mark_long`](Self::mark_long) recorded for the poll that began at `start`.
     pub(crate) fn take_marked(&self, start: u64) -> Option<Marked> {
         lock(&self.marked).take().filter(|m| m.start == start)
+    }
+
+    /// The watchdog first saw the poll that began at `start`, its thread having waited
+    /// `waited` on a run queue so far (the first sighting of a poll counts).
+    pub(crate) fn note_wait_base(&self, start: u64, waited: Duration) {
+        if self.wait_base_for.load(Relaxed) == start {
+            return;
+        }
+        self.wait_base.store(saturating_nanos(waited), Relaxed);
+        self.wait_base_for.store(start, Release);
+    }
+
+    /// What [`note_wait_base`](Self::note_wait_base) recorded for the poll that began at
+    /// `start`.
+    pub(crate) fn wait_base(&self, start: u64) -> Option<Duration> {
+        (self.wait_base_for.load(Acquire) == start)
+            .then(|| Duration::from_nanos(self.wait_base.load(Relaxed)))
     }
 
     /// Publishes a frame leaving; at depth 0 the thread goes idle. Returns what the watchdog

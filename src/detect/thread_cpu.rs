@@ -61,19 +61,52 @@ pub(crate) fn active_time(tid: i64, clock: i64) -> Option<Duration> {
 }
 
 /// `on CPU + waiting on a run queue` from `/proc/self/task/<tid>/schedstat`.
-#[cfg(target_os = "linux")]
 fn sched_active_time(tid: i64) -> Option<Duration> {
-    if tid <= 0 {
-        return None;
-    }
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
-    let (on_cpu, waiting) = (fields.next()??, fields.next()??);
+    let [on_cpu, waiting, _] = schedstat_of(tid)?;
     Some(Duration::from_nanos(on_cpu.saturating_add(waiting)))
 }
 
+/// How long the thread has waited on a run queue for a CPU so far: the scheduler adds each
+/// wait when the thread gets its CPU (a wait still going on is not in it yet).
+pub(crate) fn run_queue_wait(tid: i64) -> Option<Duration> {
+    let [_, waiting, _] = schedstat_of(tid)?;
+    Some(Duration::from_nanos(waiting))
+}
+
+/// [`run_queue_wait`] of the calling thread (which is running: every wait it had is in).
+pub(crate) fn own_run_queue_wait() -> Option<Duration> {
+    let [_, waiting, _] = schedstat("/proc/thread-self/schedstat")?;
+    Some(Duration::from_nanos(waiting))
+}
+
+/// A poll of `wall` whose thread spent `waited` of it on a run queue, waiting for a CPU the
+/// machine gave to others: *starved*, not blocking, if it waited most of the poll and its own
+/// time stays under half its `threshold`. A quick poll gets no blame for a busy machine (a
+/// `#[pollwatch::test]` verdict must not depend on what else runs), while a busy loop is judged
+/// on its wall time, as ever, if it gets half a CPU, or a third of one for a poll of three
+/// times its threshold: its own time alone is then a good part of the threshold.
+pub(crate) fn starved(wall: Duration, waited: Duration, threshold: Duration) -> bool {
+    waited.saturating_mul(2) >= wall && wall.saturating_sub(waited) < threshold / 2
+}
+
+/// `/proc/self/task/<tid>/schedstat`'s fields: on CPU, waiting on a run queue (ns), switches
+/// onto a CPU.
+fn schedstat_of(tid: i64) -> Option<[u64; 3]> {
+    if tid <= 0 {
+        return None;
+    }
+    schedstat(&format!("/proc/self/task/{tid}/schedstat"))
+}
+
+#[cfg(target_os = "linux")]
+fn schedstat(path: &str) -> Option<[u64; 3]> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+    Some([fields.next()??, fields.next()??, fields.next()??])
+}
+
 #[cfg(not(target_os = "linux"))]
-fn sched_active_time(_tid: i64) -> Option<Duration> {
+fn schedstat(_path: &str) -> Option<[u64; 3]> {
     None
 }
 
@@ -103,8 +136,8 @@ pub(crate) fn asleep_since_switch(tid: i64) -> Option<u64> {
     if is_runnable(tid)? {
         return None;
     }
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    text.split_whitespace().nth(2)?.parse().ok()
+    let [_, _, switches] = schedstat_of(tid)?;
+    Some(switches)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -172,6 +205,55 @@ mod tests {
         assert_eq!(classify(ms(50), ms(100), Some(false)), Kind::Mixed);
         assert_eq!(classify(ms(50), ms(100), Some(true)), Kind::CpuBound);
         assert_eq!(classify(ms(0), ms(0), None), Kind::Unknown);
+    }
+
+    #[test]
+    fn a_poll_is_starved_when_it_waited_most_of_it_for_a_cpu_and_its_own_time_is_short() {
+        let ms = Duration::from_millis;
+        // The CI flake: a 108 ms poll of a few yields, its thread waiting for a CPU.
+        assert!(starved(ms(108), ms(104), ms(100)));
+        // A busy loop getting two thirds of a CPU on a loaded machine: judged on wall time.
+        assert!(!starved(ms(112), ms(37), ms(100)));
+        // Mostly waiting, but its own time alone is past the threshold.
+        assert!(!starved(ms(500), ms(300), ms(100)));
+        // A busy loop of three times the threshold, with a third of a CPU: blamed.
+        assert!(!starved(ms(300), ms(200), ms(100)));
+        // With a tenth of one: 30 ms of its own are not the threshold's 100.
+        assert!(starved(ms(300), ms(270), ms(100)));
+        // A poll that blocked in a system call waits for no CPU.
+        assert!(!starved(ms(150), ms(0), ms(100)));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_sharing_its_cpu_with_a_busy_one_waits_on_the_run_queue() {
+        use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+        static STOP: AtomicBool = AtomicBool::new(false);
+        if !pin_to_first_cpu() {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let hog = std::thread::spawn(move || {
+            tx.send(pin_to_first_cpu()).unwrap();
+            while !STOP.load(Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        let hog_pinned = rx.recv().unwrap();
+        let before = own_run_queue_wait().expect("schedstat");
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(300) {
+            std::hint::spin_loop();
+        }
+        let waited = own_run_queue_wait().unwrap() - before;
+        let wall = start.elapsed();
+        STOP.store(true, Relaxed);
+        hog.join().unwrap();
+        assert!(run_queue_wait(current_tid()).is_some(), "read by thread id too");
+        if hog_pinned {
+            // About half of it; more on a loaded machine.
+            assert!(waited >= wall / 5, "{waited:?} of {wall:?}");
+        }
     }
 
     #[cfg(target_os = "linux")]

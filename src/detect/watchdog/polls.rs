@@ -129,9 +129,15 @@ impl Polls {
             let blocked = look.running_for(start);
             let poll_start = now.checked_sub(blocked).unwrap_or(now);
             let culprit = slot.innermost();
-            let watch = watching
-                .entry((i, start))
-                .or_insert_with(|| Watch::new(culprit, poll_start, slot, now, sys));
+            let watch = watching.entry((i, start)).or_insert_with(|| {
+                // The slow-poll report judges from it whether the poll was starved of a CPU
+                // (its own time is what counts: the stall reports here go by wall time, as
+                // they are made while it runs).
+                if let Some(waited) = sys.run_queue_wait(slot.tid()) {
+                    slot.note_wait_base(start, waited);
+                }
+                Watch::new(culprit, poll_start, slot, now, sys)
+            });
             if !same_site(watch.culprit, culprit) {
                 if let Some(first) = watch.first.take() {
                     first.decide(false);

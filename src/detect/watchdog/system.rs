@@ -63,6 +63,9 @@ pub(super) trait System {
     /// The thread's active time: on a CPU or waiting for one (`cpu_clock`: its CPU clock, the
     /// fallback).
     fn active_time(&self, tid: i64, cpu_clock: i64) -> Option<Duration>;
+    /// How long the thread has waited on a run queue for a CPU so far (a wait still going on
+    /// is not in it).
+    fn run_queue_wait(&self, tid: i64) -> Option<Duration>;
     /// Whether the thread is runnable right now (`None`: unknown).
     fn is_runnable(&self, tid: i64) -> Option<bool>;
     /// If the thread is asleep, how many times it has been switched onto a CPU so far.
@@ -116,6 +119,10 @@ impl Os {
 impl System for Os {
     fn active_time(&self, tid: i64, cpu_clock: i64) -> Option<Duration> {
         thread_cpu::active_time(tid, cpu_clock)
+    }
+
+    fn run_queue_wait(&self, tid: i64) -> Option<Duration> {
+        thread_cpu::run_queue_wait(tid)
     }
 
     fn is_runnable(&self, tid: i64) -> Option<bool> {

@@ -386,3 +386,25 @@ fn the_slow_poll_learns_what_the_watchdog_found() {
     assert_eq!(watched.kind, Kind::Blocking);
     assert!(watched.stack.is_some() && !watched.handed_off);
 }
+
+#[test]
+fn the_first_look_at_a_poll_notes_its_threads_run_queue_wait_for_the_slow_poll() {
+    let mut w = Looks::new();
+    let slot = w.polling(1, 0, Some(&BLOCKS));
+    w.sys.thread(1).waited = Some(Duration::from_millis(500));
+    assert_eq!(w.look(10), []);
+    let start = slot.start_ticks();
+    assert_eq!(slot.wait_base(start), Some(500 * MS));
+    // Later looks keep the first.
+    w.sys.thread(1).waited = Some(Duration::from_millis(590));
+    w.sys.thread(1).runnable = Some(true);
+    assert_eq!(w.look(60), []);
+    assert_eq!(slot.wait_base(start), Some(500 * MS));
+    // The stall reports go by wall time, starved or not: they are made while it runs.
+    assert_eq!(w.look(110), [(1, 1)]);
+    // The next poll on the thread has a base of its own.
+    let _ = slot.exit(0);
+    assert_eq!(slot.wait_base(start), Some(500 * MS), "kept, for that poll");
+    slot.enter_at(0, Who::Fn(&BLOCKS), w.clock.start(200));
+    assert_eq!(slot.wait_base(slot.start_ticks()), None);
+}

@@ -22,6 +22,9 @@ pub(crate) struct Thread {
     /// It runs all the time: a pause adds to its active time.
     pub(crate) spinning: bool,
     pub(crate) runnable: Option<bool>,
+    /// Its run-queue wait so far, as the scheduler accounts it (a wait going on is not in it:
+    /// that thread is `runnable` and `off_cpu`).
+    pub(crate) waited: Option<Duration>,
     /// Asleep, switched onto a CPU this many times so far (`None`: not asleep).
     pub(crate) asleep: Option<u64>,
     pub(crate) off_cpu: Option<Duration>,
@@ -135,6 +138,10 @@ impl Fake {
 impl System for Fake {
     fn active_time(&self, tid: i64, _cpu_clock: i64) -> Option<Duration> {
         self.threads.get(&tid)?.active
+    }
+
+    fn run_queue_wait(&self, tid: i64) -> Option<Duration> {
+        self.threads.get(&tid)?.waited
     }
 
     fn is_runnable(&self, tid: i64) -> Option<bool> {
