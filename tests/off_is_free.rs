@@ -45,6 +45,24 @@ fn debug_mode_off_starts_no_pollwatch_thread() {
         }
     });
     futures::executor::block_on(blocks_a_little());
+    // Built off, a runtime installs no task poll hook of pollwatch's; the application's own run.
+    #[cfg(tokio_unstable)]
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+        static BEFORE: AtomicUsize = AtomicUsize::new(0);
+        static AFTER: AtomicUsize = AtomicUsize::new(0);
+        let hooked = pollwatch::Builder::new_current_thread()
+            .on_before_task_poll(|_| {
+                BEFORE.fetch_add(1, Relaxed);
+            })
+            .on_after_task_poll(|_| {
+                AFTER.fetch_add(1, Relaxed);
+            })
+            .build()
+            .unwrap();
+        hooked.block_on(async { tokio::spawn(blocks_a_little()).await.unwrap() });
+        assert!(BEFORE.load(Relaxed) >= 2 && AFTER.load(Relaxed) >= 2);
+    }
     // Give any thread that was started (it names itself first thing) time to show up.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(pollwatch_threads(), Vec::<String>::new(), "debug mode off");

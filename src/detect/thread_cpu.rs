@@ -249,7 +249,10 @@ mod tests {
         let wall = start.elapsed();
         STOP.store(true, Relaxed);
         hog.join().unwrap();
-        assert!(run_queue_wait(current_tid()).is_some(), "read by thread id too");
+        assert!(
+            run_queue_wait(current_tid()).is_some(),
+            "read by thread id too"
+        );
         if hog_pinned {
             // About half of it; more on a loaded machine.
             assert!(waited >= wall / 5, "{waited:?} of {wall:?}");

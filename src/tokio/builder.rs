@@ -173,7 +173,7 @@ impl Builder {
     }
 
     /// Runs (or not) the heartbeat task that detects lag by how late a timer fires. By default
-    /// it runs: even with the exact per-task measurement (`schedule-latency`), tasks waiting on
+    /// it runs if debug mode is on when the runtime is built: even with the exact per-task measurement (`schedule-latency`), tasks waiting on
     /// a timer or I/O are not woken while their worker is blocked, so only the heartbeat sees
     /// their delay.
     ///
@@ -291,6 +291,13 @@ impl Builder {
 
     /// Builds the runtime.
     ///
+    /// Built while debug mode is off (`POLLWATCH=0`, [`DebugMode::Off`](crate::DebugMode::Off)),
+    /// the runtime costs nothing per poll: pollwatch installs no task poll hooks and starts no
+    /// heartbeat (unless [`heartbeat(true)`](Self::heartbeat) asks for it); your own hooks are
+    /// installed as ever. Debug mode turned on later still times `#[async_timed]` fns and
+    /// watches the workers as on stable Tokio, but un-annotated tasks' polls are timed only on
+    /// a runtime built with debug mode on.
+    ///
     /// # Errors
     ///
     /// Whatever `tokio::runtime::Builder::build` returns (e.g. threads could not be spawned).
@@ -306,11 +313,13 @@ impl Builder {
         if let Some(config) = self.config.take() {
             config.apply();
         }
+        // Off when built: nothing on the per-poll path, no heartbeat waking up.
+        let timing = crate::config::debug_mode().is_on();
         #[cfg(tokio_unstable)]
-        self.install_hooks();
+        self.install_hooks(timing);
         self.install_thread_hooks();
         let inner = self.inner.build()?;
-        let heartbeat = if self.heartbeat.unwrap_or(true) {
+        let heartbeat = if self.heartbeat.unwrap_or(timing) {
             Some(heartbeat::spawn(&inner)?)
         } else {
             None
@@ -351,12 +360,22 @@ impl Builder {
             });
     }
 
+    /// Tokio's task poll hooks: pollwatch's if `timing` (debug mode is on), and the user's.
     #[cfg(tokio_unstable)]
-    fn install_hooks(&mut self) {
-        #[cfg(feature = "schedule-latency")]
-        self.inner.track_task_schedule_latency();
+    fn install_hooks(&mut self, timing: bool) {
         let before = self.before.take();
         let after = self.after.take();
+        if !timing {
+            if let Some(hook) = before {
+                self.inner.on_before_task_poll(move |meta| hook(meta));
+            }
+            if let Some(hook) = after {
+                self.inner.on_after_task_poll(move |meta| hook(meta));
+            }
+            return;
+        }
+        #[cfg(feature = "schedule-latency")]
+        self.inner.track_task_schedule_latency();
         self.inner
             .on_before_task_poll(move |meta| {
                 if let Some(hook) = &before {

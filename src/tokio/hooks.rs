@@ -40,12 +40,20 @@ fn task_id(id: tokio::task::Id) -> u64 {
     h.finish()
 }
 
+/// The task poll in progress on this thread, as the hooks see it.
+enum Hook {
+    /// None (or debug mode was off when it began).
+    Idle,
+    /// The production profile: its frame is on the slot.
+    Watching,
+    /// Timed exactly (debug mode).
+    Timed(frames::Token, Ticks),
+}
+
 thread_local! {
-    /// The task poll in progress on this thread, timed exactly (debug mode). A nested task poll
-    /// (a runtime driven from inside a task) replaces it; the outer one is then not timed.
-    static TASK_POLL: Cell<Option<(frames::Token, Ticks)>> = const { Cell::new(None) };
-    /// A task poll in progress in the production profile: its frame is on the slot.
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
+    /// One thread-local, read once as a poll begins and once as it ends. A nested task poll (a
+    /// runtime driven from inside a task) replaces it; the outer one is then not timed.
+    static HOOK: Cell<Hook> = const { Cell::new(Hook::Idle) };
 }
 
 /// `on_before_task_poll`.
@@ -58,10 +66,9 @@ pub(crate) fn task_poll_started(meta: &tokio::runtime::TaskMeta<'_>) {
         id: task_id(meta.id()),
         spawned_at: meta.spawned_at(),
     };
-    let threshold_ns = config::slow_poll_nanos();
     #[cfg(feature = "schedule-latency")]
     if let Some(waited) = meta.schedule_latency() {
-        let threshold = Duration::from_nanos(threshold_ns);
+        let threshold = Duration::from_nanos(config::slow_poll_nanos());
         // Only lag caused by a blocking poll on this worker: a merely busy runtime (10k ready
         // tasks taking turns) also makes tasks wait, but nothing here is to blame for that.
         // The heartbeat reports its own lateness.
@@ -73,26 +80,25 @@ pub(crate) fn task_poll_started(meta: &tokio::runtime::TaskMeta<'_>) {
         }
     }
     if mode.is_watch() {
-        if WATCHING.try_with(|w| !w.replace(true)).unwrap_or(false) {
+        let fresh = HOOK.try_with(|h| !matches!(h.replace(Hook::Watching), Hook::Watching));
+        if fresh.unwrap_or(false) {
             frames::enter_watch(Who::Task(task));
         }
         return;
     }
     let start = Ticks::now();
+    let threshold_ns = config::slow_poll_nanos();
     if let Some(token) = frames::enter(Who::Task(task), task.spawned_at, 0, threshold_ns, start) {
-        let _ = TASK_POLL.try_with(|t| t.set(Some((token, start))));
+        let _ = HOOK.try_with(|h| h.set(Hook::Timed(token, start)));
     }
 }
 
 /// `on_after_task_poll`.
 pub(crate) fn task_poll_ended() {
-    let slow = if WATCHING.try_with(|w| w.replace(false)).unwrap_or(false) {
-        frames::exit_watch(false)
-    } else {
-        match TASK_POLL.try_with(Cell::take).ok().flatten() {
-            Some((token, start)) => frames::exit(token, start.elapsed(), false),
-            None => return,
-        }
+    let slow = match HOOK.try_with(|h| h.replace(Hook::Idle)) {
+        Ok(Hook::Watching) => frames::exit_watch(false),
+        Ok(Hook::Timed(token, start)) => frames::exit(token, start.elapsed(), false),
+        Ok(Hook::Idle) | Err(_) => return,
     };
     if let Some(slow) = slow {
         dispatch::slow_poll(&slow, config::debug_mode().is_strict());
