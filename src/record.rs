@@ -85,7 +85,7 @@ pub(crate) enum Who {
     Fn(&'static CallSite),
     /// A whole Tokio task, timed by the runtime's poll hooks (only with `--cfg tokio_unstable`,
     /// the one build that makes these; every other build still reads them).
-    #[cfg_attr(not(tokio_unstable), allow(dead_code))]
+    #[cfg_attr(not(pollwatch_task_hooks), allow(dead_code))]
     Task(TaskRef),
     /// A task on a runtime worker that no poll hook times (stable Tokio): the watchdog saw the
     /// worker held in one blocking system call; or a stall in neither a fn nor a task the

@@ -539,7 +539,7 @@ pub(crate) fn set_thread_test(test: Option<ThreadTest>) -> Option<ThreadTest> {
 
 /// Whether a slow poll ended on this thread within the last `window`: a task that waited that
 /// long to be polled here waited because of it (and not merely behind many quick polls).
-#[cfg(all(tokio_unstable, feature = "schedule-latency"))]
+#[cfg(all(pollwatch_task_hooks, feature = "schedule-latency"))]
 pub(crate) fn slow_poll_within(window: Duration) -> bool {
     STACK
         .try_with(|s| {

@@ -7,7 +7,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use super::heartbeat::{self, HeartbeatMark};
-#[cfg(tokio_unstable)]
+#[cfg(pollwatch_task_hooks)]
 use super::hooks;
 use crate::config::Config;
 use crate::detect::frames;
@@ -15,7 +15,7 @@ use crate::detect::{WatchdogGuard, watchdog};
 use crate::site::{CallSite, no_events};
 
 /// A task poll hook, as Tokio's `on_before_task_poll` / `on_after_task_poll` take it.
-#[cfg(tokio_unstable)]
+#[cfg(pollwatch_task_hooks)]
 type Hook = Arc<dyn Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync>;
 
 /// A thread hook, as Tokio's `on_thread_park` / `on_thread_unpark` take it.
@@ -58,9 +58,9 @@ pub struct Builder {
     inner: tokio::runtime::Builder,
     config: Option<Config>,
     heartbeat: Option<bool>,
-    #[cfg(tokio_unstable)]
+    #[cfg(pollwatch_task_hooks)]
     before: Option<Hook>,
-    #[cfg(tokio_unstable)]
+    #[cfg(pollwatch_task_hooks)]
     after: Option<Hook>,
     start: Option<ThreadHook>,
     park: Option<ThreadHook>,
@@ -108,9 +108,9 @@ impl Builder {
             inner,
             config: None,
             heartbeat: None,
-            #[cfg(tokio_unstable)]
+            #[cfg(pollwatch_task_hooks)]
             before: None,
-            #[cfg(tokio_unstable)]
+            #[cfg(pollwatch_task_hooks)]
             after: None,
             start: None,
             park: None,
@@ -258,7 +258,8 @@ impl Builder {
     /// # drop(rt);
     /// # }
     /// ```
-    #[cfg(tokio_unstable)]
+    #[cfg(pollwatch_task_hooks)]
+    #[cfg_attr(docsrs, doc(cfg(tokio_unstable)))]
     pub fn on_before_task_poll(
         mut self,
         hook: impl Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync + 'static,
@@ -280,7 +281,8 @@ impl Builder {
     /// # drop(rt);
     /// # }
     /// ```
-    #[cfg(tokio_unstable)]
+    #[cfg(pollwatch_task_hooks)]
+    #[cfg_attr(docsrs, doc(cfg(tokio_unstable)))]
     pub fn on_after_task_poll(
         mut self,
         hook: impl Fn(&tokio::runtime::TaskMeta<'_>) + Send + Sync + 'static,
@@ -315,8 +317,12 @@ impl Builder {
         }
         // Off when built: nothing on the per-poll path, no heartbeat waking up.
         let timing = crate::config::debug_mode().is_on();
-        #[cfg(tokio_unstable)]
+        #[cfg(pollwatch_task_hooks)]
         self.install_hooks(timing);
+        #[cfg(pollwatch_old_tokio)]
+        if timing {
+            say_tokio_has_no_task_hooks();
+        }
         self.install_thread_hooks();
         let inner = self.inner.build()?;
         let heartbeat = if self.heartbeat.unwrap_or(timing) {
@@ -361,7 +367,7 @@ impl Builder {
     }
 
     /// Tokio's task poll hooks: pollwatch's if `timing` (debug mode is on), and the user's.
-    #[cfg(tokio_unstable)]
+    #[cfg(pollwatch_task_hooks)]
     fn install_hooks(&mut self, timing: bool) {
         let before = self.before.take();
         let after = self.after.take();
@@ -390,6 +396,21 @@ impl Builder {
                 }
             });
     }
+}
+
+/// `--cfg tokio_unstable` with a Tokio older than the task poll hooks (the application's lock
+/// file holds it): once per process, what that means and how to have them.
+#[cfg(pollwatch_old_tokio)]
+fn say_tokio_has_no_task_hooks() {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        crate::dispatch::notice(format_args!(
+            "pollwatch: --cfg tokio_unstable is set, but Tokio {} (Cargo.lock) has no task poll \
+             hooks (Tokio 1.46.1 and later have them): un-annotated tasks are watched as on \
+             stable Tokio; `cargo update -p tokio` gives a Tokio that has them",
+            env!("POLLWATCH_LOCKED_TOKIO")
+        ));
+    });
 }
 
 /// A Tokio runtime built by [`Builder`]; derefs to `tokio::runtime::Runtime` for everything

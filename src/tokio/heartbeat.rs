@@ -16,7 +16,7 @@ use crate::dispatch;
 mod mark;
 
 pub(crate) use mark::HeartbeatMark;
-#[cfg(all(tokio_unstable, feature = "schedule-latency"))]
+#[cfg(all(pollwatch_task_hooks, feature = "schedule-latency"))]
 pub(crate) use mark::is_heartbeat;
 
 /// Spawns the heartbeat on `rt`; named where Tokio has task names, so tokio-console does not

@@ -14,7 +14,7 @@ mod builder;
 mod entry;
 mod gate;
 mod heartbeat;
-#[cfg(tokio_unstable)]
+#[cfg(pollwatch_task_hooks)]
 mod hooks;
 mod spawn;
 
