@@ -326,10 +326,10 @@ impl<'a, O> PollGuard<'a, O> {
     /// Times the poll and pops the frame; reports a slow poll if this frame was the outermost
     /// (and the poll did not end by `unwinding`: a panic is reported as one, not as blocking).
     fn finish_poll(&mut self, unwinding: bool) {
-        if std::mem::take(&mut self.watch) {
-            if let Some(slow) = frames::exit_watch(unwinding) {
-                dispatch::slow_poll(&slow, false);
-            }
+        if std::mem::take(&mut self.watch)
+            && let Some(slow) = frames::exit_watch(unwinding)
+        {
+            dispatch::slow_poll(&slow, false);
         }
         let Some(start) = self.start else { return };
         let end = Ticks::now();

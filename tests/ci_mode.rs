@@ -19,15 +19,15 @@ fn fixture_binary() -> PathBuf {
 
 /// Checks `value` against the subset of JSON Schema that `schema/report-v1.json` uses.
 fn validate(value: &Value, schema: &Value, path: &str, errors: &mut Vec<String>) {
-    if let Some(c) = schema.get("const") {
-        if value != c {
-            errors.push(format!("{path}: {value} is not {c}"));
-        }
+    if let Some(c) = schema.get("const")
+        && value != c
+    {
+        errors.push(format!("{path}: {value} is not {c}"));
     }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-        if !options.contains(value) {
-            errors.push(format!("{path}: {value} is not one of {options:?}"));
-        }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(value)
+    {
+        errors.push(format!("{path}: {value} is not one of {options:?}"));
     }
     if let Some(t) = schema.get("type") {
         let types: Vec<&str> = match t {

@@ -145,10 +145,10 @@ fn mode_of(item: &ItemFn) -> syn::Result<Mode> {
     if returns_impl_future(sig) {
         return Ok(Mode::WrapReturn);
     }
-    if let Ok(mut block) = syn::parse2::<syn::Block>(braced(&item.body)) {
-        if box_pin_async_arg(&mut block).is_some() {
-            return Ok(Mode::BoxPin);
-        }
+    if let Ok(mut block) = syn::parse2::<syn::Block>(braced(&item.body))
+        && box_pin_async_arg(&mut block).is_some()
+    {
+        return Ok(Mode::BoxPin);
     }
     Err(not_async_error(sig))
 }

@@ -174,22 +174,21 @@ fn mentions(tokens: &TokenStream, ident: &str) -> bool {
 fn find_span_call(tokens: &TokenStream) -> Option<TokenStream> {
     let tts: Vec<TokenTree> = tokens.clone().into_iter().collect();
     for (i, tt) in tts.iter().enumerate() {
-        if let TokenTree::Group(g) = tt {
-            if let Some(found) = find_span_call(&g.stream()) {
-                return Some(found);
-            }
+        if let TokenTree::Group(g) = tt
+            && let Some(found) = find_span_call(&g.stream())
+        {
+            return Some(found);
         }
         // `tracing :: span !`: the `::` is two `:` tokens.
         let is_span_call = matches!(tt, TokenTree::Ident(id) if id == "span")
             && matches!(tts.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!')
             && i >= 3
             && matches!(&tts[i - 3], TokenTree::Ident(id) if id == "tracing");
-        if is_span_call {
-            if let Some(TokenTree::Group(g)) = tts.get(i + 2) {
-                if g.delimiter() == Delimiter::Parenthesis {
-                    return Some(g.stream());
-                }
-            }
+        if is_span_call
+            && let Some(TokenTree::Group(g)) = tts.get(i + 2)
+            && g.delimiter() == Delimiter::Parenthesis
+        {
+            return Some(g.stream());
         }
     }
     None

@@ -46,12 +46,12 @@ pub(crate) fn slow_poll(slow: &SlowPoll, strict: bool) {
     crate::sink::otel::count_slow_poll(slow);
     call_back(slow);
     let test = thread_test::id();
-    if volume::slow_poll(test, slow) {
-        if let Some(suppressed) = volume::admit_line(test) {
-            events::slow_poll(slow, strict, suppressed, thread_test::in_test());
-            #[cfg(feature = "otel")]
-            crate::sink::otel::log_slow_poll(slow, strict);
-        }
+    if volume::slow_poll(test, slow)
+        && let Some(suppressed) = volume::admit_line(test)
+    {
+        events::slow_poll(slow, strict, suppressed, thread_test::in_test());
+        #[cfg(feature = "otel")]
+        crate::sink::otel::log_slow_poll(slow, strict);
     }
     digests(false);
 }
@@ -78,12 +78,12 @@ pub(crate) fn stall(s: &Stall) {
     #[cfg(feature = "otel")]
     crate::sink::otel::count_stall(s);
     let test = thread_test::id();
-    if volume::stall(test, s) {
-        if let Some(suppressed) = volume::admit_line(test) {
-            events::stall(s, suppressed, thread_test::in_test());
-            #[cfg(feature = "otel")]
-            crate::sink::otel::log_stall(s);
-        }
+    if volume::stall(test, s)
+        && let Some(suppressed) = volume::admit_line(test)
+    {
+        events::stall(s, suppressed, thread_test::in_test());
+        #[cfg(feature = "otel")]
+        crate::sink::otel::log_stall(s);
     }
     digests(false);
 }
@@ -91,10 +91,10 @@ pub(crate) fn stall(s: &Stall) {
 /// A stall's native stack, symbolized too late for its report: a follow-up (once per culprit).
 pub(crate) fn stall_stack(s: &Stall, blocked: &Arc<NativeStack>) {
     let test = thread_test::id();
-    if volume::stack(test, s) {
-        if let Some(suppressed) = volume::admit_line(test) {
-            events::stall_stack(s, blocked, suppressed, thread_test::in_test());
-        }
+    if volume::stack(test, s)
+        && let Some(suppressed) = volume::admit_line(test)
+    {
+        events::stall_stack(s, blocked, suppressed, thread_test::in_test());
     }
 }
 
@@ -128,10 +128,10 @@ fn say_how_to_name_inlined_code(stack: Option<&NativeStack>) {
 pub(crate) fn lag(task: Option<TaskRef>, delay: Duration, threshold: Duration) {
     store::record_lag(task, delay);
     let test = thread_test::id();
-    if volume::lag(test, delay) {
-        if let Some(suppressed) = volume::admit_line(test) {
-            events::lag(task, delay, threshold, suppressed, thread_test::in_test());
-        }
+    if volume::lag(test, delay)
+        && let Some(suppressed) = volume::admit_line(test)
+    {
+        events::lag(task, delay, threshold, suppressed, thread_test::in_test());
     }
     digests(false);
 }

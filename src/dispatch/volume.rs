@@ -145,11 +145,11 @@ impl State {
                 .map_or((test, culprit), |(key, _)| *key),
             Culprit::FnAt(site, _) => {
                 let key = (test, culprit);
-                if !self.entries.contains_key(&key) {
-                    if let Some(mut entry) = self.entries.remove(&(test, Culprit::Fn(site))) {
-                        entry.label = label.clone();
-                        self.entries.insert(key, entry);
-                    }
+                if !self.entries.contains_key(&key)
+                    && let Some(mut entry) = self.entries.remove(&(test, Culprit::Fn(site)))
+                {
+                    entry.label = label.clone();
+                    self.entries.insert(key, entry);
                 }
                 key
             }

@@ -272,10 +272,10 @@ fn callbacks_in_args(before: &str, args: &str) -> Vec<Vec<String>> {
         }
         let mut closure = a;
         for word in ["async", "move"] {
-            if let Some(rest) = closure.strip_prefix(word) {
-                if !rest.bytes().next().is_some_and(is_ident) {
-                    closure = rest.trim_start();
-                }
+            if let Some(rest) = closure.strip_prefix(word)
+                && !rest.bytes().next().is_some_and(is_ident)
+            {
+                closure = rest.trim_start();
             }
         }
         if let Some(params) = closure.strip_prefix('|') {

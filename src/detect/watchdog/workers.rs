@@ -100,10 +100,9 @@ impl Workers {
             if sleepers
                 .get(&i)
                 .is_some_and(|s| s.switches != switches || s.tid != slot.tid())
+                && let Some(ended) = sleepers.remove(&i)
             {
-                if let Some(ended) = sleepers.remove(&i) {
-                    woke(ended, sys.report().as_ref());
-                }
+                woke(ended, sys.report().as_ref());
             }
             let sleeper = sleepers.entry(i).or_insert_with(|| Sleeper {
                 tid: slot.tid(),
