@@ -52,7 +52,7 @@ pub mod guide;
 
 pub use config::{Config, ConfigError, DebugMode, ENV_VARS, EnvVar, debug_mode, set_debug_mode};
 pub use detect::{WatchdogGuard, settle, watchdog};
-pub use record::SlowPollInfo;
+pub use record::{Kind, SlowPollInfo};
 /// OpenTelemetry (feature `otel`): slow polls and stalls as metrics and log records through
 /// the service's own `MeterProvider` and `LoggerProvider`. One line: [`otel::install`].
 #[cfg(feature = "otel")]

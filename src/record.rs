@@ -9,9 +9,23 @@ use std::time::Duration;
 use crate::site::CallSite;
 use crate::util::{Dur, FileLine};
 
-/// What a blocked thread was doing, from its CPU clock and scheduler state.
+/// What a blocked thread was doing, from its CPU clock and scheduler state: the kind of a slow
+/// poll ([`SlowPollInfo::kind`]) or a stall. In events and reports it is written as
+/// [`as_str`](Kind::as_str) gives it (`cpu-bound`, …), which [`from_name`](Kind::from_name)
+/// reads back.
+///
+/// # Examples
+///
+/// ```
+/// use pollwatch::Kind;
+///
+/// assert_eq!(Kind::CpuBound.to_string(), "cpu-bound");
+/// assert_eq!(Kind::from_name("blocking"), Some(Kind::Blocking));
+/// assert_eq!(Kind::default(), Kind::Unknown);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub(crate) enum Kind {
+#[non_exhaustive]
+pub enum Kind {
     /// No watchdog sampled the poll.
     #[default]
     Unknown,
@@ -24,15 +38,37 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    /// The name used in events, reports and the callback: `cpu-bound`, `blocking`, `mixed`,
-    /// `unknown`.
-    pub(crate) const fn as_str(self) -> &'static str {
+    /// The name used in events and reports: `cpu-bound`, `blocking`, `mixed`, `unknown`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(pollwatch::Kind::Blocking.as_str(), "blocking");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
         match self {
             Kind::Unknown => "unknown",
             Kind::CpuBound => "cpu-bound",
             Kind::Blocking => "blocking",
             Kind::Mixed => "mixed",
         }
+    }
+
+    /// The kind named `name` as [`as_str`](Kind::as_str) writes it (a report's `kind` field),
+    /// if it is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pollwatch::Kind;
+    ///
+    /// assert_eq!(Kind::from_name("mixed"), Some(Kind::Mixed));
+    /// assert_eq!(Kind::from_name("blocking: futex"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Kind> {
+        [Kind::Unknown, Kind::CpuBound, Kind::Blocking, Kind::Mixed]
+            .into_iter()
+            .find(|k| k.as_str() == name)
     }
 
     /// For an atomic.
@@ -622,9 +658,10 @@ impl SlowPollInfo<'_> {
         (self.slow.poll != 0).then_some(self.slow.poll)
     }
 
-    /// `cpu-bound`, `blocking`, `mixed`, or `unknown` when no watchdog sampled the poll.
-    pub fn kind(&self) -> &'static str {
-        self.slow.kind.as_str()
+    /// What the thread was doing: [`Kind::CpuBound`], [`Kind::Blocking`], [`Kind::Mixed`], or
+    /// [`Kind::Unknown`] when no watchdog sampled the poll.
+    pub fn kind(&self) -> Kind {
+        self.slow.kind
     }
 
     /// The async call chain, outermost first: `main > handler > cpu_bound_task`.

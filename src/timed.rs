@@ -52,7 +52,7 @@ struct State<O> {
     phase: Phase,
 }
 
-#[cfg(feature = "scheduling")]
+#[cfg(feature = "scheduling-delay")]
 pin_project! {
     /// The wrapped future, or (when scheduling delay is measured) tokio-metrics' instrumented
     /// façade around it, which wraps the waker to time wake-to-poll.
@@ -63,7 +63,7 @@ pin_project! {
     }
 }
 
-#[cfg(not(feature = "scheduling"))]
+#[cfg(not(feature = "scheduling-delay"))]
 pin_project! {
     #[project = InnerProj]
     enum Inner<F> {
@@ -76,7 +76,7 @@ impl<F: Future> Inner<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         match self.project() {
             InnerProj::Plain { fut } => fut.poll(cx),
-            #[cfg(feature = "scheduling")]
+            #[cfg(feature = "scheduling-delay")]
             InnerProj::Monitored { fut } => fut.poll(cx),
         }
     }
@@ -174,7 +174,7 @@ fn new<F: Future>(
         cs.register();
         cs.stats().on_call();
     }
-    #[cfg(feature = "scheduling")]
+    #[cfg(feature = "scheduling-delay")]
     let inner = if debug && config::measure_scheduling() {
         Inner::Monitored {
             fut: cs.monitor().instrument(inner),
@@ -182,7 +182,7 @@ fn new<F: Future>(
     } else {
         Inner::Plain { fut: inner }
     };
-    #[cfg(not(feature = "scheduling"))]
+    #[cfg(not(feature = "scheduling-delay"))]
     let inner = Inner::Plain { fut: inner };
     naming::created::<Timed<F>>(cs);
     Timed {

@@ -160,7 +160,7 @@ fn on_slow_poll_hands_every_slow_poll_to_user_code() {
     assert!(mine[0].2 >= MS150);
     // The callback sees what the warning says (the watchdog may have classified the poll).
     let warning = events.of_fn(targets::SLOW_POLL, "reported_to_callback");
-    assert_eq!(mine[0].3, warning[0].get("kind"));
+    assert_eq!(mine[0].3.as_str(), warning[0].get("kind"));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Scheduling delay per fn, measured with tokio-metrics when asked for. (Its own binary: it
 //! changes the process-wide config.)
-#![cfg(feature = "scheduling")]
+#![cfg(feature = "scheduling-delay")]
 
 mod support;
 

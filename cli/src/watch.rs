@@ -85,64 +85,52 @@ impl Seen {
             u64::try_from(p.look.thread.tid).unwrap_or(0),
         );
         if ended {
-            self.slow_polls.push(SlowPollRecord {
-                fn_name,
-                task: None,
-                spawned_at: None,
-                location,
-                created_at: None,
-                chain,
-                duration_ns: for_ns,
-                self_time_ns: for_ns,
-                threshold_ns,
-                kind: kind.to_owned(),
-                calls: 1,
-                thread,
-                thread_id,
-                at_ns,
-                syscall,
-                stack,
-                stack_method: method,
-            });
+            let mut r = SlowPollRecord::default();
+            r.fn_name = fn_name;
+            r.location = location;
+            r.chain = chain;
+            r.duration_ns = for_ns;
+            r.self_time_ns = for_ns;
+            r.threshold_ns = threshold_ns;
+            r.kind = kind.to_owned();
+            r.calls = 1;
+            r.thread = thread;
+            r.thread_id = thread_id;
+            r.at_ns = at_ns;
+            r.syscall = syscall;
+            r.stack = stack;
+            r.stack_method = method;
+            self.slow_polls.push(r);
         } else {
-            let report = u32::try_from(self.stalls.len() + 1).unwrap_or(u32::MAX);
-            self.stalls.push(StallRecord {
-                fn_name,
-                task: None,
-                location,
-                chain,
-                thread,
-                thread_id,
-                at_ns,
-                blocked_for_ns: for_ns,
-                kind: kind.to_owned(),
-                report,
-                syscall,
-                stack,
-                stack_method: method,
-            });
+            let mut r = StallRecord::default();
+            r.fn_name = fn_name;
+            r.location = location;
+            r.chain = chain;
+            r.thread = thread;
+            r.thread_id = thread_id;
+            r.at_ns = at_ns;
+            r.blocked_for_ns = for_ns;
+            r.kind = kind.to_owned();
+            r.report = u32::try_from(self.stalls.len() + 1).unwrap_or(u32::MAX);
+            r.syscall = syscall;
+            r.stack = stack;
+            r.stack_method = method;
+            self.stalls.push(r);
         }
     }
 
     /// pollwatch's report of what was seen: its page and trace read it as they read their own.
     fn report(self, o: &Options) -> Report {
-        let uptime_ns = self.ns_since_start(Instant::now());
-        Report {
-            schema: pollwatch::REPORT_SCHEMA,
-            pollwatch_version: env!("CARGO_PKG_VERSION"),
-            process: ProcessInfo {
-                pid: u32::try_from(o.pid).unwrap_or(0),
-                executable: process::command(o.pid).unwrap_or_default(),
-                debug_mode: "watched from outside (pollwatch watch)".to_owned(),
-                threshold_ns: u64::try_from(o.slow.as_nanos()).unwrap_or(u64::MAX),
-                uptime_ns,
-            },
-            call_sites: Vec::new(),
-            slow_polls: self.slow_polls,
-            stalls: self.stalls,
-            lags: Vec::new(),
-            records_dropped: 0,
-        }
+        let mut info = ProcessInfo::default();
+        info.pid = u32::try_from(o.pid).unwrap_or(0);
+        info.executable = process::command(o.pid).unwrap_or_default();
+        info.debug_mode = "watched from outside (pollwatch watch)".to_owned();
+        info.threshold_ns = u64::try_from(o.slow.as_nanos()).unwrap_or(u64::MAX);
+        info.uptime_ns = self.ns_since_start(Instant::now());
+        let mut report = Report::new(info);
+        report.slow_polls = self.slow_polls;
+        report.stalls = self.stalls;
+        report
     }
 
     /// Writes the files asked for, and says where.

@@ -18,6 +18,11 @@ pub(crate) type Callback = Arc<dyn Fn(&SlowPollInfo<'_>) + Send + Sync>;
 /// [`Config::default`]. Settings applied in code win over the environment; start from
 /// [`Config::from_env`] to honour both.
 ///
+/// Each setting has a by-value setter named after it and a getter with the `get_` prefix
+/// (`slow_poll` / [`get_slow_poll`](Config::get_slow_poll); `report_to` /
+/// [`get_report_path`](Config::get_report_path)), as `std::process::Command` has (`arg` /
+/// `get_args`): the plain names are the setters'.
+///
 /// # Examples
 ///
 /// ```
@@ -296,7 +301,7 @@ impl Config {
     ///
     /// ```
     /// let config = pollwatch::Config::default().report_to("target/pollwatch/");
-    /// assert_eq!(config.report_path(), Some("target/pollwatch/"));
+    /// assert_eq!(config.get_report_path(), Some("target/pollwatch/"));
     /// ```
     #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn report_to(mut self, path: impl Into<String>) -> Self {
@@ -309,9 +314,9 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(pollwatch::Config::default().report_path(), None);
+    /// assert_eq!(pollwatch::Config::default().get_report_path(), None);
     /// ```
-    pub fn report_path(&self) -> Option<&str> {
+    pub fn get_report_path(&self) -> Option<&str> {
         self.report_path.as_deref()
     }
 
@@ -324,7 +329,7 @@ impl Config {
     ///
     /// ```
     /// let config = pollwatch::Config::default().html_to("target/pollwatch.html");
-    /// assert_eq!(config.html_path(), Some("target/pollwatch.html"));
+    /// assert_eq!(config.get_html_path(), Some("target/pollwatch.html"));
     /// ```
     #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn html_to(mut self, path: impl Into<String>) -> Self {
@@ -337,9 +342,9 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(pollwatch::Config::default().html_path(), None);
+    /// assert_eq!(pollwatch::Config::default().get_html_path(), None);
     /// ```
-    pub fn html_path(&self) -> Option<&str> {
+    pub fn get_html_path(&self) -> Option<&str> {
         self.html_path.as_deref()
     }
 
@@ -355,7 +360,7 @@ impl Config {
     ///
     /// ```
     /// let config = pollwatch::Config::default().trace_to("target/trace.json");
-    /// assert_eq!(config.trace_path(), Some("target/trace.json"));
+    /// assert_eq!(config.get_trace_path(), Some("target/trace.json"));
     /// ```
     #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn trace_to(mut self, path: impl Into<String>) -> Self {
@@ -368,9 +373,9 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(pollwatch::Config::default().trace_path(), None);
+    /// assert_eq!(pollwatch::Config::default().get_trace_path(), None);
     /// ```
-    pub fn trace_path(&self) -> Option<&str> {
+    pub fn get_trace_path(&self) -> Option<&str> {
         self.trace_path.as_deref()
     }
 
@@ -380,7 +385,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// assert!(pollwatch::Config::default().print_summary(true).summary());
+    /// assert!(pollwatch::Config::default().print_summary(true).get_print_summary());
     /// ```
     #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn print_summary(mut self, yes: bool) -> Self {
@@ -393,9 +398,9 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// assert!(!pollwatch::Config::default().summary());
+    /// assert!(!pollwatch::Config::default().get_print_summary());
     /// ```
-    pub fn summary(&self) -> bool {
+    pub fn get_print_summary(&self) -> bool {
         self.summary
     }
 
@@ -407,7 +412,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// assert!(pollwatch::Config::default().measure_scheduling(true).scheduling());
+    /// assert!(pollwatch::Config::default().measure_scheduling(true).get_measure_scheduling());
     /// ```
     #[must_use = "a setter returns the new config: call `.apply()` on it"]
     pub fn measure_scheduling(mut self, yes: bool) -> Self {
@@ -420,9 +425,9 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// assert!(!pollwatch::Config::default().scheduling());
+    /// assert!(!pollwatch::Config::default().get_measure_scheduling());
     /// ```
-    pub fn scheduling(&self) -> bool {
+    pub fn get_measure_scheduling(&self) -> bool {
         self.scheduling
     }
 

@@ -100,12 +100,12 @@ fn store(config: &Config) {
     if config.mode.is_on() {
         crate::clock::warm_up();
     }
-    if config.scheduling && !cfg!(feature = "scheduling") {
+    if config.scheduling && !cfg!(feature = "scheduling-delay") {
         static SAID: Once = Once::new();
         SAID.call_once(|| {
             say(format_args!(
                 "pollwatch: scheduling delay (POLLWATCH_SCHEDULING=1, Config::measure_scheduling) \
-                 needs pollwatch's `scheduling` feature; not measured"
+                 needs pollwatch's `scheduling-delay` feature; not measured"
             ));
         });
     }
@@ -184,7 +184,7 @@ pub(crate) fn slow_poll_nanos() -> u64 {
 }
 
 /// Whether new calls get tokio-metrics' scheduling-delay instrumentation.
-#[cfg(feature = "scheduling")]
+#[cfg(feature = "scheduling-delay")]
 pub(crate) fn measure_scheduling() -> bool {
     SCHEDULING.load(Relaxed)
 }

@@ -16,7 +16,7 @@ mod tests;
 
 pub use builder::Config;
 pub use env::{ConfigError, ENV_VARS, EnvVar};
-#[cfg(feature = "scheduling")]
+#[cfg(feature = "scheduling-delay")]
 pub(crate) use global::measure_scheduling;
 pub(crate) use global::{
     callback, capture_args, digest_interval, last_resort, max_value_len, slow_poll_nanos,

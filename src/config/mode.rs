@@ -31,6 +31,7 @@ use std::fmt;
 /// assert!(DebugMode::Strict.is_strict());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DebugMode {
     /// Only the `#[async_timed]` start/finish events; polls are not checked.
     Off,

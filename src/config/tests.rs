@@ -75,8 +75,8 @@ fn current_round_trips_every_setting() {
         .print_summary(true);
     config.clone().apply();
     let now = Config::current();
-    assert_eq!(now.report_path(), Some("out-{pid}.json"));
-    assert!(now.summary());
+    assert_eq!(now.get_report_path(), Some("out-{pid}.json"));
+    assert!(now.get_print_summary());
     Config::default().apply();
 }
 

@@ -429,7 +429,7 @@ fn long_poll(slot: &'static Slot, start: u64) -> Option<Box<SlowPoll>> {
     {
         return None;
     }
-    // Lag right after this on the thread is its doing (`schedule-latency`).
+    // Lag right after this on the thread is its doing (`task-lag`).
     let ended_at = Ticks::now();
     let _ = STACK.try_with(|s| {
         if let Ok(mut s) = s.try_borrow_mut() {
@@ -539,7 +539,7 @@ pub(crate) fn set_thread_test(test: Option<ThreadTest>) -> Option<ThreadTest> {
 
 /// Whether a slow poll ended on this thread within the last `window`: a task that waited that
 /// long to be polled here waited because of it (and not merely behind many quick polls).
-#[cfg(all(pollwatch_task_hooks, feature = "schedule-latency"))]
+#[cfg(all(pollwatch_task_hooks, feature = "task-lag"))]
 pub(crate) fn slow_poll_within(window: Duration) -> bool {
     STACK
         .try_with(|s| {

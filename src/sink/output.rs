@@ -109,7 +109,7 @@ fn report_path(spec: &str) -> PathBuf {
 /// Returns what was written (`"HTML report"`, path) for the caller to tell.
 pub(crate) fn finish_run() -> Vec<(&'static str, PathBuf)> {
     let config = Config::current();
-    if config.summary() {
+    if config.get_print_summary() {
         let _ = write!(std::io::stderr(), "{}", report());
     }
     write_files(&config)
@@ -117,7 +117,9 @@ pub(crate) fn finish_run() -> Vec<(&'static str, PathBuf)> {
 
 /// Whether any file is asked for (`POLLWATCH_REPORT`, `POLLWATCH_HTML`, `POLLWATCH_TRACE`).
 fn files_wanted(config: &Config) -> bool {
-    config.report_path().is_some() || config.html_path().is_some() || config.trace_path().is_some()
+    config.get_report_path().is_some()
+        || config.get_html_path().is_some()
+        || config.get_trace_path().is_some()
 }
 
 /// The files asked for are kept current while the process runs, so that a process killed by a
@@ -188,9 +190,9 @@ fn write_files(config: &Config) -> Vec<(&'static str, PathBuf)> {
             )),
         }
     };
-    let html =
-        (config.report_path().is_some() || config.html_path().is_some()).then(|| report.to_html());
-    if let Some(spec) = config.report_path() {
+    let html = (config.get_report_path().is_some() || config.get_html_path().is_some())
+        .then(|| report.to_html());
+    if let Some(spec) = config.get_report_path() {
         let path = report_path(spec);
         write(
             "POLLWATCH_REPORT",
@@ -209,11 +211,11 @@ fn write_files(config: &Config) -> Vec<(&'static str, PathBuf)> {
             );
         }
     }
-    if let (Some(spec), Some(html)) = (config.html_path(), &html) {
+    if let (Some(spec), Some(html)) = (config.get_html_path(), &html) {
         let path = PathBuf::from(spec.replace("{pid}", &pid));
         write("POLLWATCH_HTML", spec, "HTML report", path, html);
     }
-    if let Some(spec) = config.trace_path() {
+    if let Some(spec) = config.get_trace_path() {
         let path = PathBuf::from(spec.replace("{pid}", &pid));
         write(
             "POLLWATCH_TRACE",

@@ -61,13 +61,13 @@ fn summary(cs: &'static CallSite) -> CallSiteSummary {
     }
 }
 
-#[cfg(feature = "scheduling")]
+#[cfg(feature = "scheduling-delay")]
 fn scheduling_delay(cs: &'static CallSite) -> Option<u64> {
     let m = cs.monitor().cumulative();
     (m.total_scheduled_count > 0).then(|| saturating_nanos(m.mean_scheduled_duration()))
 }
 
-#[cfg(not(feature = "scheduling"))]
+#[cfg(not(feature = "scheduling-delay"))]
 fn scheduling_delay(_cs: &'static CallSite) -> Option<u64> {
     None
 }

@@ -1,5 +1,9 @@
 //! The report's schema (`pollwatch-report/1`, `schema/report-v1.json`): plain, serializable
 //! types. Changing a field here changes the JSON that CI pipelines parse.
+//!
+//! Each is `#[non_exhaustive]`: the schema gains optional fields in minor versions. A tool
+//! that writes reports of its own (`pollwatch watch` does) starts from [`Report::new`] and the
+//! records' `Default`, and sets the fields it knows.
 
 use serde::Serialize;
 
@@ -7,7 +11,8 @@ use serde::Serialize;
 pub const REPORT_SCHEMA: &str = "pollwatch-report/1";
 
 /// One slow poll, as kept for reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
+#[non_exhaustive]
 pub struct SlowPollRecord {
     /// The instrumented fn to blame, else the fn the blocked thread's native stack names;
     /// `None` when neither does.
@@ -53,7 +58,8 @@ pub struct SlowPollRecord {
 }
 
 /// One stall report (a poll still blocking when the watchdog looked).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
+#[non_exhaustive]
 pub struct StallRecord {
     /// The innermost instrumented fn on the blocked thread, else the fn its native stack
     /// names, if any.
@@ -92,7 +98,8 @@ pub struct StallRecord {
 
 /// A task (or the runtime's heartbeat) that waited for a worker, held up by a blocking poll:
 /// the lag the report's timeline shows.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
+#[non_exhaustive]
 pub struct LagRecord {
     /// When the wait ended, in nanoseconds since pollwatch first read its clock in this
     /// process; it began `delay_ns` earlier.
@@ -106,7 +113,8 @@ pub struct LagRecord {
 }
 
 /// One call site's numbers, collected while debug mode was on.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
+#[non_exhaustive]
 pub struct CallSiteSummary {
     /// The fn's name.
     #[serde(rename = "fn")]
@@ -163,6 +171,7 @@ pub struct CallSiteSummary {
 /// println!("{report}");
 /// ```
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// [`REPORT_SCHEMA`].
     pub schema: &'static str,
@@ -184,8 +193,40 @@ pub struct Report {
     pub records_dropped: u64,
 }
 
+impl Report {
+    /// An empty report of `process`, of this schema and pollwatch version: what a tool that
+    /// makes its own reports (for [`to_html`](Report::to_html), say) starts from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut process = pollwatch::ProcessInfo::default();
+    /// process.pid = 42;
+    /// let mut slow = pollwatch::SlowPollRecord::default();
+    /// slow.fn_name = Some("handler".to_owned());
+    /// slow.duration_ns = 150_000_000;
+    /// let mut report = pollwatch::Report::new(process);
+    /// report.slow_polls.push(slow);
+    /// assert_eq!(report.schema, pollwatch::REPORT_SCHEMA);
+    /// assert!(report.to_html().contains("handler"));
+    /// ```
+    pub fn new(process: ProcessInfo) -> Report {
+        Report {
+            schema: REPORT_SCHEMA,
+            pollwatch_version: env!("CARGO_PKG_VERSION"),
+            process,
+            call_sites: Vec::new(),
+            slow_polls: Vec::new(),
+            stalls: Vec::new(),
+            lags: Vec::new(),
+            records_dropped: 0,
+        }
+    }
+}
+
 /// The process a report comes from.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
+#[non_exhaustive]
 pub struct ProcessInfo {
     /// Process id.
     pub pid: u32,

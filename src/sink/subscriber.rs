@@ -51,12 +51,11 @@ pub const DEFAULT_FILTER: &str = "warn,pollwatch=info";
 pub fn try_init() -> Result<(), InitError> {
     // Before building anything: `layer()` starts the console server.
     if tracing::dispatcher::has_been_set() {
-        return Err(InitError(
-            "a global default trace dispatcher has already been set".into(),
-        ));
+        return Err(InitError { source: None });
     }
     let subscriber = tracing_subscriber::registry().with(layer());
-    tracing::subscriber::set_global_default(subscriber).map_err(|e| InitError(e.to_string()))?;
+    tracing::subscriber::set_global_default(subscriber)
+        .map_err(|e| InitError { source: Some(e) })?;
     #[cfg(feature = "console")]
     if let Some(addr) = super::console::console_addr() {
         tracing::info!(
@@ -324,7 +323,9 @@ fn default_level(spec: &str) -> LevelFilter {
         .map_or(LevelFilter::OFF, |(_, level)| level)
 }
 
-/// A global subscriber was already installed.
+/// A global subscriber was already installed, so pollwatch's could not be; the error of
+/// `tracing`'s `set_global_default`, when it was the one to refuse, is the
+/// [`source`](std::error::Error::source).
 ///
 /// # Examples
 ///
@@ -334,15 +335,21 @@ fn default_level(spec: &str) -> LevelFilter {
 /// assert!(err.to_string().contains("already"));
 /// ```
 #[derive(Debug)]
-pub struct InitError(String);
+pub struct InitError {
+    source: Option<tracing::subscriber::SetGlobalDefaultError>,
+}
 
 impl fmt::Display for InitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "could not set the global subscriber: {}", self.0)
+        f.write_str("could not set pollwatch's global subscriber: one was already set")
     }
 }
 
-impl std::error::Error for InitError {}
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|e| e as _)
+    }
+}
 
 #[cfg(test)]
 mod tests {

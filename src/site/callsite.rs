@@ -69,7 +69,7 @@ pub struct CallSite {
     stats: Stats,
     link: Link<CallSite>,
     /// Scheduling delay (wake to poll), measured by tokio-metrics when asked for.
-    #[cfg(feature = "scheduling")]
+    #[cfg(feature = "scheduling-delay")]
     monitor: tokio_metrics::TaskMonitorCore,
 }
 
@@ -116,7 +116,7 @@ impl CallSite {
             emit,
             stats: Stats::new(),
             link: Link::new(),
-            #[cfg(feature = "scheduling")]
+            #[cfg(feature = "scheduling-delay")]
             monitor: tokio_metrics::TaskMonitorCore::new(),
         }
     }
@@ -188,7 +188,7 @@ impl CallSite {
         CALL_SITES.register(self);
     }
 
-    #[cfg(feature = "scheduling")]
+    #[cfg(feature = "scheduling-delay")]
     pub(crate) fn monitor(&'static self) -> &'static tokio_metrics::TaskMonitorCore {
         &self.monitor
     }

@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::io;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use super::heartbeat::{self, HeartbeatMark};
@@ -32,7 +31,7 @@ type ThreadHook = Arc<dyn Fn() + Send + Sync>;
 ///   `on_before_task_poll` / `on_after_task_poll` (with `tokio_unstable`): both run.
 /// - **lag**: a `pollwatch::lag` warning when work waited at least the threshold because a poll
 ///   blocked: a heartbeat task measures how late a timer fires (aiodebug's `monitor_loop_lag`),
-///   and with pollwatch's `schedule-latency` feature (Tokio's, needs `tokio_unstable` and a
+///   and with pollwatch's `task-lag` feature (Tokio's `schedule-latency`; needs `tokio_unstable`, a
 ///   64-bit target) each ready task that waited behind a slow poll on its worker is named.
 /// - [`Runtime::block_on`] times the root future too, which is not a task, so no hook sees it.
 /// - the [watchdog](crate::watchdog) runs while the runtime lives: a poll still blocking its
@@ -173,7 +172,7 @@ impl Builder {
     }
 
     /// Runs (or not) the heartbeat task that detects lag by how late a timer fires. By default
-    /// it runs if debug mode is on when the runtime is built: even with the exact per-task measurement (`schedule-latency`), tasks waiting on
+    /// it runs if debug mode is on when the runtime is built: even with the exact per-task measurement (`task-lag`), tasks waiting on
     /// a timer or I/O are not woken while their worker is blocked, so only the heartbeat sees
     /// their delay.
     ///
@@ -380,7 +379,7 @@ impl Builder {
             }
             return;
         }
-        #[cfg(feature = "schedule-latency")]
+        #[cfg(feature = "task-lag")]
         self.inner.track_task_schedule_latency();
         self.inner
             .on_before_task_poll(move |meta| {
@@ -413,8 +412,9 @@ fn say_tokio_has_no_task_hooks() {
     });
 }
 
-/// A Tokio runtime built by [`Builder`]; derefs to `tokio::runtime::Runtime` for everything
-/// else (`spawn`, `handle`, `shutdown_timeout`, …).
+/// A Tokio runtime built by [`Builder`]: `block_on` times the root future; `spawn`,
+/// `spawn_blocking`, `handle` and `enter` are Tokio's; [`tokio`](Runtime::tokio) and
+/// [`into_inner`](Runtime::into_inner) give the Tokio runtime itself for the rest.
 ///
 /// # Examples
 ///
@@ -480,13 +480,82 @@ impl Runtime {
     pub fn into_inner(self) -> tokio::runtime::Runtime {
         self.inner
     }
-}
 
-impl Deref for Runtime {
-    type Target = tokio::runtime::Runtime;
-
-    fn deref(&self) -> &tokio::runtime::Runtime {
+    /// The wrapped Tokio runtime, for what this type does not forward (its metrics, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// assert_eq!(rt.tokio().metrics().num_workers(), 2);
+    /// ```
+    pub fn tokio(&self) -> &tokio::runtime::Runtime {
         &self.inner
+    }
+
+    /// Spawns a task on the runtime, as `tokio::runtime::Runtime::spawn` does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_current_thread().build().unwrap();
+    /// let task = rt.spawn(async { 40 + 2 });
+    /// assert_eq!(rt.block_on(task).unwrap(), 42);
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.spawn(future)
+    }
+
+    /// Runs `f` on the runtime's blocking pool, as `tokio::runtime::Runtime::spawn_blocking`
+    /// does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_current_thread().build().unwrap();
+    /// let job = rt.spawn_blocking(|| 6 * 7);
+    /// assert_eq!(rt.block_on(job).unwrap(), 42);
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(&self, f: F) -> tokio::task::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.inner.spawn_blocking(f)
+    }
+
+    /// A handle to the runtime, as `tokio::runtime::Runtime::handle` gives it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_current_thread().build().unwrap();
+    /// let handle = rt.handle().clone();
+    /// assert_eq!(rt.block_on(async move { handle.spawn(async { 7 }).await.unwrap() }), 7);
+    /// ```
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.inner.handle()
+    }
+
+    /// Enters the runtime's context, as `tokio::runtime::Runtime::enter` does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = pollwatch::Builder::new_current_thread().build().unwrap();
+    /// let _guard = rt.enter();
+    /// let task = tokio::spawn(async { 7 });
+    /// # drop(_guard);
+    /// assert_eq!(rt.block_on(task).unwrap(), 7);
+    /// ```
+    pub fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
+        self.inner.enter()
     }
 }
 

@@ -1,5 +1,5 @@
 //! The heartbeat: aiodebug's `monitor_loop_lag`, a task that sleeps and sees how late the runtime
-//! woke it. Where the task hooks report lag per task (`schedule-latency`), the heartbeat's task
+//! woke it. Where the task hooks report lag per task (`task-lag`), the heartbeat's task
 //! is marked by its id, so they can tell it from the user's tasks.
 
 use std::io;
@@ -10,13 +10,13 @@ use crate::config;
 use crate::dispatch;
 
 #[cfg_attr(
-    not(all(tokio_unstable, feature = "schedule-latency")),
+    not(all(pollwatch_task_hooks, feature = "task-lag")),
     path = "heartbeat/mark_mock.rs"
 )]
 mod mark;
 
 pub(crate) use mark::HeartbeatMark;
-#[cfg(all(pollwatch_task_hooks, feature = "schedule-latency"))]
+#[cfg(all(pollwatch_task_hooks, feature = "task-lag"))]
 pub(crate) use mark::is_heartbeat;
 
 /// Spawns the heartbeat on `rt`; named where Tokio has task names, so tokio-console does not

@@ -1,10 +1,10 @@
 //! Tokio's task poll hooks (`--cfg tokio_unstable`): every task poll, annotated or not, becomes
 //! a frame, so an un-annotated task that blocks its worker is reported with its id and spawn
-//! location; with the `schedule-latency` feature, a task that waited behind a slow poll is named.
+//! location; with the `task-lag` feature, a task that waited behind a slow poll is named.
 
 use std::cell::Cell;
 use std::hash::{Hash as _, Hasher};
-#[cfg(feature = "schedule-latency")]
+#[cfg(feature = "task-lag")]
 use std::time::Duration;
 
 use crate::clock::Ticks;
@@ -15,7 +15,7 @@ use crate::record::{TaskRef, Who};
 
 /// How far before a task's wait began the slow poll that caused it may have ended (the
 /// hand-off between the two takes a little time).
-#[cfg(feature = "schedule-latency")]
+#[cfg(feature = "task-lag")]
 const LAG_SLACK: Duration = Duration::from_millis(10);
 
 /// `tokio::task::Id` has no public integer accessor; its `Hash` writes the id as one `u64`.
@@ -66,7 +66,7 @@ pub(crate) fn task_poll_started(meta: &tokio::runtime::TaskMeta<'_>) {
         id: task_id(meta.id()),
         spawned_at: meta.spawned_at(),
     };
-    #[cfg(feature = "schedule-latency")]
+    #[cfg(feature = "task-lag")]
     if let Some(waited) = meta.schedule_latency() {
         let threshold = Duration::from_nanos(config::slow_poll_nanos());
         // Only lag caused by a blocking poll on this worker: a merely busy runtime (10k ready

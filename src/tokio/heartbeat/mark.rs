@@ -1,4 +1,4 @@
-//! The heartbeat's task id, for the task hooks' per-task lag (`schedule-latency`, which needs
+//! The heartbeat's task id, for the task hooks' per-task lag (`task-lag`, which needs
 //! Tokio ≥ 1.54: `tokio::task::Id` is there).
 
 use tokio::task::{Id, JoinHandle};

@@ -1,5 +1,5 @@
 //! Stand-in for `mark.rs` where no task hook asks which task is the heartbeat (no
-//! `schedule-latency`): nothing to mark, and no need for `tokio::task::Id` (Tokio ≥ 1.41), so
+//! `task-lag`): nothing to mark, and no need for `tokio::task::Id` (Tokio ≥ 1.41), so
 //! the Tokio an application already uses will do.
 
 use tokio::task::JoinHandle;
