@@ -76,12 +76,10 @@ fn first_stall(name: &str, since: Instant) -> Option<Captured> {
         .find(|e| e.at >= since && e.field("report") == Some("1"))
 }
 
-/// One test at a time: each loads the machine.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-#[test]
-fn the_kind_holds_at_0_100_and_200_percent_extra_load() {
-    let _serial = SERIAL
+/// One test at a time: each loads the machine. Debug mode on, a 100 ms threshold.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _ = unrouted();
@@ -89,6 +87,12 @@ fn the_kind_holds_at_0_100_and_200_percent_extra_load() {
         .debug_mode(DebugMode::On)
         .slow_poll(Duration::from_millis(100))
         .apply();
+    serial
+}
+
+#[test]
+fn the_kind_holds_at_0_100_and_200_percent_extra_load() {
+    let _serial = one_at_a_time();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let rt = Builder::new_current_thread().build().unwrap();
     let mut wrong = Vec::new();
@@ -188,14 +192,7 @@ fn set_affinity(set: &libc::cpu_set_t) -> bool {
 
 #[test]
 fn a_poll_starved_of_its_cpu_by_other_threads_is_not_blamed() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let _ = unrouted();
-    support::config()
-        .debug_mode(DebugMode::On)
-        .slow_poll(Duration::from_millis(100))
-        .apply();
+    let _serial = one_at_a_time();
     let rt = Builder::new_current_thread().build().unwrap();
     // This thread and five busy ones on one CPU: the poll gets about a sixth of it.
     let Some((all, one)) = affinity() else {

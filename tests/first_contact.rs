@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::os::unix::process::CommandExt as _;
 use std::process::Command;
 
 /// Runs one program of the fixture in a process of its own; its stdout and stderr.
@@ -146,16 +147,26 @@ fn killed_server_leaves_current_reports(signal: libc::c_int) {
     let program = "server_until_killed";
     let fixture = support::sibling_test_binary("first_contact_fixture-", program);
     let html = dir.join("page.html");
-    let mut child = Command::new(fixture)
+    let mut command = Command::new(fixture);
+    command
         .env("POLLWATCH_PROGRAM", program)
         .env("POLLWATCH_REPORT", format!("{}/", dir.display()))
         .env("POLLWATCH_HTML", &html)
         .env_remove("POLLWATCH")
         .args([program, "--exact", "--nocapture", "--test-threads=1"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(std::process::Stdio::null());
+    // The server starts as one started from a terminal does: with the signal's default
+    // disposition. (A test run from a background job of a script inherits SIGINT ignored, and
+    // a program that ignores SIGINT is not stopped by it, pollwatch or not.)
+    // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(move || {
+            libc::signal(signal, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
     // The report of the blocking request appears while the server runs.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut path = std::path::PathBuf::new();
@@ -186,7 +197,17 @@ fn killed_server_leaves_current_reports(signal: libc::c_int) {
     };
     // SAFETY: a plain kill(2) of the child this test started.
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
-    let status = child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not stop within 20 s of signal {signal}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert!(!status.success(), "killed: {status}");
     // Atomically written: the file read after the kill is still a whole report with it.
     let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
