@@ -359,7 +359,7 @@ impl Setup {
             // Not `pollwatch::Runtime::block_on`, which times the root future too: every
             // configuration spends the same on its root.
             Rt::Pollwatch(rt) => {
-                let tokio: &tokio::runtime::Runtime = rt;
+                let tokio: &tokio::runtime::Runtime = rt.tokio();
                 tokio.block_on(f)
             }
         }
